@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    deadline=None,
+    derandomize=True,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev",
+    deadline=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# The shared fixture lives beside the checkout (../shared), in CI as on a developer's machine.
+FIXTURE_DIR = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "abaw3_reference"
+
+
+@pytest.fixture(autouse=True)
+def _seed_torch() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def fixture_dir() -> Path:
+    if not FIXTURE_DIR.is_dir():
+        pytest.skip(f"reference fixture not found at {FIXTURE_DIR} (expected ../shared beside the checkout)")
+    return FIXTURE_DIR
+
+
+@pytest.fixture(scope="session")
+def reference_tensors(fixture_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(fixture_dir / "heads.safetensors")
+
+
+@pytest.fixture(scope="session")
+def reference_weights(reference_tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    prefix = "weights."
+    return {k[len(prefix) :]: v for k, v in reference_tensors.items() if k.startswith(prefix)}
