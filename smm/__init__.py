@@ -1,7 +1,7 @@
 """smm: composable PyTorch components of SMM-EmotionNet (ABAW3 multi-task winner).
 
-    images -> backbone -> ROIAttention -> ROIEmbedding -> SignVehicleHead  (AUs)
-                                                       -> MessageSpaceHead (expressions, VA)
+images -> backbone -> ROIAttention -> ROIEmbedding -> SignVehicleHead  (AUs)
+                                                   -> MessageSpaceHead (expressions, VA)
 """
 
 from __future__ import annotations

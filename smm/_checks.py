@@ -35,7 +35,9 @@ def check_ndim(x: torch.Tensor, name: str, layout: str) -> None:
 def check_dim(x: torch.Tensor, name: str, dim: int, expected: int, what: str) -> None:
     """Raise if ``x.shape[dim] != expected``; ``what`` names that axis."""
     if x.shape[dim] != expected:
-        raise ValueError(f"{name} must have {expected} {what} (dim {dim}), got {x.shape[dim]} in shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have {expected} {what} (dim {dim}), got {x.shape[dim]} in shape {tuple(x.shape)}"
+        )
 
 
 def check_same_shape(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:

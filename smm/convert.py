@@ -109,7 +109,7 @@ def convert_reference_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict
 def _rename(key: str) -> str | None:
     for old, new in _RENAMES.items():
         if key == old or (old.endswith(".") and key.startswith(old)):
-            return new + key[len(old):]
+            return new + key[len(old) :]
     return None
 
 
@@ -135,9 +135,15 @@ def _stack_regions(regions: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[st
         out[f"roi_embedding.{new}num_batches_tracked"] = torch.stack(
             [regions[u][old + "num_batches_tracked"] for u in order]
         ).max()
-    leftover = {name for u in order for name in regions[u]} - set(_REGION_PARAMS) - {
-        old + stat for old in _REGION_BN for stat in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
-    }
+    leftover = (
+        {name for u in order for name in regions[u]}
+        - set(_REGION_PARAMS)
+        - {
+            old + stat
+            for old in _REGION_BN
+            for stat in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+        }
+    )
     if leftover:
         raise ValueError(f"unexpected per-region keys under AU_Metric_Modules.<u>: {sorted(leftover)}")
     return out
@@ -168,7 +174,7 @@ def load_reference_checkpoint(
     """
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # noqa: BLE001 - re-raised with the file's name
+    except Exception as error:
         raise ValueError(f"cannot read checkpoint {os.fspath(path)!r} with weights_only=True: {error}") from error
     state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
     if not isinstance(state_dict, Mapping):

@@ -98,7 +98,7 @@ class ROIEmbedding(nn.Module):
         Tensor[B, U * D, h, w]
             ``conv3x3_u(x * (1 + maps[:, u]))`` for every region, bias included.
         """
-        b, _, h, w = x.shape
+        _b, _, h, w = x.shape
         # Tap order is flipped because fold scatters (p + k) where the conv gathers (p - k).
         taps = rearrange(self.conv1_weight.flip(-2, -1), "u d c kh kw -> (u d kh kw) c")
         per_tap = torch.matmul(taps, x.flatten(2))  # (B, U*D*9, h*w)

@@ -138,7 +138,9 @@ def weighted_ce(
         check_ndim(logits, "logits", "B K")
         check_ndim(targets, "targets", "B")
         if targets.shape[0] != logits.shape[0]:
-            raise ValueError(f"targets must have {logits.shape[0]} entries (the batch of logits), got {targets.shape[0]}")
+            raise ValueError(
+                f"targets must have {logits.shape[0]} entries (the batch of logits), got {targets.shape[0]}"
+            )
         if targets.is_floating_point():
             raise TypeError(f"targets must hold integer class indices, got dtype {targets.dtype}")
         num_classes = logits.shape[1]
@@ -311,8 +313,12 @@ class MultiTaskLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.va_correction = va_correction
-        self.register_buffer("au_pos_weight", None if au_pos_weight is None else torch.as_tensor(au_pos_weight, dtype=torch.float32))
-        self.register_buffer("expr_weight", None if expr_weight is None else torch.as_tensor(expr_weight, dtype=torch.float32))
+        self.register_buffer(
+            "au_pos_weight", None if au_pos_weight is None else torch.as_tensor(au_pos_weight, dtype=torch.float32)
+        )
+        self.register_buffer(
+            "expr_weight", None if expr_weight is None else torch.as_tensor(expr_weight, dtype=torch.float32)
+        )
 
     @classmethod
     def abaw3(cls, *, va_correction: int = 0) -> MultiTaskLoss:

@@ -77,8 +77,12 @@ class MessageSpaceHead(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        for value, name in ((dim, "dim"), (num_regions, "num_regions"), (num_classes, "num_classes"),
-                            (va_dim, "va_dim")):
+        for value, name in (
+            (dim, "dim"),
+            (num_regions, "num_regions"),
+            (num_classes, "num_classes"),
+            (va_dim, "va_dim"),
+        ):
             check_positive(value, name)
         check_choice(reduction, "reduction", REDUCTIONS)
         self.dim = dim

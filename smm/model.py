@@ -144,9 +144,7 @@ class SMMEmotionNet(nn.Module):
         self.message_space = MessageSpaceHead(dim, num_regions, num_classes, va_dim, reduction=message_reduction)
 
     @classmethod
-    def from_config(
-        cls, config: SMMConfig, *, pretrained_backbone: bool = False, **overrides: Any
-    ) -> SMMEmotionNet:
+    def from_config(cls, config: SMMConfig, *, pretrained_backbone: bool = False, **overrides: Any) -> SMMEmotionNet:
         """Build the model described by a :class:`~smm.presets.SMMConfig`.
 
         Keyword ``overrides`` replace any constructor argument, e.g.

@@ -87,7 +87,7 @@ ABAW3_AU_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 #: The 17 regions: the 12 labelled AUs, then 5 unlabelled emotion-related AUs.
-ABAW3_REGION_NAMES: tuple[str, ...] = ABAW3_AU_NAMES + ("AU5", "AU9", "AU14", "AU16", "AU17")
+ABAW3_REGION_NAMES: tuple[str, ...] = (*ABAW3_AU_NAMES, "AU5", "AU9", "AU14", "AU16", "AU17")
 
 #: The 8 expression classes of the ABAW3 EXPR track, in label order.
 ABAW3_EXPRESSION_NAMES: tuple[str, ...] = (

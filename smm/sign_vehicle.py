@@ -81,8 +81,14 @@ class SignVehicleHead(nn.Module):
         tokens: str = "all",
     ) -> None:
         super().__init__()
-        for value, name in ((dim, "dim"), (num_regions, "num_regions"), (num_labelled, "num_labelled"),
-                            (nhead, "nhead"), (dim_feedforward, "dim_feedforward"), (num_layers, "num_layers")):
+        for value, name in (
+            (dim, "dim"),
+            (num_regions, "num_regions"),
+            (num_labelled, "num_labelled"),
+            (nhead, "nhead"),
+            (dim_feedforward, "dim_feedforward"),
+            (num_layers, "num_layers"),
+        ):
             check_positive(value, name)
         if num_labelled > num_regions:
             raise ValueError(
@@ -153,5 +159,6 @@ class SignVehicleHead(nn.Module):
         return SignVehicleOutput(self.classify(features), features)
 
     def extra_repr(self) -> str:
-        return (f"dim={self.dim}, num_regions={self.num_regions}, "
-                f"num_labelled={self.num_labelled}, tokens={self.tokens!r}")
+        return (
+            f"dim={self.dim}, num_regions={self.num_regions}, num_labelled={self.num_labelled}, tokens={self.tokens!r}"
+        )

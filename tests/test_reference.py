@@ -136,7 +136,7 @@ class _Opaque:
 def test_convert_rejects_unknown_keys(reference_weights) -> None:
     state = dict(reference_weights)
     state["some_other_head.weight"] = torch.zeros(3)
-    with pytest.raises(ValueError, match="some_other_head.weight"):
+    with pytest.raises(ValueError, match=r"some_other_head\.weight"):
         smm.convert_reference_state_dict(state)
 
 
