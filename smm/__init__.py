@@ -6,6 +6,7 @@ images -> backbone -> ROIAttention -> ROIEmbedding -> SignVehicleHead  (AUs)
 
 from __future__ import annotations
 
+from smm import export
 from smm.attention import ROIAttention, ROIAttentionOutput
 from smm.convert import convert_reference_state_dict, load_reference_checkpoint
 from smm.embedding import ROIEmbedding
@@ -43,6 +44,7 @@ __all__ = [
     "ccc",
     "ccc_loss",
     "convert_reference_state_dict",
+    "export",
     "load_reference_checkpoint",
     "multitask_loss",
     "weighted_bce",

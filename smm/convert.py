@@ -125,7 +125,9 @@ def _stack_regions(regions: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[st
     out: dict[str, torch.Tensor] = {}
     for old, new in _REGION_PARAMS.items():
         stacked = torch.stack([regions[u][old] for u in order])
-        if new == "conv2_weight":  # (U, D, D, 1, 1) -> (U, D, D)
+        if new == "conv1_weight":  # (U, D, C, 3, 3) -> (U * D, C, 3, 3)
+            stacked = stacked.flatten(0, 1)
+        elif new == "conv2_weight":  # (U, D, D, 1, 1) -> (U, D, D)
             stacked = stacked.flatten(2)
         out[f"roi_embedding.{new}"] = stacked
     for old, new in _REGION_BN.items():

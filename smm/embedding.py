@@ -13,7 +13,7 @@ materialising the U re-weighted copies of ``x`` (a ``(B, U, C, h, w)`` tensor). 
 
 with ``s_u = 1 + m_u``. One matrix product of ``x`` against the taps of all regions
 (``9 U D`` output channels) is therefore scaled, position by position, by each
-region's ``s_u`` and summed over the shifted taps (``F.fold``). The result is exactly
+region's ``s_u`` and summed over the shifted taps (see :mod:`smm._tap_conv`). The result is exactly
 the per-region convolution, with U times less memory kept for the backward pass.
 """
 
@@ -26,6 +26,7 @@ from torch import nn
 
 from smm._checks import check_dim, check_ndim, check_positive, tracing
 from smm._init import uniform_fan_in_
+from smm._tap_conv import tap_conv2d
 
 _KERNEL = 3
 
@@ -49,7 +50,9 @@ class ROIEmbedding(nn.Module):
 
     Notes
     -----
-    The per-region weights are stacked parameters: ``conv1_weight`` ``(U, D, C, 3, 3)``,
+    The per-region weights are stacked parameters: ``conv1_weight`` ``(U * D, C, 3, 3)``
+    (region ``u`` owns rows ``u * D`` to ``(u + 1) * D - 1``; 4-D so that
+    ``model.to(memory_format=torch.channels_last)`` works),
     ``conv1_bias`` ``(U, D)``, ``conv2_weight`` ``(U, D, D)``, ``conv2_bias`` ``(U, D)``,
     ``fc_weight`` ``(U, D, D)`` (output, input) and ``fc_bias`` ``(U, D)``. The two
     BatchNorms normalise the ``U * D`` channels independently, exactly as U separate
@@ -65,7 +68,7 @@ class ROIEmbedding(nn.Module):
         self.num_regions = num_regions
         self.dim = dim
         u, d, c = num_regions, dim, in_channels
-        self.conv1_weight = nn.Parameter(torch.empty(u, d, c, _KERNEL, _KERNEL))
+        self.conv1_weight = nn.Parameter(torch.empty(u * d, c, _KERNEL, _KERNEL))
         self.conv1_bias = nn.Parameter(torch.empty(u, d))
         self.bn1 = nn.BatchNorm2d(u * d)
         self.conv2_weight = nn.Parameter(torch.empty(u, d, d))
@@ -98,15 +101,7 @@ class ROIEmbedding(nn.Module):
         Tensor[B, U * D, h, w]
             ``conv3x3_u(x * (1 + maps[:, u]))`` for every region, bias included.
         """
-        _b, _, h, w = x.shape
-        # Tap order is flipped because fold scatters (p + k) where the conv gathers (p - k).
-        taps = rearrange(self.conv1_weight.flip(-2, -1), "u d c kh kw -> (u d kh kw) c")
-        per_tap = torch.matmul(taps, x.flatten(2))  # (B, U*D*9, h*w)
-        per_tap = rearrange(per_tap, "b (u dk) p -> b u dk p", u=self.num_regions)
-        scale = (1.0 + maps).flatten(2).unsqueeze(2)  # (B, U, 1, h*w)
-        scaled = rearrange(per_tap * scale, "b u dk p -> b (u dk) p")
-        out = F.fold(scaled, output_size=(h, w), kernel_size=_KERNEL, padding=_KERNEL // 2)
-        return out + self.conv1_bias.reshape(1, -1, 1, 1).to(out.dtype)
+        return tap_conv2d(x, self.conv1_weight, self.conv1_bias.flatten(), scale=1.0 + maps)
 
     def forward(self, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """Embed every region.

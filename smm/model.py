@@ -123,6 +123,7 @@ class SMMEmotionNet(nn.Module):
         )
         self.in_chans = in_chans
         self.in_channels = in_channels
+        self.default_input_size = _default_input_size(self.backbone, in_chans)
         self.region_names = _names(region_names, num_regions, "region", "region_names")
         self.au_names = self.region_names[:num_labelled]
         self.expression_names = _names(expression_names, num_classes, "class", "expression_names")
@@ -187,6 +188,9 @@ class SMMEmotionNet(nn.Module):
         """U."""
         return self.roi_embedding.num_regions
 
+    default_input_size: tuple[int, int, int]
+    """``(channels, height, width)`` the backbone was designed for (timm's ``pretrained_cfg``)."""
+
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Run the backbone.
 
@@ -247,6 +251,13 @@ class SMMEmotionNet(nn.Module):
         SMMOutput
         """
         return self.forward_heads(self.forward_features(images))
+
+
+def _default_input_size(backbone: nn.Module | None, in_chans: int) -> tuple[int, int, int]:
+    size = getattr(backbone, "pretrained_cfg", {}).get("input_size") if backbone is not None else None
+    if size is None:
+        return (in_chans, 224, 224)
+    return (in_chans, int(size[-2]), int(size[-1]))
 
 
 def _names(names: tuple[str, ...] | None, count: int, stem: str, argument: str) -> tuple[str, ...]:

@@ -110,7 +110,10 @@ class SignVehicleHead(nn.Module):
             dim_feedforward=dim_feedforward,
             dropout=dropout,
             activation="gelu",
-            batch_first=True,
+            # Sequence-first keeps PyTorch off its fused inference kernel, whose fake
+            # implementation breaks torch.compile (inductor) and torch.export; the math
+            # is the same, and the tensors here are tiny.
+            batch_first=False,
             norm_first=False,
         )
         self.transformer = nn.TransformerEncoder(layer, num_layers=num_layers, enable_nested_tensor=False)
@@ -155,7 +158,7 @@ class SignVehicleHead(nn.Module):
         if self.tokens == "labelled":
             f = f[:, : self.num_labelled]
         tokens = self.input_dropout(f + self.pe[: f.shape[1]].to(f.dtype))
-        features = self.transformer(tokens)[:, : self.num_labelled]
+        features = self.transformer(tokens.transpose(0, 1)).transpose(0, 1)[:, : self.num_labelled]
         return SignVehicleOutput(self.classify(features), features)
 
     def extra_repr(self) -> str:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import smm
-from tests.loop_reference import LoopHeads
+from benchmarks.loop_heads import LoopHeads
 from tests.strategies import Sizes, sizes
 
 TOL = {"atol": 1e-4, "rtol": 1e-4}

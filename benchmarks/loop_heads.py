@@ -1,4 +1,4 @@
-"""A straightforward per-region-loop implementation of the SMM heads, used as an oracle.
+"""A straightforward per-region-loop implementation of the SMM heads: baseline and test oracle.
 
 Written from the fixture README's description of the published forward pass, with
 the published module names, so it loads reference state dicts directly. It is
