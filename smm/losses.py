@@ -197,9 +197,10 @@ def ccc(
         if pred.ndim not in (1, 2):
             raise ValueError(f"pred must be a 1-D (N,) or 2-D (N, V) tensor, got shape {tuple(pred.shape)}")
     valid = _valid(target, missing, mask, "target")
-    weight = valid.to(torch.float32)
-    x = pred.float() * weight
-    y = torch.where(valid, target, torch.zeros_like(target)).float()
+    dtype = torch.promote_types(pred.dtype, torch.float32)  # float32 at least, float64 kept
+    weight = valid.to(dtype)
+    x = pred.to(dtype) * weight
+    y = torch.where(valid, target, torch.zeros_like(target)).to(dtype)
     n = weight.sum(0)
     mean_x = _safe_divide(x.sum(0), n)
     mean_y = _safe_divide(y.sum(0), n)

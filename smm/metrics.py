@@ -1,0 +1,264 @@
+"""ABAW3 challenge metrics: functional forms and an accumulator for validation loops.
+
+- AU: F1 of each of the 12 AUs at threshold 0.5, and their mean ``P_AU``.
+- EXPR: macro F1 over the 8 expressions, ``P_EXPR`` (every class counts, also one
+  that never occurs: its F1 is 0, as scikit-learn's ``f1_score(labels=range(8),
+  average="macro", zero_division=0)``).
+- VA: CCC of valence and of arousal (population statistics) and their mean ``P_VA``.
+- ``P_MTL = P_AU + P_EXPR + P_VA``.
+
+Missing labels (``-1`` AU/EXPR, ``-5`` VA) are excluded per task. F1 is ``0`` where it
+is undefined (no positive label and no positive prediction); CCC is ``0`` where it is
+undefined (no labelled sample, or both sequences constant).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from smm._checks import check_ndim, check_same_shape
+from smm.losses import MISSING_LABEL, MISSING_VA, ccc
+
+
+class ABAWScores(NamedTuple):
+    """The challenge's measures; every field is a float except ``au_f1``."""
+
+    au_f1: tuple[float, ...]
+    p_au: float
+    p_expr: float
+    ccc_valence: float
+    ccc_arousal: float
+    p_va: float
+    p_mtl: float
+
+
+def _f1_from_counts(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> torch.Tensor:
+    tp, den = tp.double(), (2 * tp + fp + fn).double()
+    return torch.where(den > 0, 2 * tp / den.clamp_min(1), torch.zeros_like(den))
+
+
+def _au_decisions(preds: torch.Tensor, threshold: float) -> torch.Tensor:
+    if preds.dtype == torch.bool or not preds.is_floating_point():
+        return preds.bool()
+    return torch.sigmoid(preds.float()) > threshold
+
+
+def au_confusion(
+    preds: torch.Tensor, targets: torch.Tensor, *, threshold: float = 0.5, missing: int = MISSING_LABEL
+) -> torch.Tensor:
+    """True positives, false positives and false negatives per AU.
+
+    Parameters
+    ----------
+    preds : Tensor[N, H]
+        Logits (floating point; positive where ``sigmoid > threshold``) or 0/1 labels
+        (integer or bool).
+    targets : Tensor[N, H]
+        0, 1 or ``missing``.
+
+    Returns
+    -------
+    Tensor[3, H] of int64
+        Rows TP, FP, FN, over the labelled entries.
+    """
+    check_ndim(preds, "preds", "N H")
+    check_same_shape(targets, "targets", preds, "preds")
+    valid = targets != missing
+    positive = _au_decisions(preds, threshold)
+    truth = targets == 1
+    tp = (positive & truth & valid).sum(0)
+    fp = (positive & ~truth & valid).sum(0)
+    fn = (~positive & truth & valid).sum(0)
+    return torch.stack([tp, fp, fn])
+
+
+def au_f1(
+    preds: torch.Tensor, targets: torch.Tensor, *, threshold: float = 0.5, missing: int = MISSING_LABEL
+) -> torch.Tensor:
+    """F1 of each AU (``Tensor[H]``, float64). Arguments as in :func:`au_confusion`."""
+    return _f1_from_counts(*au_confusion(preds, targets, threshold=threshold, missing=missing))
+
+
+def expr_confusion(
+    preds: torch.Tensor, targets: torch.Tensor, num_classes: int, *, missing: int = MISSING_LABEL
+) -> torch.Tensor:
+    """Confusion matrix ``Tensor[K, K]`` (rows: label, columns: prediction) over labelled samples.
+
+    Parameters
+    ----------
+    preds : Tensor[N, K] of logits, or Tensor[N] of class indices
+    targets : Tensor[N]
+        Class index or ``missing``.
+    num_classes : int
+        K.
+    """
+    if preds.ndim == 2:
+        if preds.shape[1] != num_classes:
+            raise ValueError(f"preds must have {num_classes} columns (classes), got shape {tuple(preds.shape)}")
+        preds = preds.argmax(1)
+    check_ndim(preds, "preds", "N")
+    check_same_shape(targets, "targets", preds, "preds")
+    valid = targets != missing
+    labels, guesses = targets[valid].long(), preds[valid].long()
+    if bool(((labels < 0) | (labels >= num_classes)).any()):
+        raise ValueError(f"targets must be in [0, {num_classes}) or {missing}, got {torch.unique(labels).tolist()}")
+    flat = torch.bincount(labels * num_classes + guesses, minlength=num_classes * num_classes)
+    return flat.reshape(num_classes, num_classes)
+
+
+def _macro_f1(confusion: torch.Tensor) -> torch.Tensor:
+    tp = confusion.diagonal()
+    return _f1_from_counts(tp, confusion.sum(0) - tp, confusion.sum(1) - tp).mean()
+
+
+def expr_f1(preds: torch.Tensor, targets: torch.Tensor, num_classes: int = 8, *, missing: int = MISSING_LABEL) -> float:
+    """Macro F1 over ``num_classes`` expressions. Arguments as in :func:`expr_confusion`."""
+    return float(_macro_f1(expr_confusion(preds, targets, num_classes, missing=missing)))
+
+
+def va_ccc(preds: torch.Tensor, targets: torch.Tensor, *, missing: float = MISSING_VA) -> torch.Tensor:
+    """CCC per VA dimension (``Tensor[V]``, float64), population statistics.
+
+    Parameters
+    ----------
+    preds, targets : Tensor[N, V]
+    """
+    check_ndim(preds, "preds", "N V")
+    return ccc(preds.double(), targets.double(), missing=missing)
+
+
+def abaw_scores(
+    au_preds: torch.Tensor,
+    au_targets: torch.Tensor,
+    expr_preds: torch.Tensor,
+    expr_targets: torch.Tensor,
+    va_preds: torch.Tensor,
+    va_targets: torch.Tensor,
+    *,
+    threshold: float = 0.5,
+) -> ABAWScores:
+    """All ABAW3 measures at once (see the module docstring)."""
+    metric = ABAWMetrics(au_preds.shape[-1], expr_preds.shape[-1] if expr_preds.ndim == 2 else 8, threshold=threshold)
+    metric.update(au_preds, au_targets, expr_preds, expr_targets, va_preds, va_targets)
+    return metric.compute()
+
+
+class _Moments:
+    """Count, means and co-moments of (x, y) per dimension, merged exactly (Chan et al.)."""
+
+    def __init__(self, dims: int) -> None:
+        zeros = torch.zeros(dims, dtype=torch.float64)
+        self.n, self.mx, self.my, self.sxx, self.syy, self.sxy = (zeros.clone() for _ in range(6))
+
+    @classmethod
+    def of(cls, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> _Moments:
+        """Moments of the valid entries of ``x``, ``y`` (``Tensor[N, V]``)."""
+        moments = cls(x.shape[1])
+        w = valid.double()
+        moments.n = w.sum(0)
+        safe = moments.n.clamp_min(1)
+        moments.mx, moments.my = (x * w).sum(0) / safe, (y * w).sum(0) / safe
+        dx, dy = (x - moments.mx) * w, (y - moments.my) * w
+        moments.sxx, moments.syy, moments.sxy = (dx * dx).sum(0), (dy * dy).sum(0), (dx * dy).sum(0)
+        return moments
+
+    def merge(self, other: _Moments) -> None:
+        total = self.n + other.n
+        share = torch.where(total > 0, other.n / total.clamp_min(1), torch.zeros_like(total))
+        ddx, ddy = other.mx - self.mx, other.my - self.my
+        cross = self.n * share  # n_a * n_b / (n_a + n_b)
+        self.sxx += other.sxx + ddx * ddx * cross
+        self.syy += other.syy + ddy * ddy * cross
+        self.sxy += other.sxy + ddx * ddy * cross
+        self.mx += ddx * share
+        self.my += ddy * share
+        self.n = total
+
+    def ccc(self) -> torch.Tensor:
+        den = self.sxx + self.syy + self.n * (self.mx - self.my) ** 2
+        return torch.where(den > 0, 2 * self.sxy / den.clamp_min(1e-300), torch.zeros_like(den))
+
+
+class ABAWMetrics:
+    """Accumulate ABAW3 measures over batches; :meth:`compute` equals computing on all data at once.
+
+    AU and EXPR keep integer confusion counts; VA keeps per-dimension counts, means and
+    co-moments in float64, merged with the parallel algorithm of Chan et al., so the
+    result does not depend on how the data was split into batches.
+
+    Parameters
+    ----------
+    num_aus : int, default 12
+    num_classes : int, default 8
+    va_dim : int, default 2
+    threshold : float, default 0.5
+        AU decision threshold on the sigmoid probability.
+
+    Examples
+    --------
+    >>> metric = ABAWMetrics()
+    >>> # for batch in loader: out = model(images); metric.update(out.au, au, out.expr, expr, out.va, va)
+    >>> # metric.compute().p_mtl
+    """
+
+    def __init__(self, num_aus: int = 12, num_classes: int = 8, va_dim: int = 2, *, threshold: float = 0.5) -> None:
+        self.num_aus = num_aus
+        self.num_classes = num_classes
+        self.va_dim = va_dim
+        self.threshold = threshold
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything seen so far."""
+        self.au_counts = torch.zeros(3, self.num_aus, dtype=torch.int64)
+        self.expr_counts = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
+        self.va_moments = _Moments(self.va_dim)
+
+    @torch.no_grad()
+    def update(
+        self,
+        au_preds: torch.Tensor | None = None,
+        au_targets: torch.Tensor | None = None,
+        expr_preds: torch.Tensor | None = None,
+        expr_targets: torch.Tensor | None = None,
+        va_preds: torch.Tensor | None = None,
+        va_targets: torch.Tensor | None = None,
+    ) -> None:
+        """Add a batch. Any task may be left out (both its predictions and targets ``None``)."""
+        if au_preds is not None and au_targets is not None:
+            counts = au_confusion(au_preds.detach().cpu(), au_targets.detach().cpu(), threshold=self.threshold)
+            self.au_counts += counts
+        if expr_preds is not None and expr_targets is not None:
+            self.expr_counts += expr_confusion(expr_preds.detach().cpu(), expr_targets.detach().cpu(), self.num_classes)
+        if va_preds is not None and va_targets is not None:
+            check_ndim(va_preds, "va_preds", "N V")
+            check_same_shape(va_targets, "va_targets", va_preds, "va_preds")
+            targets = va_targets.detach().cpu().double()
+            valid = targets != MISSING_VA
+            batch = _Moments.of(va_preds.detach().cpu().double(), torch.where(valid, targets, 0.0), valid)
+            self.va_moments.merge(batch)
+
+    def merge(self, other: ABAWMetrics) -> None:
+        """Add another accumulator's state (e.g. from another process)."""
+        self.au_counts += other.au_counts
+        self.expr_counts += other.expr_counts
+        self.va_moments.merge(other.va_moments)
+
+    def compute(self) -> ABAWScores:
+        """The measures over everything added since the last :meth:`reset`."""
+        per_au = _f1_from_counts(*self.au_counts)
+        p_au = float(per_au.mean())
+        p_expr = float(_macro_f1(self.expr_counts))
+        va = self.va_moments.ccc()
+        p_va = float(va.mean())
+        return ABAWScores(
+            au_f1=tuple(per_au.tolist()),
+            p_au=p_au,
+            p_expr=p_expr,
+            ccc_valence=float(va[0]),
+            ccc_arousal=float(va[1]) if self.va_dim > 1 else float("nan"),
+            p_va=p_va,
+            p_mtl=p_au + p_expr + p_va,
+        )

@@ -1,0 +1,164 @@
+"""Aff-Wild2 readers, label statistics and the frames dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.utils.class_weight import compute_class_weight
+
+from smm.data import (
+    AffWild2Frames,
+    AnnotationError,
+    au_pos_weight,
+    expr_class_weight,
+    expr_counts,
+    read_annotation_file,
+    read_multitask_csv,
+)
+from smm.data.synthetic import make_synthetic_affwild2
+from smm.presets import ABAW3_AU_NAMES
+
+AU_HEADER = ",".join(ABAW3_AU_NAMES)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_read_au_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "v1.txt", f"{AU_HEADER}\n" + "1,0,0,0,0,0,0,0,0,0,1,0\n" + ",".join(["-1"] * 12) + "\n")
+    file = read_annotation_file(path, "AU")
+    assert file.video == "v1"
+    assert file.names == ABAW3_AU_NAMES
+    assert file.labels.dtype == np.int64
+    np.testing.assert_array_equal(file.labels[0, [0, 10]], [1, 1])
+    assert (file.labels[1] == -1).all()
+
+
+def test_read_expr_and_va_files(tmp_path: Path) -> None:
+    expr = read_annotation_file(
+        _write(tmp_path / "e.txt", "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n4\n-1\n7\n"), "EXPR"
+    )
+    np.testing.assert_array_equal(expr.labels[:, 0], [4, -1, 7])
+    va = read_annotation_file(_write(tmp_path / "va.txt", "valence,arousal\n0.25,-0.5\n-5,-5\n"), "VA")
+    assert va.labels.dtype == np.float32
+    np.testing.assert_allclose(va.labels, [[0.25, -0.5], [-5, -5]])
+
+
+@pytest.mark.parametrize(
+    ("task", "text", "message"),
+    [
+        ("AU", f"{AU_HEADER}\n1,0\n", r"v\.txt:2: expected 12 field\(s\), got 2"),
+        ("AU", f"{AU_HEADER}\n" + ",".join(["2"] * 12) + "\n", r"v\.txt:2: AU labels must be 0, 1 or -1, got 2"),
+        ("EXPR", "Neutral,Anger\n1\n9\n", r"v\.txt:3: expression must be an integer in \[0, 2\) or -1, got 9"),
+        ("EXPR", "Neutral,Anger\n1\nhappy\n", r"v\.txt:3: expected numbers, got 'happy'"),
+        ("VA", "valence,arousal\n0.1,3\n", r"v\.txt:2: valence/arousal must be in \[-1, 1\] or -5, got 3"),
+        ("VA", "0.1,0.2\n", r"v\.txt:1: expected a header of names"),
+        ("VA", "", r"v\.txt: empty file"),
+    ],
+)
+def test_malformed_files_name_file_and_line(tmp_path: Path, task: str, text: str, message: str) -> None:
+    with pytest.raises(AnnotationError, match=message):
+        read_annotation_file(_write(tmp_path / "v.txt", text), task)
+
+
+def test_read_multitask_csv(tmp_path: Path) -> None:
+    header = f"image,valence,arousal,expression,{AU_HEADER}\n"
+    row = "v1/00001.jpg,0.5,-0.25,3," + ",".join(["0"] * 11 + ["1"]) + "\n"
+    missing = "v1/00002.jpg,-5,-5,-1," + ",".join(["-1"] * 12) + "\n"
+    data = read_multitask_csv(_write(tmp_path / "mtl.csv", header + row + missing))
+    assert data.images == ("v1/00001.jpg", "v1/00002.jpg")
+    np.testing.assert_allclose(data.va, [[0.5, -0.25], [-5, -5]])
+    np.testing.assert_array_equal(data.expr, [3, -1])
+    assert data.au.shape == (2, 12)
+    assert data.au[0, 11] == 1
+    assert data.au_names == ABAW3_AU_NAMES
+    with pytest.raises(AnnotationError, match=r"mtl2\.csv:2: expected 16 fields, got 3"):
+        read_multitask_csv(_write(tmp_path / "mtl2.csv", header + "a,1,2\n"))
+    with pytest.raises(AnnotationError, match=r"mtl3\.csv:1: expected header"):
+        read_multitask_csv(_write(tmp_path / "mtl3.csv", "path,v,a\n"))
+
+
+def test_pos_weight_is_negatives_over_positives() -> None:
+    labels = np.array([[1, 0], [0, 0], [1, -1], [0, 1], [-1, 0]])
+    torch.testing.assert_close(au_pos_weight(labels), torch.tensor([2 / 2, 3 / 1]))
+    with pytest.raises(ValueError, match=r"no positive label for AU\(s\) \['AU2'\]"):
+        au_pos_weight(np.array([[1, 0], [0, 0]]), names=("AU1", "AU2"))
+
+
+def test_expression_weights_match_sklearn_balanced() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 8, 500)
+    labels[rng.random(500) < 0.2] = -1
+    expected = compute_class_weight("balanced", classes=np.arange(8), y=labels[labels != -1])
+    np.testing.assert_allclose(expr_class_weight(labels).numpy(), expected, rtol=1e-6)
+    assert expr_counts(labels).sum() == (labels != -1).sum()
+    with pytest.raises(ValueError, match=r"no sample of expression class\(es\) \['Fear'\]"):
+        expr_class_weight(np.array([0, 1, 2]), 4, names=("Neutral", "Anger", "Disgust", "Fear"))
+
+
+def _frames(folder: Path, count: int, skip: tuple[int, ...] = ()) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(1, count + 1):
+        if n not in skip:
+            Image.new("RGB", (8, 8), (n * 10, 0, 0)).save(folder / f"{n:05d}.jpg")
+
+
+def test_dataset_aligns_frames_with_lines_and_skips_missing(tmp_path: Path) -> None:
+    _frames(tmp_path / "frames" / "vid", 4, skip=(2,))
+    (tmp_path / "frames" / "vid" / "notes.txt").write_text("not an image")
+    _write(
+        tmp_path / "EXPR" / "vid.txt", "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n1\n2\n-1\n5\n6\n"
+    )
+    _write(tmp_path / "VA" / "vid.txt", "valence,arousal\n0.1,0.2\n0.3,0.4\n-5,-5\n-5,-5\n")
+    dataset = AffWild2Frames(tmp_path / "frames", expr_dir=tmp_path / "EXPR", va_dir=tmp_path / "VA")
+    # frame 2 has no image, frame 3 no label in any task, line 5 has no image
+    assert [dataset[i]["frame"] for i in range(len(dataset))] == [1, 4]
+    first, last = dataset[0], dataset[1]
+    assert first["expr"].item() == 1
+    torch.testing.assert_close(first["va"], torch.tensor([0.1, 0.2]))
+    assert bool(first["va_mask"].all())
+    assert not bool(first["au_mask"].any())
+    assert last["expr"].item() == 5
+    assert not bool(last["va_mask"].any())
+    assert first["image"].shape == (3, 299, 299)
+    batch = torch.utils.data.default_collate([first, last])
+    assert batch["image"].shape == (2, 3, 299, 299)
+    assert batch["au"].shape == (2, 12)
+
+
+def test_dataset_errors(tmp_path: Path) -> None:
+    _write(tmp_path / "VA" / "ghost.txt", "valence,arousal\n0.1,0.2\n")
+    (tmp_path / "frames" / "ghost").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"no frame images .*frames/ghost, annotated in ghost\.txt"):
+        AffWild2Frames(tmp_path / "frames", va_dir=tmp_path / "VA")
+    with pytest.raises(ValueError, match=r"give at least one of"):
+        AffWild2Frames(tmp_path / "frames")
+    with pytest.raises(FileNotFoundError, match=r"frames_root .* is not a folder"):
+        AffWild2Frames(tmp_path / "nowhere", va_dir=tmp_path / "VA")
+
+
+def test_synthetic_dataset_is_deterministic_and_learnable(tmp_path: Path) -> None:
+    a = make_synthetic_affwild2(tmp_path / "a", videos=3, frames_per_video=12, validation_videos=1, seed=3)
+    b = make_synthetic_affwild2(tmp_path / "b", videos=3, frames_per_video=12, validation_videos=1, seed=3)
+    for task, splits in a.annotations.items():
+        for split, folder in splits.items():
+            for file in folder.glob("*.txt"):
+                assert file.read_text() == (b.annotations[task][split] / file.name).read_text()
+    validation = AffWild2Frames(
+        a.frames,
+        au_dir=a.annotations["AU"]["Validation_Set"],
+        expr_dir=a.annotations["EXPR"]["Validation_Set"],
+        va_dir=a.annotations["VA"]["Validation_Set"],
+    )
+    assert len(validation) > 0
+    assert set(np.unique(validation.au)) <= {-1.0, 0.0, 1.0}
+    labelled_va = validation.va[(validation.va != -5).all(1)]
+    assert labelled_va.min() >= -1
+    assert labelled_va.max() <= 1

@@ -1,0 +1,140 @@
+"""ABAW metrics against scikit-learn and a numpy CCC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.metrics import f1_score
+
+from smm.metrics import ABAWMetrics, abaw_scores, au_f1, expr_f1, va_ccc
+
+seeds = st.integers(0, 2**16)
+
+
+def _numpy_ccc(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) == 0:
+        return 0.0
+    den = x.var() + y.var() + (x.mean() - y.mean()) ** 2
+    return 0.0 if den == 0 else float(2 * np.mean((x - x.mean()) * (y - y.mean())) / den)
+
+
+def _data(seed: int, n: int, missing_rate: float = 0.3):
+    g = torch.Generator().manual_seed(seed)
+    au_logits = torch.randn(n, 12, generator=g)
+    au = torch.randint(0, 2, (n, 12), generator=g)
+    au[torch.rand(n, 12, generator=g) < missing_rate] = -1
+    expr_logits = torch.randn(n, 8, generator=g)
+    expr = torch.randint(0, 8, (n,), generator=g)
+    expr[torch.rand(n, generator=g) < missing_rate] = -1
+    va_pred = torch.rand(n, 2, generator=g) * 2 - 1
+    va = (va_pred + 0.5 * torch.randn(n, 2, generator=g)).clamp(-1, 1)
+    va[torch.rand(n, generator=g) < missing_rate] = -5.0
+    return au_logits, au, expr_logits, expr, va_pred, va
+
+
+def _sklearn_scores(au_logits, au, expr_logits, expr, va_pred, va):
+    per_au = []
+    for h in range(au.shape[1]):
+        keep = au[:, h] != -1
+        if not keep.any():
+            per_au.append(0.0)
+            continue
+        per_au.append(f1_score(au[keep, h], (torch.sigmoid(au_logits[keep, h]) > 0.5).int(), zero_division=0))
+    keep = expr != -1
+    macro = 0.0
+    if keep.any():
+        macro = f1_score(
+            expr[keep], expr_logits[keep].argmax(1), labels=list(range(8)), average="macro", zero_division=0
+        )
+    keep_va = va[:, 0] != -5
+    cccs = [_numpy_ccc(va_pred[keep_va, d].double().numpy(), va[keep_va, d].double().numpy()) for d in range(2)]
+    return np.array(per_au), macro, cccs
+
+
+@given(seeds, st.integers(1, 60))
+def test_scores_match_sklearn_and_numpy(seed: int, n: int) -> None:
+    data = _data(seed, n)
+    scores = abaw_scores(*data)
+    per_au, macro, cccs = _sklearn_scores(*data)
+    np.testing.assert_allclose(scores.au_f1, per_au, atol=1e-12)
+    assert scores.p_au == pytest.approx(per_au.mean(), abs=1e-12)
+    assert scores.p_expr == pytest.approx(macro, abs=1e-12)
+    assert scores.ccc_valence == pytest.approx(cccs[0], abs=1e-9)
+    assert scores.ccc_arousal == pytest.approx(cccs[1], abs=1e-9)
+    assert scores.p_va == pytest.approx(np.mean(cccs), abs=1e-9)
+    assert scores.p_mtl == pytest.approx(per_au.mean() + macro + np.mean(cccs), abs=1e-9)
+
+
+@given(seeds, st.lists(st.integers(1, 20), min_size=1, max_size=6))
+def test_accumulated_equals_concatenated(seed: int, sizes: list[int]) -> None:
+    data = _data(seed, sum(sizes))
+    metric = ABAWMetrics()
+    start = 0
+    for size in sizes:
+        metric.update(*(t[start : start + size] for t in data))
+        start += size
+    accumulated = metric.compute()
+    whole = abaw_scores(*data)
+    assert accumulated.au_f1 == whole.au_f1
+    assert accumulated.p_expr == whole.p_expr
+    assert accumulated.ccc_valence == pytest.approx(whole.ccc_valence, abs=1e-12)
+    assert accumulated.ccc_arousal == pytest.approx(whole.ccc_arousal, abs=1e-12)
+
+
+def test_merge_equals_one_accumulator() -> None:
+    data = _data(7, 50)
+    one, a, b = ABAWMetrics(), ABAWMetrics(), ABAWMetrics()
+    one.update(*data)
+    a.update(*(t[:20] for t in data))
+    b.update(*(t[20:] for t in data))
+    a.merge(b)
+    assert a.compute().p_mtl == pytest.approx(one.compute().p_mtl, abs=1e-12)
+
+
+def test_class_never_present_counts_as_zero() -> None:
+    logits = torch.full((4, 8), -1.0)
+    logits[:, 0] = 1.0  # always predicts class 0
+    targets = torch.tensor([0, 0, 1, 1])
+    expected = f1_score(targets, logits.argmax(1), labels=list(range(8)), average="macro", zero_division=0)
+    assert expr_f1(logits, targets) == pytest.approx(expected)
+    assert expected == pytest.approx((2 / 3) / 8)
+
+
+def test_all_predictions_one_class_for_aus() -> None:
+    targets = torch.tensor([[1, 0], [0, 0], [1, 0]])
+    predictions = torch.ones(3, 2, dtype=torch.int64)
+    got = au_f1(predictions, targets)
+    torch.testing.assert_close(got, torch.tensor([f1_score([1, 0, 1], [1, 1, 1]), 0.0], dtype=torch.float64))
+
+
+def test_constant_predictions_give_zero_ccc_not_nan() -> None:
+    targets = torch.tensor([[0.1, 0.2], [0.4, -0.3], [-0.5, 0.9]])
+    got = va_ccc(torch.zeros(3, 2), targets)
+    torch.testing.assert_close(got, torch.zeros(2, dtype=torch.float64))
+    metric = ABAWMetrics()
+    metric.update(va_preds=torch.full((3, 2), 0.3), va_targets=targets)
+    assert metric.compute().p_va == 0.0
+
+
+def test_everything_missing_is_zero_not_nan() -> None:
+    n = 5
+    scores = abaw_scores(
+        torch.randn(n, 12), torch.full((n, 12), -1), torch.randn(n, 8), torch.full((n,), -1),
+        torch.randn(n, 2), torch.full((n, 2), -5.0),
+    )  # fmt: skip
+    assert scores.p_au == 0.0
+    assert scores.p_expr == 0.0
+    assert scores.p_va == 0.0
+    assert ABAWMetrics().compute().p_mtl == 0.0
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 8\) or -1, got \[0, 9\]"):
+        expr_f1(torch.randn(2, 8), torch.tensor([0, 9]))
+    with pytest.raises(ValueError, match=r"preds must have 8 columns"):
+        expr_f1(torch.randn(2, 7), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"targets and preds must have the same shape"):
+        au_f1(torch.randn(2, 12), torch.zeros(2, 11))
