@@ -131,12 +131,11 @@ def make_synthetic_affwild2(
         for i, image in enumerate(frames[rows]):
             if i not in dropped:  # an annotated frame without an image, as in Aff-Wild2
                 Image.fromarray(image).save(folder / f"{i + 1:05d}.jpg", quality=95)
-        # Validation videos carry every task; a training video two of the three (at least one).
-        tasks = (
-            list(TASK_FOLDERS)
-            if split == "Validation_Set"
-            else [t for t in TASK_FOLDERS if t != list(TASK_FOLDERS)[v % 3]]
-        )
+        # Validation videos carry every task; with three or more training videos, each
+        # training video carries two of the three, so every task still has training data.
+        tasks = list(TASK_FOLDERS)
+        if split == "Train_Set" and videos - validation_videos >= 3:
+            tasks.remove(tasks[v % 3])
         unlabelled = rng.random(frames_per_video) < 0.1
         if "AU" in tasks:
             labels = np.where(unlabelled[:, None], -1, au[rows])

@@ -1,0 +1,284 @@
+"""Train SMM-EmotionNet with plain PyTorch: the paper's losses, masks, ABAW metrics.
+
+With no arguments, runs a complete demo on CPU in a few minutes: writes a small
+synthetic dataset in the Aff-Wild2 layout to a temporary folder, trains a small timm
+backbone with the SMM heads, and prints the validation metrics before and after.
+
+    python examples/train.py                     # the demo
+    python examples/train.py --data /path/to/affwild2 --backbone inception_v3 \
+        --feature-index 3 --image-size 299 --epochs 10 --batch-size 24
+    torchrun --nproc_per_node=2 examples/train.py  # the same, data-parallel
+
+``--data`` expects ``cropped_aligned/<video>/00001.jpg`` and
+``annotations/{AU_Detection,EXPR_Classification,VA_Estimation}_Challenge/{Train,Validation}_Set/<video>.txt``.
+Checkpoints are written to ``--out`` as ``model.safetensors`` plus ``config.json``
+(needs the ``safetensors`` package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
+
+import smm
+from smm.data import AffWild2Frames, au_pos_weight, default_transform, expr_class_weight
+from smm.data.synthetic import TASK_FOLDERS, make_synthetic_affwild2
+from smm.metrics import ABAWMetrics, ABAWScores
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", type=Path, help="Aff-Wild2 root; default: generate a synthetic demo dataset")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="checkpoint folder (default: runs/demo)")
+    p.add_argument("--backbone", default="resnet18", help="timm model name (default: resnet18)")
+    p.add_argument("--feature-index", type=int, default=3, help="backbone feature stage (default: 3)")
+    p.add_argument("--image-size", type=int, default=96, help="square input side (default: 96; ABAW3: 299)")
+    p.add_argument("--pretrained", action="store_true", help="timm pretrained backbone weights (downloads)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=None, help="default: 0.01 for SGD, 1e-3 for AdamW")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="SGD momentum 0.9 as the paper")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (CPU) or fp16 with a grad scaler (CUDA)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps per epoch")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--demo-videos", type=int, default=8, help="synthetic videos (demo only)")
+    p.add_argument("--demo-frames", type=int, default=48, help="frames per synthetic video (demo only)")
+    return p.parse_args(argv)
+
+
+class Distributed:
+    """Rank, world size and device; a no-op outside ``torchrun``."""
+
+    def __init__(self) -> None:
+        self.enabled = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.enabled:
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend)
+        self.rank = dist.get_rank() if self.enabled else 0
+        self.world = dist.get_world_size() if self.enabled else 1
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def print(self, *args: object, **kwargs) -> None:
+        if self.main:
+            print(*args, **kwargs, flush=True)
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def merge(self, metric: ABAWMetrics) -> ABAWMetrics:
+        """Combine every rank's accumulator (all ranks get the result)."""
+        if not self.enabled:
+            return metric
+        gathered: list[ABAWMetrics | None] = [None] * self.world
+        dist.all_gather_object(gathered, metric)
+        total = ABAWMetrics(metric.num_aus, metric.num_classes, metric.va_dim, threshold=metric.threshold)
+        for part in gathered:
+            total.merge(part)
+        return total
+
+    def close(self) -> None:
+        if self.enabled:
+            dist.destroy_process_group()
+
+
+def datasets(root: Path, image_size: int) -> tuple[AffWild2Frames, AffWild2Frames]:
+    def split(name: str) -> AffWild2Frames:
+        folders = {task: root / "annotations" / folder / name for task, folder in TASK_FOLDERS.items()}
+        return AffWild2Frames(
+            root / "cropped_aligned",
+            au_dir=folders["AU"],
+            expr_dir=folders["EXPR"],
+            va_dir=folders["VA"],
+            transform=default_transform(image_size),
+        )
+
+    return split("Train_Set"), split("Validation_Set")
+
+
+def loss_weights(train_set: AffWild2Frames, ddp: Distributed) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """AU pos_weight and expression class weights from the training labels (Eq. 4, 5)."""
+    weights: list[torch.Tensor | None] = []
+    for compute, labels in ((au_pos_weight, train_set.au), (expr_class_weight, train_set.expr)):
+        try:
+            weights.append(compute(labels))
+        except ValueError as error:  # a class without samples: fall back to unit weights
+            ddp.print(f"warning: {error}; using unit weights")
+            weights.append(None)
+    return weights[0], weights[1]
+
+
+def model_config(args: argparse.Namespace) -> dict[str, object]:
+    config = {"backbone": args.backbone, "feature_index": args.feature_index, "image_size": args.image_size}
+    if args.backbone == "inception_v3" and args.feature_index == 3:
+        config["preset"] = "abaw3"
+    return config
+
+
+def build_model(config: dict[str, object], pretrained: bool) -> smm.SMMEmotionNet:
+    if config.get("preset") == "abaw3":
+        return smm.SMMEmotionNet.abaw3(pretrained_backbone=pretrained)
+    return smm.SMMEmotionNet.from_config(
+        smm.ABAW3, backbone=config["backbone"], feature_index=config["feature_index"], pretrained_backbone=pretrained
+    )
+
+
+def autocast(device: torch.device, enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader: DataLoader, ddp: Distributed, amp: bool) -> ABAWScores:
+    model.eval()
+    metric = ABAWMetrics()
+    for batch in loader:
+        with autocast(ddp.device, amp):
+            out = model(batch["image"].to(ddp.device))
+        metric.update(out.au.float(), batch["au"], out.expr.float(), batch["expr"], out.va.float(), batch["va"])
+    return ddp.merge(metric).compute()
+
+
+def describe(scores: ABAWScores) -> str:
+    return (
+        f"P_AU {scores.p_au:.3f} | P_EXPR {scores.p_expr:.3f} | CCC-V {scores.ccc_valence:.3f} "
+        f"CCC-A {scores.ccc_arousal:.3f} (P_VA {scores.p_va:.3f}) | P_MTL {scores.p_mtl:.3f}"
+    )
+
+
+class Progress:
+    """One status line with loss and ETA, rewritten in place."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled, self.start, self.done = total, enabled, time.perf_counter(), 0
+
+    def step(self, epoch: int, loss: float) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        line = f"epoch {epoch} step {self.done}/{self.total} loss {loss:.4f} eta {eta:5.0f}s"
+        last = self.done == self.total
+        if sys.stdout.isatty():
+            print("\r" + line, end="\n" if last else "", flush=True)
+        elif last or self.done % 10 == 0:
+            print(line, flush=True)
+
+
+def main(argv: list[str] | None = None) -> dict[str, ABAWScores]:
+    args = parse_args(argv)
+    ddp = Distributed()
+    torch.manual_seed(args.seed)
+    with contextlib.ExitStack() as stack:
+        root = args.data
+        if root is None:
+            if ddp.main:
+                folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="smm-demo-"))
+                make_synthetic_affwild2(
+                    folder, videos=args.demo_videos, frames_per_video=args.demo_frames, image_size=args.image_size
+                )
+                root = Path(folder)
+            shared = [str(root) if root else None]
+            if ddp.enabled:
+                dist.broadcast_object_list(shared)
+            root = Path(shared[0])
+            ddp.print(f"demo: synthetic Aff-Wild2 layout in {root}")
+        train_set, val_set = datasets(root, args.image_size)
+        ddp.print(f"{len(train_set)} training frames, {len(val_set)} validation frames, {ddp.world} process(es)")
+
+        config = model_config(args)
+        model = build_model(config, args.pretrained).to(ddp.device)
+        criterion = smm.MultiTaskLoss(*loss_weights(train_set, ddp)).to(ddp.device)
+        train_model = model
+        if ddp.enabled:
+            train_model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+
+        train_sampler = DistributedSampler(train_set, seed=args.seed) if ddp.enabled else None
+        val_sampler = DistributedSampler(val_set, shuffle=False) if ddp.enabled else None
+        train_loader = DataLoader(
+            train_set, args.batch_size, shuffle=train_sampler is None, sampler=train_sampler,
+            num_workers=args.workers, drop_last=True,
+        )  # fmt: skip
+        val_loader = DataLoader(val_set, args.batch_size, sampler=val_sampler, num_workers=args.workers)
+
+        steps = len(train_loader) if args.max_steps is None else min(args.max_steps, len(train_loader))
+        if args.optimizer == "sgd":
+            optimizer = torch.optim.SGD(model.parameters(), lr=args.lr or 0.01, momentum=0.9)
+        else:
+            optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr or 1e-3)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps * args.epochs))
+        scaler = torch.amp.GradScaler(enabled=args.amp and ddp.device.type == "cuda")
+
+        results = {"before": evaluate(model, val_loader, ddp, args.amp)}
+        ddp.print("validation before training: " + describe(results["before"]))
+        progress = Progress(steps * args.epochs, ddp.main)
+        for epoch in range(1, args.epochs + 1):
+            if train_sampler is not None:
+                train_sampler.set_epoch(epoch)
+            train_model.train()
+            for step, batch in enumerate(train_loader):
+                if step >= steps:
+                    break
+                with autocast(ddp.device, args.amp):
+                    out = train_model(batch["image"].to(ddp.device))
+                targets = [batch[k].to(ddp.device) for k in ("au", "expr", "va")]
+                loss = criterion(_float_output(out), *targets).total
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                schedule.step()
+                if not math.isfinite(loss.item()):
+                    raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}, step {step}")
+                progress.step(epoch, loss.item())
+            scores = evaluate(model, val_loader, ddp, args.amp)
+            ddp.print(f"epoch {epoch}: " + describe(scores))
+            if ddp.main:
+                save(model, config, args.out)
+        results["after"] = scores
+        ddp.print("validation after training:  " + describe(results["after"]))
+        ddp.print(f"P_MTL {results['before'].p_mtl:.3f} -> {results['after'].p_mtl:.3f}; checkpoint in {args.out}")
+        ddp.barrier()
+    ddp.close()
+    return results
+
+
+def _float_output(out: smm.SMMOutput) -> smm.SMMOutput:
+    """Losses in float32 under autocast."""
+    return out._replace(au=out.au.float(), expr=out.expr.float(), va=out.va.float())
+
+
+def save(model: smm.SMMEmotionNet, config: dict[str, object], folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps({**config, "smm_version": smm.__version__}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
