@@ -12,14 +12,13 @@ backbone with the SMM heads, and prints the validation metrics before and after.
 ``--data`` expects ``cropped_aligned/<video>/00001.jpg`` and
 ``annotations/{AU_Detection,EXPR_Classification,VA_Estimation}_Challenge/{Train,Validation}_Set/<video>.txt``.
 Checkpoints are written to ``--out`` as ``model.safetensors`` plus ``config.json``
-(needs the ``safetensors`` package).
+(needs the ``safetensors`` package); ``smm.checkpoint.load_checkpoint`` reads them back.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import sys
@@ -32,6 +31,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 import smm
+from smm.checkpoint import save_checkpoint
 from smm.data import AffWild2Frames, au_pos_weight, default_transform, expr_class_weight
 from smm.data.synthetic import TASK_FOLDERS, make_synthetic_affwild2
 from smm.metrics import ABAWMetrics, ABAWScores
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, ABAWScores]:
             scores = evaluate(model, val_loader, ddp, args.amp)
             ddp.print(f"epoch {epoch}: " + describe(scores))
             if ddp.main:
-                save(model, config, args.out)
+                save_checkpoint(model, args.out, image_size=args.image_size)
         results["after"] = scores
         ddp.print("validation after training:  " + describe(results["after"]))
         ddp.print(f"P_MTL {results['before'].p_mtl:.3f} -> {results['after'].p_mtl:.3f}; checkpoint in {args.out}")
@@ -269,15 +269,6 @@ def main(argv: list[str] | None = None) -> dict[str, ABAWScores]:
 def _float_output(out: smm.SMMOutput) -> smm.SMMOutput:
     """Losses in float32 under autocast."""
     return out._replace(au=out.au.float(), expr=out.expr.float(), va=out.va.float())
-
-
-def save(model: smm.SMMEmotionNet, config: dict[str, object], folder: Path) -> None:
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, folder / "model.safetensors")
-    (folder / "config.json").write_text(json.dumps({**config, "smm_version": smm.__version__}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -118,11 +118,35 @@ class SMMEmotionNet(nn.Module):
         backbone_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        #: JSON-able constructor arguments, to rebuild this architecture from a checkpoint
+        #: (a module backbone is recorded as its class name and cannot be rebuilt).
+        self.hparams: dict[str, Any] = {
+            "backbone": backbone if backbone is None or isinstance(backbone, str) else type(backbone).__name__,
+            "feature_index": feature_index,
+            "in_chans": in_chans,
+            "num_regions": num_regions,
+            "num_labelled": num_labelled,
+            "dim": dim,
+            "nhead": nhead,
+            "dim_feedforward": dim_feedforward,
+            "num_layers": num_layers,
+            "transformer_dropout": transformer_dropout,
+            "input_dropout": input_dropout,
+            "tokens": tokens,
+            "num_classes": num_classes,
+            "va_dim": va_dim,
+            "message_reduction": message_reduction,
+            "region_names": list(region_names) if region_names else None,
+            "expression_names": list(expression_names) if expression_names else None,
+            "va_names": list(va_names) if va_names else None,
+            "backbone_kwargs": backbone_kwargs,
+        }
         self.backbone, in_channels = _build_backbone(
             backbone, pretrained_backbone, feature_index, in_channels, in_chans, backbone_kwargs or {}
         )
         self.in_chans = in_chans
         self.in_channels = in_channels
+        self.hparams["in_channels"] = in_channels
         self.default_input_size = _default_input_size(self.backbone, in_chans)
         self.region_names = _names(region_names, num_regions, "region", "region_names")
         self.au_names = self.region_names[:num_labelled]

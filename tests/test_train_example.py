@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 import smm
+from smm.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--demo-videos", "3", "--demo-frames", "10", "--image-size", "64", "--batch-size", "4", "--epochs", "1"]
@@ -33,9 +34,14 @@ def test_example_trains_and_saves_a_loadable_checkpoint(tmp_path: Path, capsys: 
     assert "validation before training" in output
     assert "validation after training" in output
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["backbone"] == "resnet18"
-    model = smm.SMMEmotionNet.from_config(smm.ABAW3, backbone=config["backbone"], feature_index=config["feature_index"])
-    model.load_state_dict(load_file(tmp_path / "run" / "model.safetensors"), strict=True)
+    assert config["model"]["backbone"] == "resnet18"
+    assert config["image_size"] == 64
+    model = load_checkpoint(tmp_path / "run" / "model.safetensors")
+    assert model.au_names == smm.ABAW3.au_names
+    torch.testing.assert_close(
+        model.state_dict()["sign_vehicle.au_bias"],
+        load_file(tmp_path / "run" / "model.safetensors")["sign_vehicle.au_bias"],
+    )
 
 
 def test_example_with_adamw_and_amp(tmp_path: Path) -> None:

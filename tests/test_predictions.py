@@ -1,0 +1,163 @@
+"""Video inference, ABAW prediction files (round trip through the readers) and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import smm
+from smm.checkpoint import save_checkpoint
+from smm.cli import main
+from smm.data import read_annotation_file, read_multitask_csv
+from smm.predictions import predict_frames, write_au_file, write_expr_file, write_multitask_file, write_va_file
+from smm.temporal import exponential_smoothing
+
+
+@pytest.fixture(scope="module")
+def model() -> smm.SMMEmotionNet:
+    return smm.SMMEmotionNet("resnet18", num_regions=5, num_labelled=3, dim=8, nhead=2, dim_feedforward=16).eval()
+
+
+def _video(folder: Path, frames: int, size: int = 32) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(frames)
+    for n in range(1, frames + 1):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{n:05d}.jpg")
+    return folder
+
+
+def test_predict_frames_batches_and_smooths(model: smm.SMMEmotionNet) -> None:
+    frames = [torch.randn(3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(7)]
+    result = predict_frames(model, frames, batch_size=3)
+    with torch.no_grad():
+        out = model(torch.stack(frames))
+    torch.testing.assert_close(result.au_prob, torch.sigmoid(out.au), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(result.expr, out.expr.argmax(-1))
+    assert torch.equal(result.au, (result.au_prob > 0.5).long())
+    smoothed = predict_frames(model, iter(frames), batch_size=2, alpha=8.0)
+    with torch.no_grad():
+        expected = model.message_space.classify(exponential_smoothing(out.message, 8.0))[0]
+    torch.testing.assert_close(smoothed.expr_prob, torch.softmax(expected, -1), atol=1e-5, rtol=1e-4)
+
+
+def test_predict_frames_errors(tmp_path: Path, model: smm.SMMEmotionNet) -> None:
+    with pytest.raises(ValueError, match="the video has no frames"):
+        predict_frames(model, [])
+    with pytest.raises(ValueError, match=r"frame 1 is \(3, 32, 32\), frame 0 \(3, 64, 64\)"):
+        predict_frames(model, [torch.randn(3, 64, 64), torch.randn(3, 32, 32)])
+    with pytest.raises(ValueError, match=r"alpha must be >= 0"):
+        predict_frames(model, [torch.randn(3, 64, 64)], alpha=-2)
+    folder = _video(tmp_path / "v", 2)
+    (folder / "readme.md").write_text("x")
+    with pytest.raises(ValueError, match=r"readme\.md: not an image"):
+        predict_frames(model, folder)
+    (folder / "readme.md").unlink()
+    Image.new("RGB", (20, 20)).save(folder / "00003.jpg")
+    with pytest.raises(ValueError, match=r"00003\.jpg: frame of size \(20, 20\)"):
+        predict_frames(model, folder)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no images"):
+        predict_frames(model, tmp_path / "empty")
+
+
+def test_prediction_files_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    au = rng.integers(0, 2, (6, 12))
+    expr = rng.integers(0, 8, 6)
+    va = rng.uniform(-1, 1, (6, 2))
+    names = smm.ABAW3.au_names
+    np.testing.assert_array_equal(read_annotation_file(write_au_file(tmp_path / "au.txt", au, names), "AU").labels, au)
+    expr_back = read_annotation_file(write_expr_file(tmp_path / "e.txt", expr, smm.ABAW3.expression_names), "EXPR")
+    np.testing.assert_array_equal(expr_back.labels[:, 0], expr)
+    va_back = read_annotation_file(write_va_file(tmp_path / "va.txt", va), "VA").labels
+    np.testing.assert_allclose(va_back, va, atol=1e-6)
+    images = [f"v/{i:05d}.jpg" for i in range(6)]
+    mtl = read_multitask_csv(write_multitask_file(tmp_path / "mtl.csv", images, va, expr, au, names))
+    assert mtl.images == tuple(images)
+    np.testing.assert_array_equal(mtl.au, au)
+    np.testing.assert_array_equal(mtl.expr, expr)
+    np.testing.assert_allclose(mtl.va, va, atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["au.txt", "e.txt", "mtl.csv", "va.txt"]  # no temp files
+
+
+def test_cli_predict_convert_info(tmp_path: Path, model, capsys: pytest.CaptureFixture[str]) -> None:
+    save_checkpoint(model, tmp_path / "ckpt")
+    videos = [_video(tmp_path / "frames" / "vidA", 4), _video(tmp_path / "frames" / "vidB", 3)]
+    args = ["predict", "--checkpoint", str(tmp_path / "ckpt" / "model.safetensors"), "--out", str(tmp_path / "out")]
+    assert main([*args, "--frames", *map(str, videos), "--alpha", "8", "--quiet"]) == 0
+    assert read_annotation_file(tmp_path / "out" / "AU" / "vidA.txt", "AU").labels.shape == (4, 3)
+    assert read_annotation_file(tmp_path / "out" / "VA" / "vidB.txt", "VA").labels.shape == (3, 2)
+    assert read_annotation_file(tmp_path / "out" / "EXPR" / "vidB.txt", "EXPR").labels.shape == (3, 1)
+    assert read_multitask_csv(tmp_path / "out" / "mtl.csv").images[-1] == "vidB/00003.jpg"
+    assert main(["info", "--checkpoint", str(tmp_path / "ckpt" / "model.safetensors")]) == 0
+    assert "roi_embedding" in capsys.readouterr().out
+
+
+def test_cli_convert_published_checkpoint(tmp_path: Path, reference_weights) -> None:
+    torch.save({"state_dict": dict(reference_weights)}, tmp_path / "published.ckpt")
+    assert main(["convert", "--checkpoint", str(tmp_path / "published.ckpt"), "--out", str(tmp_path / "ours")]) == 0
+    loaded = smm.checkpoint.load_checkpoint(tmp_path / "ours" / "model.safetensors")
+    assert loaded.backbone is None
+    torch.testing.assert_close(
+        loaded.message_space.transforms[3], reference_weights["transformation_matrices.3.weight"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["predict", "--checkpoint", "missing.safetensors", "--frames", ".", "--out", "o"],
+            "missing.safetensors does not exist",
+        ),
+        (["convert", "--checkpoint", "missing.ckpt", "--out", "o"], "missing.ckpt does not exist"),
+    ],
+)
+def test_cli_errors_are_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_cli_rejects_checkpoint_of_another_shape(tmp_path: Path, model, capsys: pytest.CaptureFixture[str]) -> None:
+    save_checkpoint(model, tmp_path / "ckpt")
+    config = tmp_path / "ckpt" / "config.json"
+    config.write_text(config.read_text().replace('"dim": 8', '"dim": 16'))
+    frames = _video(tmp_path / "v", 1)
+    code = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(tmp_path / "ckpt" / "model.safetensors"),
+            "--frames",
+            str(frames),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert code == 2
+    assert "does not fit the model" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    save_checkpoint(model, tmp_path / "ok")
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(tmp_path / "ok" / "model.safetensors"),
+                "--frames",
+                str(empty),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+    assert "holds no images" in capsys.readouterr().err

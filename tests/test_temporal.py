@@ -1,0 +1,83 @@
+"""Temporal smoothing against the plain recursion, and the choice of alpha."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smm import MessageSpaceHead, SignVehicleHead
+from smm.metrics import expr_f1
+from smm.temporal import choose_alpha, exponential_smoothing
+
+
+def _recursion(features: torch.Tensor, alpha: float) -> torch.Tensor:
+    out = torch.empty_like(features)
+    out[0] = features[0]
+    for t in range(1, len(features)):
+        out[t] = (alpha * out[t - 1] + features[t]) / (1 + alpha)
+    return out
+
+
+@given(
+    st.integers(1, 700), st.sampled_from([0.0, 0.3, 1.0, 7.0, 10.0, 50.0]), st.integers(0, 2**16), st.integers(2, 70)
+)
+def test_matches_plain_recursion(length: int, alpha: float, seed: int, chunk: int) -> None:
+    features = torch.randn(length, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(exponential_smoothing(features, alpha, chunk=chunk), _recursion(features, alpha))
+
+
+def test_float32_long_video() -> None:
+    features = torch.randn(20_000, 16, generator=torch.Generator().manual_seed(0))
+    expected = _recursion(features.double(), 9.0)
+    torch.testing.assert_close(exponential_smoothing(features, 9.0).double(), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_edge_cases() -> None:
+    x = torch.randn(10, 4)
+    torch.testing.assert_close(exponential_smoothing(x, 0.0), x)  # alpha 0: identity
+    constant = torch.full((50, 3), 2.5)
+    torch.testing.assert_close(exponential_smoothing(constant, 8.0), constant)  # fixed point
+    single = torch.randn(1, 5)
+    torch.testing.assert_close(exponential_smoothing(single, 8.0), single)
+    with pytest.raises(ValueError, match=r"alpha must be >= 0, got -1"):
+        exponential_smoothing(x, -1.0)
+    with pytest.raises(ValueError, match=r"at least one frame"):
+        exponential_smoothing(torch.empty(0, 3), 1.0)
+
+
+@given(st.integers(1, 200), st.floats(0, 20), st.integers(0, 2**16))
+def test_smoothing_features_equals_smoothing_scores(length: int, alpha: float, seed: int) -> None:
+    torch.manual_seed(seed)
+    sign = SignVehicleHead(8, 5, 3, nhead=2).double()
+    message = MessageSpaceHead(8, 5).double()
+    g = torch.Generator().manual_seed(seed)
+    au_features = torch.randn(length, 3, 8, dtype=torch.float64, generator=g)
+    messages = torch.randn(length, 8, dtype=torch.float64, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            sign.classify(exponential_smoothing(au_features, alpha)),
+            exponential_smoothing(sign.classify(au_features), alpha),
+        )
+        torch.testing.assert_close(
+            message.classify(exponential_smoothing(messages, alpha))[0],
+            exponential_smoothing(message.classify(messages)[0], alpha),
+        )
+
+
+def test_choose_alpha_prefers_smoothing_for_noisy_constant_labels() -> None:
+    g = torch.Generator().manual_seed(0)
+    features, labels = [], []
+    for video in range(6):
+        label = video % 3
+        clean = torch.nn.functional.one_hot(torch.full((80,), label), 3).double()
+        features.append(clean + 1.5 * torch.randn(80, 3, dtype=torch.float64, generator=g))
+        labels.append(torch.full((80,), label))
+    result = choose_alpha(features, labels, lambda f, y: expr_f1(f, y, 3), candidates=(0, 4, 9))
+    assert result.alpha == 9
+    assert set(result.scores) == {0, 4, 9}
+    assert all(len(s) == 3 for s in result.scores.values())
+    assert sum(result.scores[9]) > sum(result.scores[0])
+    with pytest.raises(ValueError, match=r"need at least folds=3 videos, got 2"):
+        choose_alpha(features[:2], labels[:2], lambda f, y: 0.0)
