@@ -1,0 +1,245 @@
+"""Write the example notebooks (without outputs) from the cell sources below.
+
+Run ``python tools/make_notebooks.py`` after editing; the test suite executes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+CALIBRATE_TEXT = (
+    "With random weights, eval-mode BatchNorm uses default statistics and activations reach arbitrary\n"
+    "scales. To keep the numbers readable we set every BatchNorm's running statistics from one batch of\n"
+    "random crops of the face (a trained checkpoint needs none of this)."
+)
+
+CALIBRATE = """import torchvision.transforms.functional as TF
+
+crops = torch.stack([default_transform(299)(TF.resized_crop(face, i, j, 150, 150, [299, 299]))
+                     for i in range(0, 40, 10) for j in range(0, 40, 20)])
+for module in model.modules():
+    if isinstance(module, torch.nn.BatchNorm2d):
+        module.reset_running_stats()
+        module.momentum = None  # cumulative average: one pass sets the batch statistics
+model.train()
+with torch.no_grad():
+    model(crops)
+model.eval();"""
+
+FACE = """from skimage import data
+from PIL import Image
+
+face = Image.fromarray(data.astronaut()[30:220, 160:350])  # a real face shipped with scikit-image
+face"""
+
+QUICKSTART = [
+    new_markdown_cell(
+        "# Quickstart: SMM-EmotionNet on one face\n\n"
+        "Build the published ABAW3 configuration, run it on a real face and read every output.\n"
+        "The weights here are random (`pretrained_backbone=False`, no checkpoint), so the numbers are\n"
+        "placeholders: load a trained model with `smm.load_reference_checkpoint(path)` (published code) or\n"
+        "`smm.checkpoint.load_checkpoint(path)` (this library) and the same code gives real predictions."
+    ),
+    new_code_cell("import torch\nimport smm\nfrom smm.data import default_transform\n\ntorch.manual_seed(0)"),
+    new_code_cell(FACE),
+    new_markdown_cell(CALIBRATE_TEXT),
+    new_code_cell("model = smm.SMMEmotionNet.abaw3(pretrained_backbone=False)\n" + CALIBRATE),
+    new_markdown_cell(
+        "The published model expects 299x299 crops normalised with the ImageNet mean and standard deviation;\n"
+        "`default_transform` does exactly that."
+    ),
+    new_code_cell(
+        "images = default_transform(299)(face).unsqueeze(0)  # (1, 3, 299, 299)\n"
+        "with torch.no_grad():\n"
+        "    out = model(images)\n"
+        "{name: tuple(value.shape) for name, value in out._asdict().items()}"
+    ),
+    new_markdown_cell(
+        "## Action units (sign vehicles)\n\n"
+        "`out.au` holds **logits**, one per labelled AU, in the order of `model.au_names`. The sigmoid turns\n"
+        "them into occurrence probabilities; the ABAW metric thresholds those at 0.5."
+    ),
+    new_code_cell(
+        "au_probability = torch.sigmoid(out.au[0])\n"
+        "for name, p in zip(model.au_names, au_probability.tolist()):\n"
+        "    print(f\"{name:>5}: {p:.3f} {'active' if p > 0.5 else ''}\")"
+    ),
+    new_markdown_cell(
+        "## Expression (message)\n\n"
+        "`out.expr` holds **logits** over the 8 ABAW classes (`model.expression_names`); the softmax gives\n"
+        "class probabilities and the argmax the predicted expression."
+    ),
+    new_code_cell(
+        "expr_probability = torch.softmax(out.expr[0], dim=-1)\n"
+        "for name, p in zip(model.expression_names, expr_probability.tolist()):\n"
+        '    print(f"{name:>10}: {p:.3f}")\n'
+        "print('predicted:', model.expression_names[int(expr_probability.argmax())])"
+    ),
+    new_markdown_cell(
+        "## Valence and arousal (message)\n\n"
+        "Valence (unpleasant to pleasant) and arousal (calm to excited) are annotated in [-1, 1]. The model\n"
+        "returns raw linear outputs, as the published code does; clamp them for a bounded prediction."
+    ),
+    new_code_cell(
+        "valence, arousal = out.va[0].clamp(-1, 1).tolist()\nprint(f'valence {valence:+.3f}, arousal {arousal:+.3f}')"
+    ),
+    new_markdown_cell(
+        "## Intermediate outputs\n\n"
+        "- `out.attention` `(1, 17, 17, 17)`: one attention map per facial region (sigmoid, in (0, 1)),\n"
+        "  `model.region_names` gives their AU names; `out.attention_logits` the per-region logits.\n"
+        "- `out.region_features` `(1, 17, 16)`: the ROI embeddings `f_u`.\n"
+        "- `out.au_features` `(1, 12, 16)`: each AU's vector in its sign-vehicle space.\n"
+        "- `out.message` `(1, 16)`: the consensus in the message space, from which `expr` and `va` are read."
+    ),
+    new_code_cell("model.region_names"),
+]
+
+TRAINING = [
+    new_markdown_cell(
+        "# Your own training loop\n\n"
+        "About 40 lines with the public API: a dataset whose samples carry labels for any subset of the\n"
+        "three tasks, the paper's losses with missing labels masked, and the ABAW metrics. The data is a\n"
+        "small synthetic set in the Aff-Wild2 layout (`smm.data.synthetic`); point `AffWild2Frames` at\n"
+        "real Aff-Wild2 folders for the real thing."
+    ),
+    new_code_cell(
+        "%matplotlib inline\n"
+        "import tempfile\n"
+        "import torch\n"
+        "from torch.utils.data import DataLoader\n"
+        "import smm\n"
+        "from smm.data import AffWild2Frames, au_pos_weight, default_transform, expr_class_weight\n"
+        "from smm.data.synthetic import make_synthetic_affwild2\n"
+        "from smm.metrics import ABAWMetrics\n\n"
+        "torch.manual_seed(0)\n"
+        "root = make_synthetic_affwild2(tempfile.mkdtemp(), videos=6, frames_per_video=32, image_size=64)\n\n"
+        "def split(name):\n"
+        "    ann = {task: root.annotations[task][name] for task in ('AU', 'EXPR', 'VA')}\n"
+        "    return AffWild2Frames(root.frames, au_dir=ann['AU'], expr_dir=ann['EXPR'], va_dir=ann['VA'],\n"
+        "                          transform=default_transform(64))\n\n"
+        "train_set, val_set = split('Train_Set'), split('Validation_Set')\n"
+        "len(train_set), len(val_set)"
+    ),
+    new_markdown_cell(
+        "Each sample has `au` (-1 where unlabelled), `expr` (-1) and `va` (-5), plus boolean masks. The losses\n"
+        "skip the missing entries, so one batch can mix frames labelled for different tasks."
+    ),
+    new_code_cell(
+        "model = smm.SMMEmotionNet.from_config(smm.ABAW3, backbone='resnet18', feature_index=3)\n"
+        "criterion = smm.MultiTaskLoss(au_pos_weight(train_set.au), expr_class_weight(train_set.expr))\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)\n"
+        "loader = DataLoader(train_set, batch_size=16, shuffle=True, drop_last=True)\n"
+        "epochs = 3\n"
+        "schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))\n\n"
+        "def validate():\n"
+        "    model.eval()\n"
+        "    metric = ABAWMetrics()\n"
+        "    with torch.no_grad():\n"
+        "        for batch in DataLoader(val_set, batch_size=32):\n"
+        "            out = model(batch['image'])\n"
+        "            metric.update(out.au, batch['au'], out.expr, batch['expr'], out.va, batch['va'])\n"
+        "    return metric.compute()\n\n"
+        "history = []\n"
+        "print('before:', round(validate().p_mtl, 3))\n"
+        "for epoch in range(epochs):\n"
+        "    model.train()\n"
+        "    for batch in loader:\n"
+        "        loss = criterion(model(batch['image']), batch['au'], batch['expr'], batch['va'])\n"
+        "        optimizer.zero_grad()\n"
+        "        loss.total.backward()\n"
+        "        optimizer.step()\n"
+        "        schedule.step()\n"
+        "        history.append([t.item() for t in loss])\n"
+        "    scores = validate()\n"
+        "    print(f'epoch {epoch + 1}: P_AU {scores.p_au:.3f} P_EXPR {scores.p_expr:.3f} '\n"
+        "          f'P_VA {scores.p_va:.3f} P_MTL {scores.p_mtl:.3f}')"
+    ),
+    new_markdown_cell("The loss curve, total and per task (Eq. 7 is their unweighted sum):"),
+    new_code_cell(
+        "from matplotlib.figure import Figure\n\n"
+        "figure = Figure(figsize=(6, 3.5), layout='constrained')\n"
+        "axis = figure.subplots()\n"
+        "for column, label in enumerate(smm.MultiTaskLossOutput._fields):\n"
+        "    axis.plot([row[column] for row in history], label=label)\n"
+        "axis.set_xlabel('step')\n"
+        "axis.set_ylabel('loss')\n"
+        "axis.legend()\n"
+        "figure"
+    ),
+]
+
+INTERPRETABILITY = [
+    new_markdown_cell(
+        "# What each facial region says\n\n"
+        "SMM-EmotionNet predicts expressions and valence/arousal from the *consensus* of 17 facial regions:\n"
+        "each region is mapped into a shared message space by its own matrix, and the mean is read by linear\n"
+        "layers. Because those layers are linear, each region's own reading (its *vote*) averages exactly to\n"
+        "the model's prediction, so we can see which regions push towards which message, and how much they\n"
+        "disagree. With random weights (as here) the pictures show the mechanics; with a trained checkpoint\n"
+        "(`smm.load_reference_checkpoint`) they show what the model learned."
+    ),
+    new_code_cell(
+        "%matplotlib inline\nimport torch\nimport smm\nfrom smm import viz\nfrom smm.data import default_transform\n\n"
+        "torch.manual_seed(0)\nmodel = smm.SMMEmotionNet.abaw3().eval()"
+    ),
+    new_code_cell(FACE),
+    new_markdown_cell(CALIBRATE_TEXT),
+    new_code_cell(CALIBRATE),
+    new_code_cell(
+        "images = default_transform(299)(face).unsqueeze(0)\n"
+        "with torch.no_grad():\n"
+        "    out = model(images)\n"
+        "    votes = model.message_space(out.region_features, reduction='none')  # per-region outputs\n"
+        "votes.expr.shape, votes.va.shape"
+    ),
+    new_markdown_cell("## Where each region looks\n\nThe 17 attention maps, upsampled and laid over the face:"),
+    new_code_cell("viz.plot_attention(images[0], out.attention[0], model.region_names)"),
+    new_markdown_cell(
+        "## Expression votes\n\nEach row is one region's expression distribution; the last row is the consensus\n"
+        "(softmax of the mean logit, equal to the model's prediction)."
+    ),
+    new_code_cell(
+        "torch.testing.assert_close(votes.expr.mean(1), out.expr, atol=1e-5, rtol=1e-4)  # the paper's equivalence\n"
+        "viz.plot_region_votes(votes.expr[0], model.region_names, model.expression_names)"
+    ),
+    new_markdown_cell(
+        "## Valence and arousal per region\n\n"
+        "Each region's reading on the valence-arousal plane; the star is the model's output."
+    ),
+    new_code_cell("viz.plot_va(votes.va[0], model.region_names, consensus=out.va[0])"),
+    new_markdown_cell(
+        "## How much do the regions disagree?\n\n"
+        "Two simple measures: the spread of the regions' VA readings around the consensus, and the share of\n"
+        "regions whose top expression differs from the consensus."
+    ),
+    new_code_cell(
+        "va_spread = (votes.va[0] - out.va[0]).norm(dim=-1)\n"
+        "top = votes.expr[0].argmax(-1)\n"
+        "dissent = (top != out.expr[0].argmax()).float().mean()\n"
+        "print(f'mean VA distance to consensus: {va_spread.mean():.3f}')\n"
+        "print(f'regions voting for another expression: {dissent:.0%}')\n"
+        "for name, distance in sorted(zip(model.region_names, va_spread.tolist()), key=lambda x: -x[1])[:5]:\n"
+        "    print(f'{name:>5} is {distance:.3f} away from the consensus')"
+    ),
+]
+
+
+def main() -> None:
+    for name, cells in (
+        ("01_quickstart.ipynb", QUICKSTART),
+        ("02_training.ipynb", TRAINING),
+        ("03_interpretability.ipynb", INTERPRETABILITY),
+    ):
+        notebook = new_notebook(cells=cells)
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        notebook.metadata["language_info"] = {"name": "python"}
+        nbformat.write(notebook, EXAMPLES / name)
+
+
+if __name__ == "__main__":
+    main()
