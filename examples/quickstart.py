@@ -20,7 +20,7 @@ def face_image(size: int = 299) -> torch.Tensor:
         from skimage import data
     except ImportError:
         return torch.randn(1, 3, size, size)
-    image = torch.from_numpy(data.astronaut()[30:230, 150:350].copy()).permute(2, 0, 1).float() / 255
+    image = torch.from_numpy(data.astronaut()[30:220, 160:350].copy()).permute(2, 0, 1).float() / 255
     image = F.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

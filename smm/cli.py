@@ -14,6 +14,14 @@ from smm.presets import ABAW3
 TRACKS = ("au", "expr", "va", "mtl")
 
 
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smm-emotionnet",
@@ -107,12 +115,12 @@ def _predict(args: argparse.Namespace) -> None:
         expr_rows.append(result.expr)
         au_rows.append(result.au)
         if not args.quiet:
-            print(f"{video}: {len(names)} frames", file=sys.stderr)
+            _err(f"{video}: {len(names)} frames")
     if "mtl" in args.tracks:
         write_multitask_file(
             args.out / "mtl.csv", images, torch.cat(va_rows), torch.cat(expr_rows), torch.cat(au_rows), model.au_names
         )
-    print(f"wrote predictions for {len(args.frames)} video(s) to {args.out}")
+    _out(f"wrote predictions for {len(args.frames)} video(s) to {args.out}")
 
 
 def _convert(args: argparse.Namespace) -> None:
@@ -123,7 +131,7 @@ def _convert(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist")
     model = load_reference_checkpoint(args.checkpoint)
     path = save_checkpoint(model, args.out, converted_from=str(args.checkpoint))
-    print(f"wrote {path} and {path.with_name('config.json')}")
+    _out(f"wrote {path} and {path.with_name('config.json')}")
 
 
 def _count(module: torch.nn.Module | None) -> int:
@@ -135,12 +143,12 @@ def _info(args: argparse.Namespace) -> None:
     from smm.checkpoint import load_checkpoint
 
     model = load_checkpoint(args.checkpoint) if args.checkpoint else smm.SMMEmotionNet.abaw3()
-    print(f"smm-emotionnet {smm.__version__} (torch {torch.__version__})")
+    _out(f"smm-emotionnet {smm.__version__} (torch {torch.__version__})")
     source = str(args.checkpoint) if args.checkpoint else f"ABAW3 preset: {ABAW3.backbone} to Mixed_6e"
-    print(f"model: {source}")
-    print(f"  regions U={model.num_regions}: {', '.join(model.region_names)}")
-    print(f"  labelled AUs H={len(model.au_names)}, D={model.roi_embedding.dim}, input {model.default_input_size}")
-    print(f"  expressions: {', '.join(model.expression_names)}")
+    _out(f"model: {source}")
+    _out(f"  regions U={model.num_regions}: {', '.join(model.region_names)}")
+    _out(f"  labelled AUs H={len(model.au_names)}, D={model.roi_embedding.dim}, input {model.default_input_size}")
+    _out(f"  expressions: {', '.join(model.expression_names)}")
     parts = {
         "backbone": model.backbone,
         "roi_attention": model.roi_attention,
@@ -149,8 +157,8 @@ def _info(args: argparse.Namespace) -> None:
         "message_space": model.message_space,
     }
     for name, part in parts.items():
-        print(f"  {name:14s} {_count(part):>12,d} parameters")
-    print(f"  {'total':14s} {_count(model):>12,d} parameters")
+        _out(f"  {name:14s} {_count(part):>12,d} parameters")
+    _out(f"  {'total':14s} {_count(model):>12,d} parameters")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers[args.command](args)
     except (FileNotFoundError, ValueError, OSError) as error:
         message = " ".join(str(error).split())
-        print(f"smm-emotionnet {args.command}: error: {message}", file=sys.stderr)
+        _err(f"smm-emotionnet {args.command}: error: {message}")
         return 2
     return 0
 

@@ -157,7 +157,8 @@ def predict_frames(
             done += batch.shape[0]
             if progress:
                 of = f"/{total}" if total else ""
-                print(f"\r{done}{of} frames", end="", file=sys.stderr, flush=True)
+                sys.stderr.write(f"\r{done}{of} frames")
+                sys.stderr.flush()
     finally:
         model.train(was_training)
     if not au_features:
@@ -166,7 +167,7 @@ def predict_frames(
     if alpha is not None:
         s, m = exponential_smoothing(s, alpha), exponential_smoothing(m, alpha)
     if progress:
-        print(file=sys.stderr)
+        sys.stderr.write("\n")
     au_logits = model.sign_vehicle.classify(s.to(device)).cpu()
     expr_logits, va = (t.cpu() for t in model.message_space.classify(m.to(device)))
     au_prob = torch.sigmoid(au_logits)
