@@ -11,7 +11,7 @@ from PIL import Image
 
 import smm
 from smm.checkpoint import save_checkpoint
-from smm.cli import main
+from smm.cli import _parser, main
 from smm.data import read_annotation_file, read_multitask_csv
 from smm.predictions import predict_frames, write_au_file, write_expr_file, write_multitask_file, write_va_file
 from smm.temporal import exponential_smoothing
@@ -161,3 +161,22 @@ def test_cli_rejects_checkpoint_of_another_shape(tmp_path: Path, model, capsys: 
         == 2
     )
     assert "holds no images" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["predict", "convert", "info"])
+def test_cli_help_documents_every_option(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    subparsers = next(a for a in _parser()._actions if a.dest == "command")
+    for action in subparsers.choices[command]._actions:
+        assert action.help, f"{action.option_strings} has no help"
+        assert action.option_strings[-1] in text
+
+
+def test_cli_info_describes_the_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "AU1, AU2, AU4" in out
+    assert "total" in out
