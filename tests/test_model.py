@@ -36,8 +36,9 @@ def test_abaw3_preset_shapes(abaw3: SMMEmotionNet) -> None:
 
 
 def test_abaw3_heads_only_takes_feature_maps() -> None:
-    heads = SMMEmotionNet.abaw3(backbone=None).eval()
+    heads = SMMEmotionNet.abaw3(backbone=None, in_channels=768).eval()
     assert heads.backbone is None
+    assert heads.in_channels == 768
     with torch.no_grad():
         out = heads.forward_heads(torch.randn(3, 768, 17, 17))
     assert out.au.shape == (3, 12)
