@@ -129,18 +129,10 @@ def loss_weights(train_set: AffWild2Frames, ddp: Distributed) -> tuple[torch.Ten
     return weights[0], weights[1]
 
 
-def model_config(args: argparse.Namespace) -> dict[str, object]:
-    config = {"backbone": args.backbone, "feature_index": args.feature_index, "image_size": args.image_size}
-    if args.backbone == "inception_v3" and args.feature_index == 3:
-        config["preset"] = "abaw3"
-    return config
-
-
-def build_model(config: dict[str, object], pretrained: bool) -> smm.SMMEmotionNet:
-    if config.get("preset") == "abaw3":
-        return smm.SMMEmotionNet.abaw3(pretrained_backbone=pretrained)
+def build_model(args: argparse.Namespace) -> smm.SMMEmotionNet:
+    """The ABAW3 heads (17 regions, D=16, ...) on the chosen timm backbone stage."""
     return smm.SMMEmotionNet.from_config(
-        smm.ABAW3, backbone=config["backbone"], feature_index=config["feature_index"], pretrained_backbone=pretrained
+        smm.ABAW3, backbone=args.backbone, feature_index=args.feature_index, pretrained_backbone=args.pretrained
     )
 
 
@@ -209,8 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, ABAWScores]:
         train_set, val_set = datasets(root, args.image_size)
         ddp.print(f"{len(train_set)} training frames, {len(val_set)} validation frames, {ddp.world} process(es)")
 
-        config = model_config(args)
-        model = build_model(config, args.pretrained).to(ddp.device)
+        model = build_model(args).to(ddp.device)
         criterion = smm.MultiTaskLoss(*loss_weights(train_set, ddp)).to(ddp.device)
         train_model = model
         if ddp.enabled:
