@@ -100,7 +100,7 @@ class AffWild2Frames(Dataset):
             images = (
                 sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
             )
-            numbered = [(frame_number(p), p) for p in images if frame_number(p) is not None]
+            numbered = [(n, p) for p in images if (n := frame_number(p)) is not None]
             if not numbered:
                 raise FileNotFoundError(f"no frame images (00001.jpg, ...) in {folder}, annotated in {video}.txt")
             for number, path in numbered:
