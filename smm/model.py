@@ -247,6 +247,10 @@ class SMMEmotionNet(nn.Module):
         -------
         SMMOutput
         """
+        if not tracing() and isinstance(feature_maps, torch.Tensor) and feature_maps.ndim == 4:
+            # Both heads read the map one position at a time (a GEMM row per position):
+            # one channels_last copy here spares each of them its own.
+            feature_maps = feature_maps.contiguous(memory_format=torch.channels_last)
         attention = self.roi_attention(feature_maps)
         f = self.roi_embedding(feature_maps, attention.maps)
         au = self.sign_vehicle(f)
