@@ -228,19 +228,20 @@ def _tap_conv2d_traced(
     bias: torch.Tensor | None = None,
     scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The same result with differentiable operators only: GEMM, scale, ``F.fold``."""
-    b, _, h, w = x.shape
+    """The same result with differentiable operators only: GEMM, scale, padded shifted sums."""
+    b, c, h, w = x.shape
     out_channels, _, k, _ = weight.shape
-    # fold scatters tap t of position p to p + t; a convolution gathers from p + t:
-    # flipping the kernel turns one into the other.
-    taps = rearrange(weight.flip(-2, -1), "o c kh kw -> (o kh kw) c 1 1")
-    per_tap = F.conv2d(x, taps)  # (B, O*k*k, h, w)
+    pad = k // 2
+    taps = weight.permute(2, 3, 0, 1).reshape(k * k * out_channels, c)
+    per_tap = (_rows(x) @ taps.t()).view(b, h, w, k * k, out_channels)
     if scale is not None:
         groups = scale.shape[1]
-        per_tap = rearrange(per_tap, "b (g r) h w -> b g r (h w)", g=groups) * rearrange(
-            scale, "b g h w -> b g 1 (h w)"
-        )
-    out = F.fold(per_tap.reshape(b, out_channels * k * k, h * w), (h, w), kernel_size=k, padding=k // 2)
+        per_tap = per_tap.unflatten(-1, (groups, out_channels // groups)) * rearrange(scale, "b g h w -> b h w 1 g 1")
+        per_tap = per_tap.flatten(-2)
+    # padded[q + pad] = per_tap[q], so out[p] = sum_t per_tap[p + d_t] = sum_t padded[p + t].
+    padded = F.pad(per_tap, (0, 0, 0, 0, pad, pad, pad, pad))
+    out = sum(padded[:, i : i + h, j : j + w, i * k + j] for i in range(k) for j in range(k))
+    out = out.permute(0, 3, 1, 2)
     if bias is not None:
         out = out + bias.to(out.dtype).reshape(1, -1, 1, 1)
     return out
