@@ -120,3 +120,18 @@ def test_torch_func_grad_uses_the_differentiable_path() -> None:
 def test_second_order_gradients_are_exact() -> None:
     inputs = tuple(t.requires_grad_(True) for t in _inputs(1, 2, 2, 1, 3, 4, 3, seed=5))
     assert torch.autograd.gradgradcheck(tap_conv2d, inputs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("autocast", [False, True])
+def test_cuda_matches_cpu(autocast: bool) -> None:
+    cpu = tuple(t.requires_grad_(True) for t in _inputs(2, 32, 4, 8, 9, 9, 3, seed=6, dtype=torch.float32))
+    gpu = tuple(t.detach().cuda().requires_grad_(True) for t in cpu)
+    expected = _reference(*cpu)
+    expected_grads = torch.autograd.grad(expected.square().sum(), cpu)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        got = tap_conv2d(*gpu)
+    got_grads = torch.autograd.grad(got.float().square().sum(), gpu)
+    relative = 2e-2 if autocast else 1e-4  # bf16 keeps 8 bits of mantissa
+    for g, e in zip((got, *got_grads), (expected, *expected_grads), strict=True):
+        torch.testing.assert_close(g.float().cpu(), e, rtol=0, atol=relative * e.abs().max().item())
