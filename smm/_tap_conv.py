@@ -54,7 +54,6 @@ def tap_conv2d(
     -------
     Tensor[B, O, h, w]
         In eager mode the result is ``channels_last`` in memory (same values).
-        First-order gradients only (no ``create_graph``) outside compilers.
     """
     if tracing() or _functorch_active():
         return _tap_conv2d_traced(x, weight, bias, scale)
@@ -95,23 +94,39 @@ def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
+def _tap_matrix(weight: torch.Tensor) -> torch.Tensor:
+    """(O, C, k, k) -> (k*k*O, C), rows ordered (tap, output channel)."""
+    out_channels, c, k, _ = weight.shape
+    return weight.permute(2, 3, 0, 1).reshape(k * k * out_channels, c)
+
+
+def _per_tap_products(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The one GEMM: every tap of every output channel at every position, ``(B, h, w, k*k, O)``."""
+    b, _, h, w = x.shape
+    out_channels, _, k, _ = weight.shape
+    return (_rows(x) @ _tap_matrix(weight).t()).view(b, h, w, k * k, out_channels)  # autocast applies here
+
+
+def _group_scale(scale: torch.Tensor, out_channels: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Scale as ``(B, h, w, G, 1)`` and the split ``(G, O/G)`` of the channel axis it multiplies."""
+    groups = scale.shape[1]
+    return rearrange(scale, "b g h w -> b h w g 1"), (groups, out_channels // groups)
+
+
 def _forward(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the output (channels_last) and the per-tap products ``(B, h, w, k*k, O)``."""
-    b, c, h, w = x.shape
+    b, _, h, w = x.shape
     out_channels, _, k, _ = weight.shape
-    taps = weight.permute(2, 3, 0, 1).reshape(k * k * out_channels, c)  # rows ordered (tap, o)
-    per_tap = (_rows(x) @ taps.t()).view(b, h, w, k * k, out_channels)  # autocast applies here
+    per_tap = _per_tap_products(x, weight)
     out = per_tap.new_empty((b, h, w, out_channels), dtype=_accumulation_dtype(per_tap.dtype))
     if bias is None:
         out.zero_()
     else:
         out.copy_(bias.expand_as(out))
     if scale is not None:
-        groups = scale.shape[1]
-        s = rearrange(scale, "b g h w -> b h w g 1")
-        split = (groups, out_channels // groups)
+        s, split = _group_scale(scale, out_channels)
     for t, (oh, ow), (sh, sw) in _taps(h, w, k):
         src = per_tap[:, sh, sw, t]
         if scale is None:
@@ -146,14 +161,13 @@ class _TapConv2d(torch.autograd.Function):
         grad_bias = grad.sum((0, 1, 2)) if needs_b else None
         grad_x = grad_w = None
         if not (needs_x or needs_w or needs_s):
-            return grad_x, grad_w, grad_bias, None
+            return None, None, grad_bias, None
 
         grad_taps, grad_scale = _spread_grad(grad, scale, per_tap if needs_s else None, k, compute)
         grad_taps = grad_taps.view(b * h * w, k * k * out_channels)
         if needs_x:
-            taps = weight.permute(2, 3, 0, 1).reshape(k * k * out_channels, c).to(compute)
             # channels_last, like the output: consumers (convolutions) accept either layout.
-            grad_x = (grad_taps @ taps).view(b, h, w, c).permute(0, 3, 1, 2).to(x_dtype)
+            grad_x = (grad_taps @ _tap_matrix(weight).to(compute)).view(b, h, w, c).permute(0, 3, 1, 2).to(x_dtype)
         if needs_w:
             grad_w = (grad_taps.t() @ _rows(x).to(compute)).view(k, k, out_channels, c)
             grad_w = grad_w.permute(2, 3, 0, 1).to(w_dtype)
@@ -183,11 +197,9 @@ def _spread_grad(
     grad_taps = grad.new_empty((b, h, w, k * k, out_channels), dtype=compute)
     grad_s = None
     if scale is not None:
-        groups = scale.shape[1]
-        split = (groups, out_channels // groups)
-        s = rearrange(scale, "b g h w -> b h w g 1")
+        s, split = _group_scale(scale, out_channels)
         if per_tap is not None:
-            grad_s = grad.new_zeros((b, h, w, groups), dtype=_accumulation_dtype(scale.dtype))
+            grad_s = grad.new_zeros((b, h, w, split[0]), dtype=_accumulation_dtype(scale.dtype))
     for t, (oh, ow), (sh, sw) in _taps(h, w, k):
         # Source position q = p + d fed output p; positions that fed no output get zero.
         dst = grad_taps[:, :, :, t]
@@ -229,15 +241,13 @@ def _tap_conv2d_traced(
     scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The same result with differentiable operators only: GEMM, scale, padded shifted sums."""
-    b, c, h, w = x.shape
+    _, _, h, w = x.shape
     out_channels, _, k, _ = weight.shape
     pad = k // 2
-    taps = weight.permute(2, 3, 0, 1).reshape(k * k * out_channels, c)
-    per_tap = (_rows(x) @ taps.t()).view(b, h, w, k * k, out_channels)
+    per_tap = _per_tap_products(x, weight)
     if scale is not None:
-        groups = scale.shape[1]
-        per_tap = per_tap.unflatten(-1, (groups, out_channels // groups)) * rearrange(scale, "b g h w -> b h w 1 g 1")
-        per_tap = per_tap.flatten(-2)
+        s, split = _group_scale(scale, out_channels)
+        per_tap = (per_tap.unflatten(-1, split) * s.unsqueeze(3)).flatten(-2)
     # padded[q + pad] = per_tap[q], so out[p] = sum_t per_tap[p + d_t] = sum_t padded[p + t].
     padded = F.pad(per_tap, (0, 0, 0, 0, pad, pad, pad, pad))
     out = sum(padded[:, i : i + h, j : j + w, i * k + j] for i in range(k) for j in range(k))
