@@ -93,7 +93,9 @@ class Distributed:
             return metric
         gathered: list[ABAWMetrics | None] = [None] * self.world
         dist.all_gather_object(gathered, metric)
-        total = ABAWMetrics(metric.num_aus, metric.num_classes, metric.va_dim, threshold=metric.threshold)
+        total = ABAWMetrics(
+            metric.num_aus, metric.num_classes, metric.va_dim, au_inputs=metric.au_inputs, threshold=metric.threshold
+        )
         for part in gathered:
             total.merge(part)
         return total

@@ -1,4 +1,4 @@
-"""The ``smm-emotionnet`` command line: predict, convert, info."""
+"""The ``smm-emotionnet`` command line: predict, check-submission, convert, info."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from smm.prediction_files import MULTITASK_FILE
 from smm.presets import ABAW3
+from smm.temporal import PUBLISHED_ALPHA
 
 TRACKS = ("au", "expr", "va", "mtl")
 
@@ -31,8 +34,13 @@ def _parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="write ABAW prediction files for folders of video frames",
-        description="Predict every frame of each video folder and write ABAW3 prediction files.",
+        help="write ABAW prediction files for folders of video frames or the official test lists",
+        description=(
+            "Predict every frame of each video and write ABAW3 prediction files: AU/, EXPR/, VA/<video>.txt with "
+            "one line per video frame (frames without an image repeat the previous frame's prediction, as the "
+            "published tester did) and the multi-task file. Give video folders with --frames, or the official "
+            "test lists with --frames-root."
+        ),
     )
     predict.add_argument(
         "--checkpoint",
@@ -40,32 +48,73 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="model.safetensors (config.json beside it) or a published-code .ckpt",
     )
+    predict.add_argument("--out", required=True, type=Path, help="output (submission) folder")
     predict.add_argument(
         "--frames",
-        required=True,
         nargs="+",
         type=Path,
         help="one folder of frame images (00001.jpg, ...) per video; the folder name is the video name",
     )
-    predict.add_argument("--out", required=True, type=Path, help="output folder")
     predict.add_argument(
         "--tracks",
         nargs="+",
         choices=TRACKS,
         default=list(TRACKS),
-        help="files to write: au/expr/va -> OUT/<TRACK>/<video>.txt, mtl -> OUT/mtl.csv (default: all)",
+        help="with --frames, the files to write: au/expr/va -> OUT/<TRACK>/<video>.txt, "
+        f"mtl -> OUT/{MULTITASK_FILE} (default: all)",
     )
     predict.add_argument(
-        "--alpha", type=float, default=None, help="temporal smoothing strength (published: 7-10; default: none)"
+        "--frames-root", type=Path, help="cropped-aligned folder holding <video>/00001.jpg, for the test lists"
+    )
+    _add_list_options(predict, "predict the videos (or images) it lists")
+    _add_count_options(predict)
+    predict.add_argument(
+        "--num-frames", type=int, help="frames of the video, with a single --frames folder (one line per frame)"
+    )
+    predict.add_argument(
+        "--alpha", type=float, default=None, help="temporal smoothing strength of every output (default: none)"
+    )
+    for output in ("au", "expr", "va"):
+        predict.add_argument(
+            f"--alpha-{output}",
+            type=float,
+            default=None,
+            help=f"smoothing strength of the {output.upper()} output, overriding --alpha "
+            f"(published: {PUBLISHED_ALPHA[output.upper()]:g})",
+        )
+    predict.add_argument(
+        "--published-alpha",
+        action="store_true",
+        help="the published smoothing: AU 7, EXPR 9, VA 9 (--alpha-* still override)",
+    )
+    predict.add_argument(
+        "--clamp-va", action="store_true", help="clamp valence/arousal to [-1, 1] (default: raw, as published)"
     )
     predict.add_argument("--batch-size", type=int, default=32, help="frames per forward pass (default: 32)")
-    predict.add_argument("--threshold", type=float, default=0.5, help="AU decision threshold (default: 0.5)")
+    predict.add_argument(
+        "--threshold", type=float, default=0.5, help="AU decision: probability > threshold (default: 0.5)"
+    )
     predict.add_argument(
         "--device",
         default="cuda" if torch.cuda.is_available() else "cpu",
         help="torch device (default: cuda if available, else cpu)",
     )
     predict.add_argument("--quiet", action="store_true", help="no progress output")
+
+    check = commands.add_parser(
+        "check-submission",
+        help="check a folder of prediction files against the test lists",
+        description=(
+            "Check file names, headers, line counts, value ranges, class codes and the multi-task image order; "
+            "print one line per problem. Exit code 0: no error; 1: errors found; 2: the check could not run."
+        ),
+    )
+    check.add_argument("folder", type=Path, help="the submission folder (AU/, EXPR/, VA/, the multi-task file)")
+    _add_list_options(check, "check the files it requires")
+    _add_count_options(check)
+    check.add_argument(
+        "--mtl-file", default=MULTITASK_FILE, help=f"name of the multi-task file (default: {MULTITASK_FILE})"
+    )
 
     convert = commands.add_parser(
         "convert",
@@ -80,47 +129,157 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _predict(args: argparse.Namespace) -> None:
-    from smm.checkpoint import load_checkpoint
-    from smm.predictions import (
-        list_frames,
-        predict_frames,
-        write_au_file,
-        write_expr_file,
-        write_multitask_file,
-        write_va_file,
+def _add_list_options(parser: argparse.ArgumentParser, action: str) -> None:
+    for track, what in (("au", "AU"), ("expr", "EXPR"), ("va", "VA")):
+        parser.add_argument(
+            f"--{track}-list", type=Path, help=f"official {what} test list (one video name per line): {action}"
+        )
+    parser.add_argument(
+        "--mtl-list", type=Path, help=f"official multi-task test list (header, then video/00001.jpg lines): {action}"
     )
 
+
+def _add_count_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--videos",
+        type=Path,
+        help="folder of the raw videos (<name>.mp4/.avi, searched recursively; <name>_left/_right use <name>): "
+        'frame counts from the video files (needs pip install "smm-emotionnet[video]")',
+    )
+    parser.add_argument(
+        "--annotations",
+        type=Path,
+        help="folder of per-video annotation files (<video>.txt, searched recursively): frame counts from their lines",
+    )
+    parser.add_argument(
+        "--frame-offset",
+        type=int,
+        default=0,
+        help="added to every count from --videos (the published tester wrote OpenCV's count + 1 lines; default: 0)",
+    )
+
+
+def _frame_counts(args: argparse.Namespace, videos: Sequence[str]) -> dict[str, int]:
+    from smm.data.videos import annotation_frame_count, count_video_frames, video_file
+
+    if args.videos is not None and args.annotations is not None:
+        raise ValueError("give at most one of --videos and --annotations")
+    if args.videos is not None:
+        if not args.videos.is_dir():
+            raise FileNotFoundError(f"--videos folder {args.videos} does not exist")
+        return {v: count_video_frames(video_file(args.videos, v)) + args.frame_offset for v in videos}
+    if args.annotations is not None:
+        if not args.annotations.is_dir():
+            raise FileNotFoundError(f"--annotations folder {args.annotations} does not exist")
+        files = {p.stem: p for p in sorted(args.annotations.rglob("*.txt"))}
+        missing = [v for v in videos if v not in files]
+        if missing:
+            raise FileNotFoundError(f"no annotation file {missing[0]}.txt under {args.annotations}")
+        return {v: annotation_frame_count(files[v]) for v in videos}
+    return {}
+
+
+def _test_lists(args: argparse.Namespace) -> dict[str, object]:
+    from smm.data import read_multitask_test_list, read_video_list
+
+    lists: dict[str, object] = {
+        f"{track}_videos": read_video_list(path)
+        for track in ("au", "expr", "va")
+        if (path := getattr(args, f"{track}_list")) is not None
+    }
+    if args.mtl_list is not None:
+        lists["mtl_list"] = read_multitask_test_list(args.mtl_list)
+    return lists
+
+
+def _alpha(args: argparse.Namespace) -> dict[str, float | None]:
+    base = dict(PUBLISHED_ALPHA) if args.published_alpha else dict.fromkeys(PUBLISHED_ALPHA, args.alpha)
+    for output in base:
+        if (value := getattr(args, f"alpha_{output.lower()}")) is not None:
+            base[output] = value
+    return base
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from smm.checkpoint import load_checkpoint
+    from smm.data.test_lists import MultiTaskTestList
+    from smm.predictions import list_frames
+    from smm.submission import write_submission
+
+    lists = _test_lists(args)
+    if (args.frames is None) == (args.frames_root is None):
+        raise ValueError("give either --frames (video folders) or --frames-root with test lists (--au-list, ...)")
+    if args.frames_root is not None:
+        if not lists:
+            raise ValueError(
+                "--frames-root needs at least one test list: --au-list, --expr-list, --va-list, --mtl-list"
+            )
+        if not args.frames_root.is_dir():
+            raise FileNotFoundError(f"--frames-root folder {args.frames_root} does not exist")
+        frames: Path | dict[str, Path] = args.frames_root
+    elif lists:
+        raise ValueError("test lists (--au-list, ...) go with --frames-root, not --frames")
     model = load_checkpoint(args.checkpoint).to(args.device)
-    images, va_rows, expr_rows, au_rows = [], [], [], []
-    for folder in args.frames:
-        names = [p.name for p in list_frames(folder)]
-        result = predict_frames(
-            model,
-            folder,
-            batch_size=args.batch_size,
-            alpha=args.alpha,
-            threshold=args.threshold,
-            progress=not args.quiet,
+    if args.frames is not None:
+        frames = {folder.name: folder for folder in args.frames}
+        if len(frames) != len(args.frames):
+            raise ValueError("--frames folders must have different names (the folder name is the video name)")
+        videos = list(frames)
+        lists = {f"{track}_videos": videos for track in ("au", "expr", "va") if track in args.tracks}
+        if "mtl" in args.tracks:
+            images = [f"{video}/{p.name}" for video, folder in frames.items() for p in list_frames(folder)]
+            lists["mtl_list"] = MultiTaskTestList(
+                tuple(images),
+                tuple(i.rsplit("/", 1)[0] for i in images),
+                np.asarray([int(Path(i).stem) for i in images], dtype=np.int64),
+            )
+    whole = [v for key, videos in lists.items() if key != "mtl_list" for v in videos]
+    counts = _frame_counts(args, list(dict.fromkeys(whole)))
+    if args.num_frames is not None:
+        if args.frames is None or len(args.frames) != 1:
+            raise ValueError("--num-frames goes with a single --frames folder; use --videos or --annotations")
+        counts = {args.frames[0].name: args.num_frames}
+
+    report = write_submission(
+        model,
+        frames,
+        args.out,
+        frame_counts=counts,
+        alpha=_alpha(args),
+        threshold=args.threshold,
+        clamp_va=args.clamp_va,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+        log=None if args.quiet else _err,
+        **lists,
+    )
+    if report.uncounted:
+        _err(
+            f"note: frame count unknown for {len(report.uncounted)} video(s) ({', '.join(report.uncounted[:3])}"
+            f"{', ...' if len(report.uncounted) > 3 else ''}): their files end at the last frame with an image; "
+            "pass --videos or --annotations for one line per video frame"
         )
-        video = folder.name
-        if "au" in args.tracks:
-            write_au_file(args.out / "AU" / f"{video}.txt", result.au, model.au_names)
-        if "expr" in args.tracks:
-            write_expr_file(args.out / "EXPR" / f"{video}.txt", result.expr, model.expression_names)
-        if "va" in args.tracks:
-            write_va_file(args.out / "VA" / f"{video}.txt", result.va, model.va_names)
-        images += [f"{video}/{name}" for name in names]
-        va_rows.append(result.va)
-        expr_rows.append(result.expr)
-        au_rows.append(result.au)
-        if not args.quiet:
-            _err(f"{video}: {len(names)} frames")
-    if "mtl" in args.tracks:
-        write_multitask_file(
-            args.out / "mtl.csv", images, torch.cat(va_rows), torch.cat(expr_rows), torch.cat(au_rows), model.au_names
-        )
-    _out(f"wrote predictions for {len(args.frames)} video(s) to {args.out}")
+    _out(f"wrote {len(report.files)} file(s) to {args.out}")
+
+
+def _check_submission(args: argparse.Namespace) -> int:
+    from smm.submission import check_submission
+
+    lists = _test_lists(args)
+    if not lists:
+        raise ValueError("give at least one test list: --au-list, --expr-list, --va-list, --mtl-list")
+    whole = [v for key, videos in lists.items() if key != "mtl_list" for v in videos]
+    counts = _frame_counts(args, list(dict.fromkeys(whole)))
+    problems = check_submission(args.folder, frame_counts=counts, mtl_file=args.mtl_file, **lists)
+    for problem in problems:
+        _out(str(problem))
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    checked = ", ".join(name.replace("_videos", "").replace("_list", "").upper() for name in lists)
+    if not counts and whole:
+        _err("note: line counts not checked against the videos (pass --videos or --annotations)")
+    _out(f"{args.folder}: {errors} error(s), {warnings} warning(s) ({checked} checked)")
+    return 1 if errors else 0
 
 
 def _convert(args: argparse.Namespace) -> None:
@@ -164,14 +323,14 @@ def _info(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``smm-emotionnet``; returns the exit code."""
     args = _parser().parse_args(argv)
-    handlers = {"predict": _predict, "convert": _convert, "info": _info}
+    handlers = {"predict": _predict, "convert": _convert, "info": _info, "check-submission": _check_submission}
     try:
-        handlers[args.command](args)
-    except (FileNotFoundError, ValueError, OSError) as error:
+        code = handlers[args.command](args)
+    except (FileNotFoundError, ValueError, OSError, ImportError) as error:
         message = " ".join(str(error).split())
         _err(f"smm-emotionnet {args.command}: error: {message}")
         return 2
-    return 0
+    return int(code or 0)
 
 
 if __name__ == "__main__":

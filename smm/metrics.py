@@ -1,9 +1,12 @@
 """ABAW3 challenge metrics: functional forms and an accumulator for validation loops.
 
 - AU: F1 of each of the 12 AUs at threshold 0.5, and their mean ``P_AU``.
-- EXPR: macro F1 over the 8 expressions, ``P_EXPR`` (every class counts, also one
-  that never occurs: its F1 is 0, as scikit-learn's ``f1_score(labels=range(8),
-  average="macro", zero_division=0)``).
+- EXPR: macro F1 over the 8 expressions, ``P_EXPR``. Every class counts, also one that
+  occurs in neither the labels nor the predictions: its F1 is 0, as the challenge defines
+  ``P_EXPR`` and as scikit-learn's ``f1_score(labels=range(8), average="macro",
+  zero_division=0)`` computes it. The published code validated with scikit-learn's default
+  ``f1_score(average="macro")``, which averages only over the classes present in the labels
+  or the predictions, so its numbers are higher whenever a class is absent from both.
 - VA: CCC of valence and of arousal (population statistics) and their mean ``P_VA``.
 - ``P_MTL = P_AU + P_EXPR + P_VA``.
 
@@ -18,7 +21,7 @@ from typing import NamedTuple
 
 import torch
 
-from smm._checks import check_ndim, check_same_shape
+from smm._checks import check_choice, check_ndim, check_same_shape
 from smm.losses import MISSING_LABEL, MISSING_VA, ccc
 
 
@@ -39,24 +42,54 @@ def _f1_from_counts(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> tor
     return torch.where(den > 0, 2 * tp / den.clamp_min(1), torch.zeros_like(den))
 
 
-def _au_decisions(preds: torch.Tensor, threshold: float) -> torch.Tensor:
-    if preds.dtype == torch.bool or not preds.is_floating_point():
-        return preds.bool()
+AU_INPUTS = ("logits", "probs", "labels")
+
+
+def _au_decisions(preds: torch.Tensor, threshold: float, inputs: str) -> torch.Tensor:
+    check_choice(inputs, "inputs", AU_INPUTS)
+    if inputs == "labels":
+        bad = preds[(preds != 0) & (preds != 1)]
+        if bad.numel():
+            raise ValueError(f"preds must be 0/1 labels with inputs='labels', got {bad.flatten()[0].item()!r}")
+        return preds != 0
+    if not preds.is_floating_point():
+        raise ValueError(
+            f"preds must be floating point with inputs={inputs!r}, got dtype {preds.dtype} "
+            "(0/1 decisions? pass inputs='labels')"
+        )
+    if inputs == "probs":
+        outside = preds[~((preds >= 0) & (preds <= 1))]
+        if outside.numel():
+            raise ValueError(
+                f"preds must be probabilities in [0, 1] with inputs='probs', got {outside.flatten()[0].item()!r} "
+                "(logits? pass inputs='logits')"
+            )
+        return preds.float() > threshold
     return torch.sigmoid(preds.float()) > threshold
 
 
 def au_confusion(
-    preds: torch.Tensor, targets: torch.Tensor, *, threshold: float = 0.5, missing: int = MISSING_LABEL
+    preds: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    inputs: str = "logits",
+    threshold: float = 0.5,
+    missing: int = MISSING_LABEL,
 ) -> torch.Tensor:
     """True positives, false positives and false negatives per AU.
 
     Parameters
     ----------
     preds : Tensor[N, H]
-        Logits (floating point; positive where ``sigmoid > threshold``) or 0/1 labels
-        (integer or bool).
+        What ``inputs`` says: logits (an AU is predicted where ``sigmoid(logit) >
+        threshold``), probabilities (where ``prob > threshold``) or 0/1 labels.
     targets : Tensor[N, H]
         0, 1 or ``missing``.
+    inputs : {"logits", "probs", "labels"}, default "logits"
+        Nothing is guessed: integer ``preds`` with ``"logits"``/``"probs"``, values outside
+        [0, 1] with ``"probs"`` and values other than 0/1 with ``"labels"`` raise.
+    threshold : float, default 0.5
+        Strict: a probability of exactly ``threshold`` is not a positive.
 
     Returns
     -------
@@ -66,7 +99,7 @@ def au_confusion(
     check_ndim(preds, "preds", "N H")
     check_same_shape(targets, "targets", preds, "preds")
     valid = targets != missing
-    positive = _au_decisions(preds, threshold)
+    positive = _au_decisions(preds, threshold, inputs)
     truth = targets == 1
     tp = (positive & truth & valid).sum(0)
     fp = (positive & ~truth & valid).sum(0)
@@ -75,10 +108,15 @@ def au_confusion(
 
 
 def au_f1(
-    preds: torch.Tensor, targets: torch.Tensor, *, threshold: float = 0.5, missing: int = MISSING_LABEL
+    preds: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    inputs: str = "logits",
+    threshold: float = 0.5,
+    missing: int = MISSING_LABEL,
 ) -> torch.Tensor:
     """F1 of each AU (``Tensor[H]``, float64). Arguments as in :func:`au_confusion`."""
-    return _f1_from_counts(*au_confusion(preds, targets, threshold=threshold, missing=missing))
+    return _f1_from_counts(*au_confusion(preds, targets, inputs=inputs, threshold=threshold, missing=missing))
 
 
 def expr_confusion(
@@ -88,7 +126,8 @@ def expr_confusion(
 
     Parameters
     ----------
-    preds : Tensor[N, K] of logits, or Tensor[N] of class indices
+    preds : Tensor[N, K] of logits or probabilities, or Tensor[N] of integer class indices
+        Indices must be in ``[0, K)``.
     targets : Tensor[N]
         Class index or ``missing``.
     num_classes : int
@@ -100,6 +139,11 @@ def expr_confusion(
         preds = preds.argmax(1)
     check_ndim(preds, "preds", "N")
     check_same_shape(targets, "targets", preds, "preds")
+    if preds.is_floating_point() or preds.is_complex():
+        raise ValueError(f"preds of shape (N,) must be integer class indices, got dtype {preds.dtype}")
+    outside = preds[(preds < 0) | (preds >= num_classes)]
+    if outside.numel():
+        raise ValueError(f"preds must be class indices in [0, {num_classes}), got {outside[0].item()}")
     valid = targets != missing
     labels, guesses = targets[valid].long(), preds[valid].long()
     if bool(((labels < 0) | (labels >= num_classes)).any()):
@@ -137,10 +181,20 @@ def abaw_scores(
     va_preds: torch.Tensor,
     va_targets: torch.Tensor,
     *,
+    au_inputs: str = "logits",
     threshold: float = 0.5,
 ) -> ABAWScores:
-    """All ABAW3 measures at once (see the module docstring)."""
-    metric = ABAWMetrics(au_preds.shape[-1], expr_preds.shape[-1] if expr_preds.ndim == 2 else 8, threshold=threshold)
+    """All ABAW3 measures at once (see the module docstring).
+
+    ``au_inputs`` says what ``au_preds`` holds (``"logits"``, ``"probs"`` or ``"labels"``,
+    see :func:`au_confusion`); ``expr_preds`` is ``(N, K)`` scores or ``(N,)`` class indices.
+    """
+    metric = ABAWMetrics(
+        au_preds.shape[-1],
+        expr_preds.shape[-1] if expr_preds.ndim == 2 else 8,
+        au_inputs=au_inputs,
+        threshold=threshold,
+    )
     metric.update(au_preds, au_targets, expr_preds, expr_targets, va_preds, va_targets)
     return metric.compute()
 
@@ -193,8 +247,10 @@ class ABAWMetrics:
     num_aus : int, default 12
     num_classes : int, default 8
     va_dim : int, default 2
+    au_inputs : {"logits", "probs", "labels"}, default "logits"
+        What the AU predictions given to :meth:`update` hold (see :func:`au_confusion`).
     threshold : float, default 0.5
-        AU decision threshold on the sigmoid probability.
+        AU decision threshold on the probability (strict ``>``).
 
     Examples
     --------
@@ -203,7 +259,17 @@ class ABAWMetrics:
     >>> # metric.compute().p_mtl
     """
 
-    def __init__(self, num_aus: int = 12, num_classes: int = 8, va_dim: int = 2, *, threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        num_aus: int = 12,
+        num_classes: int = 8,
+        va_dim: int = 2,
+        *,
+        au_inputs: str = "logits",
+        threshold: float = 0.5,
+    ) -> None:
+        check_choice(au_inputs, "au_inputs", AU_INPUTS)
+        self.au_inputs = au_inputs
         self.num_aus = num_aus
         self.num_classes = num_classes
         self.va_dim = va_dim
@@ -228,7 +294,9 @@ class ABAWMetrics:
     ) -> None:
         """Add a batch. Any task may be left out (both its predictions and targets ``None``)."""
         if au_preds is not None and au_targets is not None:
-            counts = au_confusion(au_preds.detach().cpu(), au_targets.detach().cpu(), threshold=self.threshold)
+            counts = au_confusion(
+                au_preds.detach().cpu(), au_targets.detach().cpu(), inputs=self.au_inputs, threshold=self.threshold
+            )
             self.au_counts += counts
         if expr_preds is not None and expr_targets is not None:
             self.expr_counts += expr_confusion(expr_preds.detach().cpu(), expr_targets.detach().cpu(), self.num_classes)

@@ -17,22 +17,61 @@ Python loop over frames.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import torch
 
 _CHUNK = 64
+OUTPUTS = ("AU", "EXPR", "VA")
+
+#: The smoothing strengths of the published ABAW3 submission, per output.
+PUBLISHED_ALPHA: Mapping[str, float] = {"AU": 7.0, "EXPR": 9.0, "VA": 9.0}
 
 
-def _check_alpha(alpha: float) -> None:
-    if not alpha >= 0:  # also rejects NaN
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
+def _check_alpha(alpha: float, name: str = "alpha") -> None:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:  # also rejects NaN
+        raise ValueError(f"{name} must be a number >= 0, got {alpha!r}")
+
+
+def smoothing_strengths(alpha: float | Mapping[str, float | None] | None) -> dict[str, float | None]:
+    """One smoothing strength per output, ``{"AU": ..., "EXPR": ..., "VA": ...}``.
+
+    Parameters
+    ----------
+    alpha : float, mapping or None
+        One strength for every output; a mapping from output name to strength (a missing
+        key or ``None`` means no smoothing for that output); or ``None`` for none.
+
+    Raises
+    ------
+    ValueError
+        For a negative or NaN strength, or a key other than ``"AU"``, ``"EXPR"``, ``"VA"``.
+    """
+    if alpha is None:
+        return dict.fromkeys(OUTPUTS)
+    if isinstance(alpha, Mapping):
+        unknown = sorted(set(alpha) - set(OUTPUTS))
+        if unknown:
+            raise ValueError(f"alpha keys must be among {OUTPUTS}, got {unknown}")
+        strengths = {output: alpha.get(output) for output in OUTPUTS}
+    else:
+        strengths = dict.fromkeys(OUTPUTS, alpha)
+    for output, value in strengths.items():
+        if value is not None:
+            _check_alpha(value, f"alpha[{output!r}]" if isinstance(alpha, Mapping) else "alpha")
+    return strengths
 
 
 def _linear_scan(x: torch.Tensor, ratio: float, init: torch.Tensor, chunk: int) -> torch.Tensor:
     """``y_t = ratio * y_{t-1} + x_t`` with ``y_{-1} = init``, for ``x`` of shape ``(T, D)``."""
     length = x.shape[0]
+    if chunk == 1:  # frame by frame
+        out = torch.empty_like(x)
+        previous = init
+        for t in range(length):
+            previous = out[t] = ratio * previous + x[t]
+        return out
     steps = torch.arange(1, min(length, chunk) + 1, dtype=x.dtype, device=x.device)
     decay = ratio**steps  # ratio^(j+1) for j = 0..L-1
     if length <= chunk:
@@ -65,7 +104,8 @@ def exponential_smoothing(features: torch.Tensor, alpha: float, *, chunk: int = 
     alpha : float
         ``>= 0``; 0 returns the input unchanged, larger values smooth more.
     chunk : int, default 64
-        Frames per block of the exact chunked evaluation.
+        Frames per block of the exact chunked evaluation, ``>= 1`` (1 is the plain
+        frame-by-frame recursion).
 
     Returns
     -------
@@ -73,6 +113,8 @@ def exponential_smoothing(features: torch.Tensor, alpha: float, *, chunk: int = 
         ``X_t`` as defined in the module docstring, same dtype as ``features``.
     """
     _check_alpha(alpha)
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     if features.ndim == 0 or features.shape[0] == 0:
         raise ValueError(f"features must have at least one frame along dim 0, got shape {tuple(features.shape)}")
     if alpha == 0:
@@ -90,10 +132,26 @@ def smooth_videos(features: Sequence[torch.Tensor], alpha: float) -> list[torch.
 
 
 class AlphaSelection(NamedTuple):
-    """Result of :func:`choose_alpha`: the chosen alpha and ``scores[alpha] = [fold scores]``."""
+    """Result of :func:`choose_alpha`.
+
+    Attributes
+    ----------
+    alpha : float
+        The chosen strength.
+    scores : dict
+        ``scores[alpha][k]``: with ``scheme="published"``, the score on every fold but ``k``
+        (where fold ``k``'s alpha is chosen); with ``scheme="interleaved"``, the score on fold ``k``.
+    fold_alpha : tuple of float
+        ``scheme="published"``: the alpha chosen with fold ``k`` held out; empty otherwise.
+    held_out : tuple of float
+        ``scheme="published"``: fold ``k``'s score with its chosen alpha, an estimate of
+        the test score that is not biased by the choice; empty otherwise.
+    """
 
     alpha: float
     scores: dict[float, list[float]]
+    fold_alpha: tuple[float, ...] = ()
+    held_out: tuple[float, ...] = ()
 
 
 def choose_alpha(
@@ -103,12 +161,22 @@ def choose_alpha(
     *,
     candidates: Sequence[float] = (7, 8, 9, 10),
     folds: int = 3,
+    scheme: str = "published",
 ) -> AlphaSelection:
-    """Pick the smoothing strength by k-fold cross-validation over videos, as the published code does.
+    """Pick the smoothing strength by cross-validation over videos.
 
-    The videos are dealt into ``folds`` folds (video ``i`` to fold ``i % folds``). For
-    every candidate, each fold's videos are smoothed and scored together; the candidate
-    with the best mean fold score wins (ties: the first candidate).
+    ``scheme="published"`` (the published code's procedure): the videos, in the given
+    order, are cut into ``folds`` contiguous parts (for 3 folds: the first, second and last
+    third). For each fold ``k``, every candidate is scored on the other folds' frames
+    together, the best is fold ``k``'s alpha, and fold ``k`` is scored with it
+    (``held_out``). The result's ``alpha`` is the one chosen for the most folds; ties go to
+    the better mean score over the folds, then to the earlier candidate. (The published
+    code printed the per-fold choices; its submission used AU 7, EXPR 9, VA 9,
+    :data:`PUBLISHED_ALPHA`.)
+
+    ``scheme="interleaved"``: video ``i`` goes to fold ``i % folds``; every candidate is
+    scored on each fold separately and the best mean fold score wins (ties: the earlier
+    candidate). No held-out estimate.
 
     Parameters
     ----------
@@ -117,33 +185,48 @@ def choose_alpha(
     labels : sequence of Tensor[T_v, ...]
         Per-video labels, same frame count.
     score : callable
-        ``score(smoothed_features, labels) -> float`` on the concatenated frames of a fold,
-        higher is better; it applies the classifier, e.g.
+        ``score(smoothed_features, labels) -> float`` on the concatenated frames of a set
+        of videos, higher is better; it applies the classifier, e.g.
         ``lambda f, y: metrics.expr_f1(model.message_space.classify(f)[0], y)``.
     candidates : sequence of float, default (7, 8, 9, 10)
     folds : int, default 3
+        ``>= 2``.
+    scheme : {"published", "interleaved"}, default "published"
 
     Returns
     -------
     AlphaSelection
     """
+    if scheme not in ("published", "interleaved"):
+        raise ValueError(f"scheme must be 'published' or 'interleaved', got {scheme!r}")
     if len(features) != len(labels):
         raise ValueError(f"features and labels must list the same videos, got {len(features)} and {len(labels)}")
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
     if len(features) < folds:
         raise ValueError(f"need at least folds={folds} videos, got {len(features)}")
+    if not candidates:
+        raise ValueError("candidates must name at least one alpha")
     for alpha in candidates:
         _check_alpha(alpha)
-    results: dict[float, list[float]] = {}
-    for alpha in candidates:
-        smoothed = smooth_videos(features, alpha)
-        results[alpha] = [
-            float(
-                score(
-                    torch.cat([smoothed[i] for i in range(k, len(smoothed), folds)]),
-                    torch.cat([labels[i] for i in range(k, len(labels), folds)]),
-                )
-            )
-            for k in range(folds)
-        ]
-    best = max(candidates, key=lambda a: sum(results[a]) / folds)
-    return AlphaSelection(best, results)
+    count = len(features)
+    if scheme == "interleaved":
+        parts = [list(range(k, count, folds)) for k in range(folds)]
+    else:
+        parts = [list(range(k * count // folds, (k + 1) * count // folds)) for k in range(folds)]
+
+    def evaluate(smoothed: list[torch.Tensor], videos: list[int]) -> float:
+        return float(score(torch.cat([smoothed[i] for i in videos]), torch.cat([labels[i] for i in videos])))
+
+    smoothed = {alpha: smooth_videos(features, alpha) for alpha in candidates}
+    if scheme == "interleaved":
+        results = {alpha: [evaluate(smoothed[alpha], part) for part in parts] for alpha in candidates}
+        best = max(candidates, key=lambda a: sum(results[a]) / folds)
+        return AlphaSelection(best, results)
+
+    others = [[i for j, part in enumerate(parts) if j != k for i in part] for k in range(folds)]
+    results = {alpha: [evaluate(smoothed[alpha], rest) for rest in others] for alpha in candidates}
+    fold_alpha = tuple(max(candidates, key=lambda a, k=k: results[a][k]) for k in range(folds))
+    held_out = tuple(evaluate(smoothed[a], part) for a, part in zip(fold_alpha, parts, strict=True))
+    best = max(candidates, key=lambda a: (fold_alpha.count(a), sum(results[a]) / folds))
+    return AlphaSelection(best, results, fold_alpha, held_out)

@@ -106,7 +106,7 @@ def test_class_never_present_counts_as_zero() -> None:
 def test_all_predictions_one_class_for_aus() -> None:
     targets = torch.tensor([[1, 0], [0, 0], [1, 0]])
     predictions = torch.ones(3, 2, dtype=torch.int64)
-    got = au_f1(predictions, targets)
+    got = au_f1(predictions, targets, inputs="labels")
     torch.testing.assert_close(got, torch.tensor([f1_score([1, 0, 1], [1, 1, 1]), 0.0], dtype=torch.float64))
 
 

@@ -49,7 +49,7 @@ def test_predict_frames_errors(tmp_path: Path, model: smm.SMMEmotionNet) -> None
         predict_frames(model, [])
     with pytest.raises(ValueError, match=r"frame 1 is \(3, 32, 32\), frame 0 \(3, 64, 64\)"):
         predict_frames(model, [torch.randn(3, 64, 64), torch.randn(3, 32, 32)])
-    with pytest.raises(ValueError, match=r"alpha must be >= 0"):
+    with pytest.raises(ValueError, match=r"alpha must be a number >= 0, got -2"):
         predict_frames(model, [torch.randn(3, 64, 64)], alpha=-2)
     folder = _video(tmp_path / "v", 2)
     (folder / "readme.md").write_text("x")
@@ -76,7 +76,7 @@ def test_prediction_files_round_trip(tmp_path: Path) -> None:
     va_back = read_annotation_file(write_va_file(tmp_path / "va.txt", va), "VA").labels
     np.testing.assert_allclose(va_back, va, atol=1e-6)
     images = [f"v/{i:05d}.jpg" for i in range(6)]
-    mtl = read_multitask_csv(write_multitask_file(tmp_path / "mtl.csv", images, va, expr, au, names))
+    mtl = read_multitask_csv(write_multitask_file(tmp_path / "mtl.csv", images, va, expr, au))
     assert mtl.images == tuple(images)
     np.testing.assert_array_equal(mtl.au, au)
     np.testing.assert_array_equal(mtl.expr, expr)
@@ -92,7 +92,7 @@ def test_cli_predict_convert_info(tmp_path: Path, model, capsys: pytest.CaptureF
     assert read_annotation_file(tmp_path / "out" / "AU" / "vidA.txt", "AU").labels.shape == (4, 3)
     assert read_annotation_file(tmp_path / "out" / "VA" / "vidB.txt", "VA").labels.shape == (3, 2)
     assert read_annotation_file(tmp_path / "out" / "EXPR" / "vidB.txt", "EXPR").labels.shape == (3, 1)
-    assert read_multitask_csv(tmp_path / "out" / "mtl.csv").images[-1] == "vidB/00003.jpg"
+    assert read_multitask_csv(tmp_path / "out" / "MTL_predictions.txt", num_aus=3).images[-1] == "vidB/00003.jpg"
     assert main(["info", "--checkpoint", str(tmp_path / "ckpt" / "model.safetensors")]) == 0
     assert "roi_embedding" in capsys.readouterr().out
 

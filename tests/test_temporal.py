@@ -41,7 +41,7 @@ def test_edge_cases() -> None:
     torch.testing.assert_close(exponential_smoothing(constant, 8.0), constant)  # fixed point
     single = torch.randn(1, 5)
     torch.testing.assert_close(exponential_smoothing(single, 8.0), single)
-    with pytest.raises(ValueError, match=r"alpha must be >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"alpha must be a number >= 0, got -1"):
         exponential_smoothing(x, -1.0)
     with pytest.raises(ValueError, match=r"at least one frame"):
         exponential_smoothing(torch.empty(0, 3), 1.0)

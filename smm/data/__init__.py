@@ -1,9 +1,9 @@
-"""Aff-Wild2 annotation readers, a frames ``Dataset`` and label statistics."""
+"""Aff-Wild2 annotation and test-list readers, a frames ``Dataset`` and label statistics."""
 
 from __future__ import annotations
 
+from smm.data._text import AnnotationError
 from smm.data.annotations import (
-    AnnotationError,
     MultiTaskAnnotations,
     VideoAnnotations,
     read_annotation_dir,
@@ -12,11 +12,13 @@ from smm.data.annotations import (
 )
 from smm.data.dataset import AffWild2Frames, default_transform
 from smm.data.stats import au_counts, au_pos_weight, expr_class_weight, expr_counts, va_count
+from smm.data.test_lists import MultiTaskTestList, read_multitask_test_list, read_video_list
 
 __all__ = [
     "AffWild2Frames",
     "AnnotationError",
     "MultiTaskAnnotations",
+    "MultiTaskTestList",
     "VideoAnnotations",
     "au_counts",
     "au_pos_weight",
@@ -26,5 +28,7 @@ __all__ = [
     "read_annotation_dir",
     "read_annotation_file",
     "read_multitask_csv",
+    "read_multitask_test_list",
+    "read_video_list",
     "va_count",
 ]

@@ -3,7 +3,15 @@
 - Per-video ``.txt`` files of the AU, EXPR and VA sets: a header line of names, then
   one line per frame (line n annotates frame ``n`` = image ``0000n.jpg``); ``-1`` marks a
   missing AU/EXPR label and ``-5`` a missing VA label.
-- The multi-task ``.csv``: ``image,valence,arousal,expression,AU1,...,AU26``, one row per image.
+- The multi-task file (``train_set.txt`` / ``validation_set.txt``, or a ``.csv``): the official
+  header ``image,valence,arousal,expression,aus`` (the last name spreads over the 12 AU
+  columns), or a header naming all columns, then one row per image
+  ``video/00001.jpg,valence,arousal,expression,AU1,...,AU26``.
+
+Every reader accepts a UTF-8 byte-order mark and CRLF line ends, drops trailing blank lines,
+and raises :class:`AnnotationError` naming the file and the line for anything else that is
+off: a blank line inside the file, a wrong number of fields, text where a number belongs, or
+a code outside the task's allowed set.
 """
 
 from __future__ import annotations
@@ -14,13 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from smm.data._text import AnnotationError, is_number, read_lines, split_fields
 from smm.losses import MISSING_LABEL, MISSING_VA
+from smm.presets import ABAW3_AU_NAMES
 
 TASKS = ("AU", "EXPR", "VA")
-
-
-class AnnotationError(ValueError):
-    """A malformed annotation file; the message names the file and the line."""
+MULTITASK_HEADER = ("image", "valence", "arousal", "expression", "aus")
 
 
 @dataclass(frozen=True)
@@ -92,18 +99,16 @@ def read_annotation_file(path: str | os.PathLike[str], task: str) -> VideoAnnota
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     path = Path(path)
-    lines = path.read_text().splitlines()
+    lines = read_lines(path)
     if not lines:
         raise AnnotationError(f"{path}: empty file, expected a header line")
-    names = tuple(n.strip() for n in lines[0].split(","))
-    if any(_is_number(n) for n in names):
-        raise AnnotationError(f"{path}:1: expected a header of names, got {lines[0]!r}")
+    names = tuple(split_fields(lines[0][1]))
+    if any(is_number(n) for n in names):
+        raise AnnotationError(f"{path}:1: expected a header of names, got {lines[0][1]!r}")
     expected = 1 if task == "EXPR" else len(names)
     rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        fields = [f.strip() for f in line.split(",")]
+    for number, line in lines[1:]:
+        fields = split_fields(line)
         where = f"{path}:{number}"
         if len(fields) != expected:
             raise AnnotationError(f"{where}: expected {expected} field(s), got {len(fields)}")
@@ -148,23 +153,59 @@ class MultiTaskAnnotations:
     au_names: tuple[str, ...]
 
 
-def read_multitask_csv(path: str | os.PathLike[str], *, num_classes: int = 8) -> MultiTaskAnnotations:
-    """Read the ABAW3 multi-task ``.csv`` (``image,valence,arousal,expression,AU...``)."""
+def read_multitask_csv(
+    path: str | os.PathLike[str], *, num_classes: int = 8, num_aus: int = len(ABAW3_AU_NAMES)
+) -> MultiTaskAnnotations:
+    """Read the ABAW3 multi-task annotation file, ``.txt`` or ``.csv``.
+
+    Parameters
+    ----------
+    path : path-like
+        ``train_set.txt``, ``validation_set.txt`` or a file written by
+        :func:`smm.predictions.write_multitask_file`.
+    num_classes : int, default 8
+        Expression codes must be in ``[0, num_classes)`` or -1.
+    num_aus : int, default 12
+        AU columns behind the official five-name header (``...,expression,aus``); a
+        header that names every column gives the count and the names itself.
+
+    Returns
+    -------
+    MultiTaskAnnotations
+        With the ABAW3 AU names when the header is the official five-name one.
+
+    Raises
+    ------
+    AnnotationError
+        Naming the file and line.
+    """
     path = Path(path)
-    lines = path.read_text().splitlines()
+    lines = read_lines(path)
     if not lines:
         raise AnnotationError(f"{path}: empty file, expected a header line")
-    header = [h.strip() for h in lines[0].split(",")]
-    if len(header) < 5 or [h.lower() for h in header[:4]] != ["image", "valence", "arousal", "expression"]:
-        raise AnnotationError(f"{path}:1: expected header 'image,valence,arousal,expression,AU...', got {lines[0]!r}")
+    header = split_fields(lines[0][1])
+    lowered = [h.lower() for h in header]
+    if lowered == list(MULTITASK_HEADER):
+        au_names = ABAW3_AU_NAMES if num_aus == len(ABAW3_AU_NAMES) else tuple(f"aus{i + 1}" for i in range(num_aus))
+    elif len(header) >= 5 and lowered[:4] == list(MULTITASK_HEADER[:4]) and not any(map(is_number, header)):
+        au_names = tuple(header[4:])
+    else:
+        raise AnnotationError(
+            f"{path}:1: expected the header 'image,valence,arousal,expression,aus' "
+            f"(or one naming every AU column), got {lines[0][1]!r}"
+        )
+    width = 4 + len(au_names)
     images, va, expr, au = [], [], [], []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        fields = [f.strip() for f in line.split(",")]
+    for number, line in lines[1:]:
+        fields = split_fields(line)
         where = f"{path}:{number}"
-        if len(fields) != len(header):
-            raise AnnotationError(f"{where}: expected {len(header)} fields, got {len(fields)}")
+        if len(fields) != width:
+            raise AnnotationError(
+                f"{where}: expected {width} fields (image, valence, arousal, expression, {len(au_names)} AUs), "
+                f"got {len(fields)}"
+            )
+        if not fields[0]:
+            raise AnnotationError(f"{where}: the image field is empty")
         images.append(fields[0])
         va.append(_parse_row(fields[1:3], "VA", where, num_classes))
         expr.append(_parse_row(fields[3:4], "EXPR", where, num_classes)[0])
@@ -173,14 +214,6 @@ def read_multitask_csv(path: str | os.PathLike[str], *, num_classes: int = 8) ->
         images=tuple(images),
         va=np.asarray(va, dtype=np.float32).reshape(-1, 2),
         expr=np.asarray(expr, dtype=np.int64),
-        au=np.asarray(au, dtype=np.int64).reshape(-1, len(header) - 4),
-        au_names=tuple(header[4:]),
+        au=np.asarray(au, dtype=np.int64).reshape(-1, len(au_names)),
+        au_names=au_names,
     )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -1,0 +1,79 @@
+"""How many frames a video has: the length every single-task prediction file must match.
+
+Aff-Wild2 splits videos with two people into ``<name>_left`` and ``<name>_right``; both
+take their frame count from the video ``<name>.mp4`` (or ``.avi``). Counting needs PyAV
+(``pip install "smm-emotionnet[video]"``), whose wheel bundles FFmpeg.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from smm.data._text import read_lines
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+_SIDES = ("_left", "_right")
+
+
+def video_file(folder: str | os.PathLike[str], video: str) -> Path:
+    """The video file of ``video`` in ``folder`` (searched recursively), ``_left``/``_right`` stripped.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no video file, or more than one, has that name.
+    """
+    stem = video
+    for side in _SIDES:
+        if stem.endswith(side):
+            stem = stem[: -len(side)]
+            break
+    folder = Path(folder)
+    found = sorted(p for p in folder.rglob(f"{stem}.*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    if len(found) != 1:
+        what = "no video file" if not found else f"{len(found)} video files ({', '.join(map(str, found))})"
+        raise FileNotFoundError(f"{what} named {stem} ({', '.join(VIDEO_SUFFIXES)}) under {folder}, for video {video}")
+    return found[0]
+
+
+def count_video_frames(path: str | os.PathLike[str], *, exact: bool = False) -> int:
+    """The number of frames of a video file's first video stream.
+
+    Parameters
+    ----------
+    path : path-like
+    exact : bool, default False
+        Count by decoding every frame. By default the container's frame count is used
+        when it records one (MP4 does; fast), and frames are decoded only when it does not.
+
+    Raises
+    ------
+    ImportError
+        If PyAV is not installed.
+    ValueError
+        If the file has no video stream or cannot be decoded, naming the file.
+    """
+    try:
+        import av
+    except ImportError as error:
+        raise ImportError('counting video frames needs PyAV: pip install "smm-emotionnet[video]"') from error
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video {path} does not exist")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            if stream.frames > 0 and not exact:
+                return int(stream.frames)
+            stream.thread_type = "AUTO"
+            return sum(1 for _ in container.decode(stream))
+    except av.error.FFmpegError as error:
+        raise ValueError(f"{path}: cannot be decoded as a video ({error})") from None
+
+
+def annotation_frame_count(path: str | os.PathLike[str]) -> int:
+    """The frames of a per-video annotation file: its lines after the header."""
+    return max(len(read_lines(path)) - 1, 0)
