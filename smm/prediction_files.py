@@ -77,7 +77,7 @@ def au_decisions(au: torch.Tensor | np.ndarray, num_aus: int, name: str = "au") 
     bad = array[(array != 0) & (array != 1)]
     if bad.size:
         raise ValueError(
-            f"{name} must hold 0/1 decisions, got {bad.flat[0]!r} (threshold probabilities or logits first)"
+            f"{name} must hold 0/1 decisions, got {bad.flat[0].item()!r} (threshold probabilities or logits first)"
         )
     return array.astype(np.int64)
 
@@ -97,7 +97,7 @@ def class_decisions(expr: torch.Tensor | np.ndarray, num_classes: int, name: str
         raise ValueError(f"{name} must be class indices of shape (frames,), got shape {array.shape}{hint}")
     bad = array[(array != np.round(array)) | (array < 0) | (array >= num_classes)]
     if bad.size:
-        raise ValueError(f"{name} must hold class indices in [0, {num_classes - 1}], got {bad.flat[0]!r}")
+        raise ValueError(f"{name} must hold class indices in [0, {num_classes - 1}], got {bad.flat[0].item()!r}")
     return array.astype(np.int64)
 
 
@@ -107,7 +107,7 @@ def va_values(va: torch.Tensor | np.ndarray, name: str = "va") -> np.ndarray:
     if array.ndim != 2 or array.shape[1] != len(VA_NAMES):
         raise ValueError(f"{name} must have shape (frames, 2), got {array.shape}")
     if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite, got {array[~np.isfinite(array)].flat[0]!r}")
+        raise ValueError(f"{name} must be finite, got {array[~np.isfinite(array)].flat[0].item()!r}")
     return array
 
 

@@ -138,3 +138,60 @@ def test_bad_input() -> None:
         expr_f1(torch.randn(2, 7), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match=r"targets and preds must have the same shape"):
         au_f1(torch.randn(2, 12), torch.zeros(2, 11))
+
+
+def test_au_inputs_are_explicit() -> None:
+    targets = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0]])
+    probs = torch.tensor([[0.9, 0.2], [0.4, 0.6], [0.7, 0.3], [0.5, 0.1]])
+    decisions = (probs > 0.5).long()
+    expected = [f1_score(targets[:, h], decisions[:, h]) for h in range(2)]
+    np.testing.assert_allclose(au_f1(probs, targets, inputs="probs"), expected)
+    np.testing.assert_allclose(au_f1(torch.logit(probs.double()), targets), expected)  # "logits" is the default
+    np.testing.assert_allclose(au_f1(decisions, targets, inputs="labels"), expected)
+    np.testing.assert_allclose(au_f1(decisions.bool(), targets, inputs="labels"), expected)
+    # probabilities read as logits would call every AU positive: the explicit option is what makes this right
+    assert au_f1(probs, targets, inputs="probs").tolist() != au_f1(probs, targets).tolist()
+    with pytest.raises(ValueError, match=r"preds must be probabilities in \[0, 1\] with inputs='probs', got 1\.5"):
+        au_f1(torch.tensor([[1.5, 0.2]]), targets[:1], inputs="probs")
+    with pytest.raises(ValueError, match=r"preds must be 0/1 labels with inputs='labels', got 0\.75"):
+        au_f1(torch.tensor([[0.75, 0.0]]), targets[:1], inputs="labels")
+    with pytest.raises(ValueError, match=r"floating point with inputs='logits', got dtype torch.int64"):
+        au_f1(decisions, targets)
+    with pytest.raises(ValueError, match=r"inputs must be one of \('logits', 'probs', 'labels'\), got 'prob'"):
+        au_f1(probs, targets, inputs="prob")
+    with pytest.raises(ValueError, match=r"au_inputs must be one of"):
+        ABAWMetrics(au_inputs="scores")
+
+
+def test_au_threshold_at_exactly_half_is_negative() -> None:
+    targets = torch.tensor([[1], [0]])
+    half = torch.tensor([[0.5], [0.5]])
+    assert au_f1(half, targets, inputs="probs").item() == 0.0  # 0.5 is not > 0.5
+    assert au_f1(torch.zeros(2, 1), targets).item() == 0.0  # sigmoid(0) = 0.5
+    assert au_f1(half, targets, inputs="probs", threshold=0.4).item() == pytest.approx(2 / 3)
+    metric = ABAWMetrics(num_aus=1, au_inputs="probs", threshold=0.4)
+    metric.update(au_preds=half, au_targets=targets)
+    assert metric.compute().p_au == pytest.approx(2 / 3)
+
+
+def test_predicted_classes_are_range_checked() -> None:
+    targets = torch.tensor([0, 1, 1, 2])
+    assert expr_f1(torch.tensor([0, 1, 1, 2]), targets) == pytest.approx(
+        f1_score(targets, [0, 1, 1, 2], labels=list(range(8)), average="macro", zero_division=0)
+    )
+    with pytest.raises(ValueError, match=r"preds must be class indices in \[0, 8\), got 8"):
+        expr_f1(torch.tensor([8, 1, 1, 2]), targets)
+    with pytest.raises(ValueError, match=r"preds must be class indices in \[0, 8\), got -1"):
+        expr_f1(torch.tensor([-1, 1, 1, 2]), targets)
+    with pytest.raises(
+        ValueError, match=r"preds of shape \(N,\) must be integer class indices, got dtype torch.float32"
+    ):
+        expr_f1(torch.tensor([0.0, 1.0, 1.0, 2.0]), targets)
+
+
+def test_macro_f1_counts_absent_classes_unlike_sklearn_default() -> None:
+    targets, preds = torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2])
+    challenge = f1_score(targets, preds, labels=list(range(8)), average="macro", zero_division=0)
+    published_validation = f1_score(targets, preds, average="macro")  # only classes 0, 1, 2
+    assert expr_f1(preds, targets) == pytest.approx(challenge)
+    assert published_validation == pytest.approx(challenge * 8 / 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -81,3 +82,57 @@ def test_choose_alpha_prefers_smoothing_for_noisy_constant_labels() -> None:
     assert sum(result.scores[9]) > sum(result.scores[0])
     with pytest.raises(ValueError, match=r"need at least folds=3 videos, got 2"):
         choose_alpha(features[:2], labels[:2], lambda f, y: 0.0)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_small_chunks_match_the_recursion(chunk: int) -> None:
+    features = torch.randn(17, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(chunk))
+    torch.testing.assert_close(exponential_smoothing(features, 7.0, chunk=chunk), _recursion(features, 7.0))
+
+
+@pytest.mark.parametrize("chunk", [0, -3, 2.5, True])
+def test_bad_chunk_is_a_value_error(chunk: object) -> None:
+    with pytest.raises(ValueError, match=r"chunk must be a positive integer"):
+        exponential_smoothing(torch.randn(5, 2), 7.0, chunk=chunk)
+
+
+def _published_three_cv(features, labels, score, candidates):
+    """The published procedure, re-written: contiguous thirds; pick on two, report on the third."""
+    n = len(features)
+    splits = [list(range(0, n // 3)), list(range(n // 3, 2 * n // 3)), list(range(2 * n // 3, n))]
+    chosen, held_out = [], []
+    for train_ids, val_id in zip([[1, 2], [0, 2], [0, 1]], [0, 1, 2], strict=True):
+        train = splits[train_ids[0]] + splits[train_ids[1]]
+
+        def metric(videos, alpha):
+            smoothed = [_recursion(features[i], alpha) for i in videos]
+            return score(torch.cat(smoothed), torch.cat([labels[i] for i in videos]))
+
+        scores = [metric(train, a) for a in candidates]
+        best = candidates[int(np.argmax(scores))]
+        chosen.append(best)
+        held_out.append(metric(splits[val_id], best))
+    return chosen, held_out
+
+
+def test_choose_alpha_published_scheme_matches_the_published_procedure() -> None:
+    g = torch.Generator().manual_seed(3)
+    features, labels = [], []
+    for video in range(8):
+        noise = 0.5 + video * 0.3  # later videos noisier: folds differ
+        label = video % 3
+        clean = torch.nn.functional.one_hot(torch.full((40,), label), 3).double()
+        features.append(clean + noise * torch.randn(40, 3, dtype=torch.float64, generator=g))
+        labels.append(torch.full((40,), label))
+    score = lambda f, y: expr_f1(f, y, 3)  # noqa: E731
+    candidates = (0.0, 1.0, 3.0, 9.0)
+    result = choose_alpha(features, labels, score, candidates=candidates)
+    chosen, held_out = _published_three_cv(features, labels, score, list(candidates))
+    assert list(result.fold_alpha) == chosen
+    np.testing.assert_allclose(result.held_out, held_out)
+    assert result.alpha == max(candidates, key=lambda a: (chosen.count(a), np.mean(result.scores[a])))
+    interleaved = choose_alpha(features, labels, score, candidates=candidates, scheme="interleaved")
+    assert interleaved.fold_alpha == ()
+    assert interleaved.held_out == ()
+    with pytest.raises(ValueError, match=r"scheme must be 'published' or 'interleaved'"):
+        choose_alpha(features, labels, score, scheme="random")

@@ -33,7 +33,8 @@ def read_lines(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise AnnotationError(f"{path}:{line}: not UTF-8 text (byte {error.start})") from None
-    lines = text.splitlines()
+    # Only \n, \r\n and \r end a line (str.splitlines would also split at form feeds & co.).
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     numbered = list(enumerate(lines, start=1))

@@ -1,0 +1,106 @@
+"""The challenge's prediction files: exact bytes, round trips, and writers that refuse scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from smm.data import read_annotation_file, read_multitask_csv
+from smm.prediction_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
+
+AU_HEADER = b"AU1,AU2,AU4,AU6,AU7,AU10,AU12,AU15,AU23,AU24,AU25,AU26\n"
+EXPR_HEADER = b"Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n"
+
+
+def test_au_file_bytes(tmp_path: Path) -> None:
+    au = np.zeros((2, 12), dtype=np.int64)
+    au[0, [0, 11]] = 1
+    path = write_au_file(tmp_path / "AU" / "v.txt", torch.from_numpy(au))
+    assert path.read_bytes() == AU_HEADER + b"1,0,0,0,0,0,0,0,0,0,0,1\n0,0,0,0,0,0,0,0,0,0,0,0\n"
+    bools = write_au_file(tmp_path / "b.txt", torch.from_numpy(au).bool())
+    floats = write_au_file(tmp_path / "f.txt", au.astype(np.float32))
+    assert bools.read_bytes() == floats.read_bytes() == path.read_bytes()
+
+
+def test_expr_and_va_file_bytes(tmp_path: Path) -> None:
+    path = write_expr_file(tmp_path / "e.txt", torch.tensor([0, 7, 3]))
+    assert path.read_bytes() == EXPR_HEADER + b"0\n7\n3\n"
+    va = write_va_file(tmp_path / "va.txt", np.array([[0.5, -0.25], [1.25, -1.0]]))
+    assert va.read_bytes() == b"valence,arousal\n0.500000,-0.250000\n1.250000,-1.000000\n"
+
+
+def test_multitask_file_bytes_and_round_trip(tmp_path: Path) -> None:
+    au = np.zeros((2, 12), dtype=np.int64)
+    au[1] = 1
+    path = write_multitask_file(
+        tmp_path / "MTL_predictions.txt",
+        ["video1/00001.jpg", "video1/00003.jpg"],
+        np.array([[0.1, -0.2], [0.0, 1.0]]),
+        np.array([4, 0]),
+        au,
+    )
+    assert path.read_bytes() == (
+        b"image,valence,arousal,expression,aus\n"
+        b"video1/00001.jpg,0.100000,-0.200000,4,0,0,0,0,0,0,0,0,0,0,0,0\n"
+        b"video1/00003.jpg,0.000000,1.000000,0,1,1,1,1,1,1,1,1,1,1,1,1\n"
+    )
+    back = read_multitask_csv(path)
+    assert back.images == ("video1/00001.jpg", "video1/00003.jpg")
+    np.testing.assert_array_equal(back.au, au)
+    np.testing.assert_array_equal(back.expr, [4, 0])
+    np.testing.assert_allclose(back.va, [[0.1, -0.2], [0.0, 1.0]], atol=1e-6)
+
+
+def test_round_trips_of_random_files(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    au, expr, va = rng.integers(0, 2, (50, 12)), rng.integers(0, 8, 50), rng.uniform(-1, 1, (50, 2))
+    np.testing.assert_array_equal(read_annotation_file(write_au_file(tmp_path / "a.txt", au), "AU").labels, au)
+    np.testing.assert_array_equal(
+        read_annotation_file(write_expr_file(tmp_path / "e.txt", expr), "EXPR").labels[:, 0], expr
+    )
+    np.testing.assert_allclose(read_annotation_file(write_va_file(tmp_path / "v.txt", va), "VA").labels, va, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("write", "value", "message"),
+    [
+        (write_au_file, torch.rand(3, 12), r"au must hold 0/1 decisions, got 0\.\d+ \(threshold"),
+        (write_au_file, torch.randn(3, 12), r"au must hold 0/1 decisions"),
+        (write_au_file, torch.full((3, 12), 2), r"au must hold 0/1 decisions, got 2"),
+        (write_au_file, torch.full((3, 12), -1), r"au must hold 0/1 decisions, got -1"),
+        (write_au_file, torch.zeros(3, 11, dtype=torch.long), r"au must have shape \(frames, 12\), got \(3, 11\)"),
+        (
+            write_expr_file,
+            torch.softmax(torch.randn(3, 8), -1),
+            r"expr must be class indices of shape \(frames,\), got shape \(3, 8\) \(scores",
+        ),
+        (write_expr_file, torch.tensor([0, 9]), r"expr must hold class indices in \[0, 7\], got 9"),
+        (write_expr_file, torch.tensor([0, -1]), r"expr must hold class indices in \[0, 7\], got -1"),
+        (write_expr_file, torch.tensor([0.0, 2.5]), r"expr must hold class indices in \[0, 7\], got 2\.5"),
+        (write_va_file, torch.tensor([[0.1, float("nan")]]), r"va must be finite, got nan"),
+        (write_va_file, torch.zeros(3, 1), r"va must have shape \(frames, 2\), got \(3, 1\)"),
+    ],
+)
+def test_writers_refuse_scores_and_bad_codes(tmp_path: Path, write, value: torch.Tensor, message: str) -> None:
+    path = tmp_path / "x.txt"
+    with pytest.raises(ValueError, match=message):
+        write(path, value)
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_multitask_writer_checks_every_argument(tmp_path: Path) -> None:
+    images, va, expr, au = ["v/00001.jpg"], np.zeros((1, 2)), np.array([1]), np.zeros((1, 12), dtype=int)
+    with pytest.raises(ValueError, match=r"au must hold 0/1 decisions"):
+        write_multitask_file(tmp_path / "m.txt", images, va, expr, au + 0.5)
+    with pytest.raises(ValueError, match=r"expr must hold class indices in \[0, 7\], got 8"):
+        write_multitask_file(tmp_path / "m.txt", images, va, np.array([8]), au)
+    with pytest.raises(ValueError, match=r"one row per image, got 2, 1, 1, 1"):
+        write_multitask_file(tmp_path / "m.txt", [*images, "v/00002.jpg"], va, expr, au)
+    with pytest.raises(ValueError, match=r"images must be non-empty paths without commas, got 'a,b'"):
+        write_multitask_file(tmp_path / "m.txt", ["a,b"], va, expr, au)
+    with pytest.raises(TypeError, match=r"va must be numbers"):
+        write_multitask_file(tmp_path / "m.txt", images, [["x", "y"]], expr, au)

@@ -1,0 +1,318 @@
+"""Submissions: the checker flags each kind of mistake, and the CLI predicts and checks the test lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import smm
+from smm.checkpoint import save_checkpoint
+from smm.cli import main
+from smm.data import read_annotation_file, read_multitask_csv, read_multitask_test_list
+from smm.prediction_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
+from smm.submission import Problem, check_submission
+
+FRAMES = {"vidA": 4, "vidB_left": 3}
+MTL_LIST = "image\nvidA/00002.jpg\nvidA/00001.jpg\nvidC/00005.jpg\n"
+
+
+def _good_submission(folder: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for video, count in FRAMES.items():
+        write_au_file(folder / "AU" / f"{video}.txt", rng.integers(0, 2, (count, 12)))
+        write_expr_file(folder / "EXPR" / f"{video}.txt", rng.integers(0, 8, count))
+        write_va_file(folder / "VA" / f"{video}.txt", rng.uniform(-1, 1, (count, 2)))
+    images = ["vidA/00002.jpg", "vidA/00001.jpg", "vidC/00005.jpg"]
+    write_multitask_file(
+        folder / "MTL_predictions.txt",
+        images,
+        rng.uniform(-1, 1, (3, 2)),
+        rng.integers(0, 8, 3),
+        rng.integers(0, 2, (3, 12)),
+    )
+    return folder
+
+
+def _check(folder: Path, tmp_path: Path) -> list[Problem]:
+    (tmp_path / "mtl_list.txt").write_text(MTL_LIST)
+    videos = list(FRAMES)
+    return check_submission(
+        folder,
+        au_videos=videos,
+        expr_videos=videos,
+        va_videos=videos,
+        mtl_list=read_multitask_test_list(tmp_path / "mtl_list.txt"),
+        frame_counts=FRAMES,
+    )
+
+
+def test_good_submission_passes(tmp_path: Path) -> None:
+    assert _check(_good_submission(tmp_path / "sub"), tmp_path) == []
+
+
+def _replace_line(path: Path, number: int, text: str) -> None:
+    lines = path.read_text().split("\n")
+    lines[number - 1] = text
+    path.write_text("\n".join(lines))
+
+
+MISTAKES = {
+    "missing file": (
+        lambda s: (s / "AU" / "vidA.txt").unlink(),
+        "AU/vidA.txt: error: missing: vidA is in the AU test list",
+    ),
+    "extra file": (
+        lambda s: (s / "EXPR" / "other.txt").write_text("x"),
+        "EXPR/other.txt: error: other is not in the EXPR test list",
+    ),
+    "missing folder": (
+        lambda s: [p.unlink() for p in (s / "VA").iterdir()] and (s / "VA").rmdir(),
+        "VA: error: no VA folder",
+    ),
+    "wrong header": (
+        lambda s: _replace_line(s / "AU" / "vidA.txt", 1, "AU1,AU2"),
+        "AU/vidA.txt:1: error: header 'AU1,AU2', expected 'AU1,AU2,AU4",
+    ),
+    "too few lines": (
+        lambda s: (s / "EXPR" / "vidA.txt").write_text(
+            "\n".join((s / "EXPR" / "vidA.txt").read_text().split("\n")[:-2]) + "\n"
+        ),
+        "EXPR/vidA.txt: error: 3 prediction line(s), but the video has 4 frames",
+    ),
+    "AU probability": (
+        lambda s: _replace_line(s / "AU" / "vidA.txt", 2, "0.7" + ",0" * 11),
+        "AU/vidA.txt:2: error: AU values must be 0 or 1, got '0.7'",
+    ),
+    "AU count": (
+        lambda s: _replace_line(s / "AU" / "vidA.txt", 3, "0,1"),
+        "AU/vidA.txt:3: error: expected 12 AU values, got 2",
+    ),
+    "class 8": (
+        lambda s: _replace_line(s / "EXPR" / "vidB_left.txt", 2, "8"),
+        "EXPR/vidB_left.txt:2: error: expression must be a class 0..7, got '8'",
+    ),
+    "class -1": (
+        lambda s: _replace_line(s / "EXPR" / "vidB_left.txt", 3, "-1"),
+        "EXPR/vidB_left.txt:3: error: expression must be a class 0..7, got '-1'",
+    ),
+    "VA text": (
+        lambda s: _replace_line(s / "VA" / "vidA.txt", 2, "high,0.1"),
+        "VA/vidA.txt:2: error: valence/arousal must be numbers",
+    ),
+    "VA nan": (
+        lambda s: _replace_line(s / "VA" / "vidA.txt", 2, "nan,0.1"),
+        "VA/vidA.txt:2: error: valence/arousal must be finite",
+    ),
+    "VA range": (
+        lambda s: _replace_line(s / "VA" / "vidA.txt", 3, "1.5,0.1"),
+        "VA/vidA.txt:3: warning: valence/arousal outside [-1, 1]",
+    ),
+    "blank line": (
+        lambda s: _replace_line(s / "VA" / "vidA.txt", 3, ""),
+        "VA/vidA.txt:3: error: blank line inside the file",
+    ),
+    "BOM": (
+        lambda s: (s / "VA" / "vidA.txt").write_bytes(b"\xef\xbb\xbf" + (s / "VA" / "vidA.txt").read_bytes()),
+        "VA/vidA.txt:1: error: starts with a UTF-8 byte-order mark",
+    ),
+    "CRLF": (
+        lambda s: (s / "VA" / "vidA.txt").write_bytes((s / "VA" / "vidA.txt").read_bytes().replace(b"\n", b"\r\n")),
+        "VA/vidA.txt: warning: Windows (CRLF) line ends",
+    ),
+    "MTL header": (
+        lambda s: _replace_line(
+            s / "MTL_predictions.txt", 1, "image,valence,arousal,expression," + ",".join(smm.ABAW3.au_names)
+        ),
+        "MTL_predictions.txt:1: error: header 'image,valence,arousal,expression,AU1",
+    ),
+    "MTL order": (
+        lambda s: _replace_line(s / "MTL_predictions.txt", 2, "vidA/00001.jpg,0,0,1" + ",0" * 12),
+        "MTL_predictions.txt:2: error: image 'vidA/00001.jpg', but the test list has 'vidA/00002.jpg' here",
+    ),
+    "MTL rows": (
+        lambda s: _replace_line(s / "MTL_predictions.txt", 4, ""),
+        "MTL_predictions.txt: error: 2 row(s), but the test list has 3 images",
+    ),
+    "MTL fields": (
+        lambda s: _replace_line(s / "MTL_predictions.txt", 3, "vidA/00001.jpg,0,0,1,0"),
+        "MTL_predictions.txt:3: error: expected 16 fields",
+    ),
+    "MTL AU": (
+        lambda s: _replace_line(s / "MTL_predictions.txt", 3, "vidA/00001.jpg,0,0,1,0.2" + ",0" * 11),
+        "MTL_predictions.txt:3: error: AU values must be 0 or 1, got '0.2'",
+    ),
+    "MTL class": (
+        lambda s: _replace_line(s / "MTL_predictions.txt", 3, "vidA/00001.jpg,0,0,9" + ",0" * 12),
+        "MTL_predictions.txt:3: error: expression must be a class 0..7, got '9'",
+    ),
+    "MTL missing": (lambda s: (s / "MTL_predictions.txt").unlink(), "MTL_predictions.txt: error: missing"),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_checker_flags_each_mistake(tmp_path: Path, mistake: str) -> None:
+    folder = _good_submission(tmp_path / "sub")
+    spoil, expected = MISTAKES[mistake]
+    spoil(folder)
+    lines = [str(p).replace(f"{folder}/", "") for p in _check(folder, tmp_path)]
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_checker_caps_problems_per_file(tmp_path: Path) -> None:
+    folder = tmp_path / "sub"
+    write_va_file(folder / "VA" / "vidA.txt", np.full((4, 2), 3.0))
+    problems = check_submission(folder, va_videos=["vidA"], max_per_file=2)
+    assert [p.severity for p in problems] == ["warning", "warning", "warning"]
+    assert problems[-1].message == "... and 2 more line problem(s) in this file"
+
+
+def test_checker_needs_a_list(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="give at least one test list"):
+        check_submission(tmp_path)
+    assert [str(p) for p in check_submission(tmp_path / "nowhere", au_videos=["a"])] == [
+        f"{tmp_path / 'nowhere'}: error: submission folder does not exist"
+    ]
+
+
+# --- command line -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = smm.SMMEmotionNet(
+        "resnet18",
+        num_regions=13,
+        num_labelled=12,
+        region_names=(*smm.ABAW3.au_names, "AU5"),
+        dim=8,
+        nhead=2,
+        dim_feedforward=16,
+    )
+    folder = tmp_path_factory.mktemp("ckpt")
+    save_checkpoint(model.eval(), folder)
+    return folder / "model.safetensors"
+
+
+def _frames_root(root: Path) -> Path:
+    rng = np.random.default_rng(1)
+    present = {"vidA": (1, 2, 4), "vidB_left": (2, 3), "vidC": (5,)}
+    for video, frames in present.items():
+        (root / video).mkdir(parents=True)
+        for n in frames:
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / video / f"{n:05d}.jpg")
+    return root
+
+
+def test_cli_predicts_the_test_lists_and_the_checker_accepts_it(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _frames_root(tmp_path / "cropped_aligned")
+    (tmp_path / "au.txt").write_text("vidA\nvidB_left\n")
+    (tmp_path / "mtl.txt").write_text(MTL_LIST)
+    annotations = tmp_path / "annotations" / "AU"
+    annotations.mkdir(parents=True)
+    for video, count in FRAMES.items():
+        (annotations / f"{video}.txt").write_text("AU1\n" + "0\n" * count)
+    lists = ["--au-list", str(tmp_path / "au.txt"), "--mtl-list", str(tmp_path / "mtl.txt")]
+    out = tmp_path / "submission"
+    argv = ["predict", "--checkpoint", str(checkpoint), "--frames-root", str(root), "--out", str(out), *lists]
+    assert main([*argv, "--annotations", str(tmp_path / "annotations"), "--published-alpha", "--quiet"]) == 0
+    assert "wrote 3 file(s)" in capsys.readouterr().out
+    assert read_annotation_file(out / "AU" / "vidA.txt", "AU").num_frames == 4
+    assert read_annotation_file(out / "AU" / "vidB_left.txt", "AU").num_frames == 3
+    assert not (out / "EXPR").exists()
+    mtl = read_multitask_csv(out / "MTL_predictions.txt")
+    assert mtl.images == ("vidA/00002.jpg", "vidA/00001.jpg", "vidC/00005.jpg")
+
+    check = ["check-submission", str(out), *lists, "--annotations", str(tmp_path / "annotations")]
+    assert main(check) == 0
+    assert "0 error(s), 0 warning(s) (AU, MTL checked)" in capsys.readouterr().out
+    (annotations / "vidA.txt").write_text("AU1\n" + "0\n" * 6)  # the video is longer than the file
+    assert main(check) == 1
+    assert "vidA.txt: error: 4 prediction line(s), but the video has 6 frames" in capsys.readouterr().out
+
+
+def test_cli_without_counts_says_so(tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _frames_root(tmp_path / "frames")
+    argv = ["predict", "--checkpoint", str(checkpoint), "--frames", str(root / "vidA"), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--tracks", "va", "--quiet"]) == 0
+    assert "frame count unknown for 1 video(s) (vidA)" in capsys.readouterr().err
+    assert read_annotation_file(tmp_path / "o" / "VA" / "vidA.txt", "VA").num_frames == 4  # up to the last image
+    assert main([*argv, "--tracks", "va", "--num-frames", "7", "--quiet", "--clamp-va"]) == 0
+    va = read_annotation_file(tmp_path / "o" / "VA" / "vidA.txt", "VA").labels
+    assert va.shape == (7, 2)
+    np.testing.assert_array_equal(va[4], va[3])  # frames 5-7 repeat frame 4
+    np.testing.assert_array_equal(va[6], va[3])
+
+
+def test_cli_alpha_options_change_the_output(tmp_path: Path, checkpoint: Path) -> None:
+    root = _frames_root(tmp_path / "frames")
+    base = ["predict", "--checkpoint", str(checkpoint), "--frames", str(root / "vidA"), "--tracks", "va", "--quiet"]
+    outputs = {}
+    for name, options in {
+        "none": [],
+        "all": ["--alpha", "9"],
+        "va": ["--alpha-va", "9"],
+        "au": ["--alpha-au", "9"],
+    }.items():
+        assert main([*base, "--out", str(tmp_path / name), *options]) == 0
+        outputs[name] = read_annotation_file(tmp_path / name / "VA" / "vidA.txt", "VA").labels
+    np.testing.assert_array_equal(outputs["all"], outputs["va"])  # --alpha-va alone smooths VA like --alpha
+    np.testing.assert_array_equal(outputs["au"], outputs["none"])  # --alpha-au leaves VA alone
+    assert not np.array_equal(outputs["va"], outputs["none"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "give either --frames"),
+        (["--frames-root", "."], "--frames-root needs at least one test list"),
+        (["--frames", "a", "b", "--num-frames", "3"], "--num-frames goes with a single --frames folder"),
+    ],
+)
+def test_cli_predict_argument_errors(
+    tmp_path: Path, checkpoint: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / name / "00001.jpg")
+    argv = ["predict", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o")]
+    extra = [str(tmp_path / e) if e in ("a", "b") else e for e in extra]
+    assert main([*argv, *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_frame_counts_from_video_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    av = pytest.importorskip("av")
+    from smm.data.videos import count_video_frames, video_file
+
+    videos = tmp_path / "videos" / "batch1"
+    videos.mkdir(parents=True)
+    with av.open(str(videos / "vidB.mp4"), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(11):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), i * 20, dtype=np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    path = video_file(tmp_path / "videos", "vidB_left")
+    assert path == videos / "vidB.mp4"
+    assert count_video_frames(path, exact=True) == 11
+    assert count_video_frames(path) == 11
+    with pytest.raises(FileNotFoundError, match=r"no video file named vidZ"):
+        video_file(tmp_path / "videos", "vidZ_right")
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(ValueError, match=r"broken\.mp4: cannot be decoded"):
+        count_video_frames(tmp_path / "broken.mp4")
+    sub = tmp_path / "sub"
+    write_va_file(sub / "VA" / "vidB_left.txt", np.zeros((3, 2)))
+    (tmp_path / "list.txt").write_text("vidB_left\n")
+    args = ["check-submission", str(sub), "--va-list", str(tmp_path / "list.txt"), "--videos", str(tmp_path / "videos")]
+    assert main(args) == 1
+    assert "3 prediction line(s), but the video has 11 frames" in capsys.readouterr().out
+    assert main([*args, "--frame-offset", "-8"]) == 0
