@@ -163,7 +163,7 @@ def test_cli_rejects_checkpoint_of_another_shape(tmp_path: Path, model, capsys: 
     assert "holds no images" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["predict", "convert", "info"])
+@pytest.mark.parametrize("command", ["predict", "check-submission", "convert", "info"])
 def test_cli_help_documents_every_option(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -172,7 +172,7 @@ def test_cli_help_documents_every_option(command: str, capsys: pytest.CaptureFix
     subparsers = next(a for a in _parser()._actions if a.dest == "command")
     for action in subparsers.choices[command]._actions:
         assert action.help, f"{action.option_strings} has no help"
-        assert action.option_strings[-1] in text
+        assert (action.option_strings[-1] if action.option_strings else action.dest) in text
 
 
 def test_cli_info_describes_the_preset(capsys: pytest.CaptureFixture[str]) -> None:

@@ -316,3 +316,40 @@ def test_frame_counts_from_video_files(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(args) == 1
     assert "3 prediction line(s), but the video has 11 frames" in capsys.readouterr().out
     assert main([*args, "--frame-offset", "-8"]) == 0
+
+
+def test_cli_threshold_clamp_and_tracks_have_their_effect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(0)
+    model = smm.SMMEmotionNet("resnet18", num_regions=13, num_labelled=12, dim=8, nhead=2, dim_feedforward=16)
+    with torch.no_grad():
+        model.message_space.va.bias.fill_(3.0)  # VA far above 1
+    save_checkpoint(model.eval(), tmp_path / "ckpt")
+    root = _frames_root(tmp_path / "frames")
+    base = ["predict", "--checkpoint", str(tmp_path / "ckpt" / "model.safetensors"), "--frames", str(root / "vidA")]
+    base += ["--quiet", "--batch-size", "2"]
+
+    def run(name: str, *options: str) -> Path:
+        assert main([*base, "--out", str(tmp_path / name), *options]) == 0
+        return tmp_path / name
+
+    raw = np.loadtxt(run("raw", "--tracks", "va") / "VA" / "vidA.txt", delimiter=",", skiprows=1)
+    clamped = np.loadtxt(run("clamped", "--tracks", "va", "--clamp-va") / "VA" / "vidA.txt", delimiter=",", skiprows=1)
+    assert raw.min() > 1
+    np.testing.assert_array_equal(clamped, np.ones_like(raw))
+    assert not (tmp_path / "raw" / "AU").exists()
+    assert not (tmp_path / "raw" / "MTL_predictions.txt").exists()
+    low = read_annotation_file(run("low", "--tracks", "au", "--threshold", "0") / "AU" / "vidA.txt", "AU").labels
+    high = read_annotation_file(run("high", "--tracks", "au", "--threshold", "1") / "AU" / "vidA.txt", "AU").labels
+    assert (low == 1).all()
+    assert (high == 0).all()
+    assert not (tmp_path / "low" / "VA").exists()
+
+
+def test_check_submission_mtl_file_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _good_submission(tmp_path / "sub")
+    (folder / "MTL_predictions.txt").rename(folder / "mtl.txt")
+    (tmp_path / "mtl_list.txt").write_text(MTL_LIST)
+    args = ["check-submission", str(folder), "--mtl-list", str(tmp_path / "mtl_list.txt")]
+    assert main(args) == 1
+    assert "MTL_predictions.txt: error: missing" in capsys.readouterr().out
+    assert main([*args, "--mtl-file", "mtl.txt"]) == 0
