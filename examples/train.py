@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 import smm
 from smm.checkpoint import save_checkpoint
-from smm.data import AffWild2Frames, au_pos_weight, default_transform, expr_class_weight
+from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
 from smm.data.synthetic import TASK_FOLDERS, make_synthetic_affwild2
 from smm.metrics import ABAWMetrics, ABAWScores
 
@@ -105,7 +105,7 @@ class Distributed:
             dist.destroy_process_group()
 
 
-def datasets(root: Path, image_size: int) -> tuple[AffWild2Frames, AffWild2Frames]:
+def datasets(root: Path, data_config: dict) -> tuple[AffWild2Frames, AffWild2Frames]:
     def split(name: str) -> AffWild2Frames:
         folders = {task: root / "annotations" / folder / name for task, folder in TASK_FOLDERS.items()}
         return AffWild2Frames(
@@ -113,7 +113,7 @@ def datasets(root: Path, image_size: int) -> tuple[AffWild2Frames, AffWild2Frame
             au_dir=folders["AU"],
             expr_dir=folders["EXPR"],
             va_dir=folders["VA"],
-            transform=default_transform(image_size),
+            transform=eval_transform(data_config),
         )
 
     return split("Train_Set"), split("Validation_Set")
@@ -132,9 +132,12 @@ def loss_weights(train_set: AffWild2Frames, ddp: Distributed) -> tuple[torch.Ten
 
 
 def build_model(args: argparse.Namespace) -> smm.SMMEmotionNet:
-    """The ABAW3 heads (17 regions, D=16, ...) on the chosen timm backbone stage."""
-    return smm.SMMEmotionNet.from_config(
-        smm.ABAW3, backbone=args.backbone, feature_index=args.feature_index, pretrained_backbone=args.pretrained
+    """The ABAW3 heads (17 regions, D=16, ...) on the chosen timm backbone stage, at the chosen input size."""
+    return smm.SMMEmotionNet(
+        args.backbone,
+        feature_index=args.feature_index,
+        image_size=args.image_size,
+        pretrained_backbone=args.pretrained,
     )
 
 
@@ -200,10 +203,10 @@ def main(argv: list[str] | None = None) -> dict[str, ABAWScores]:
                 dist.broadcast_object_list(shared)
             root = Path(shared[0])
             ddp.print(f"demo: synthetic Aff-Wild2 layout in {root}")
-        train_set, val_set = datasets(root, args.image_size)
+        model = build_model(args).to(ddp.device)
+        train_set, val_set = datasets(root, model.data_config)
         ddp.print(f"{len(train_set)} training frames, {len(val_set)} validation frames, {ddp.world} process(es)")
 
-        model = build_model(args).to(ddp.device)
         criterion = smm.MultiTaskLoss(*loss_weights(train_set, ddp)).to(ddp.device)
         train_model = model
         if ddp.enabled:
@@ -250,7 +253,13 @@ def main(argv: list[str] | None = None) -> dict[str, ABAWScores]:
             scores = evaluate(model, val_loader, ddp, args.amp)
             ddp.print(f"epoch {epoch}: " + describe(scores))
             if ddp.main:
-                save_checkpoint(model, args.out, image_size=args.image_size)
+                save_checkpoint(
+                    model,
+                    args.out,
+                    training_data=str(args.data) if args.data else "synthetic demo data (smm.data.synthetic)",
+                    metrics={"epoch": epoch, **scores._asdict()},
+                    optimizer=args.optimizer,
+                )
         results["after"] = scores
         ddp.print("validation after training:  " + describe(results["after"]))
         ddp.print(f"P_MTL {results['before'].p_mtl:.3f} -> {results['after'].p_mtl:.3f}; checkpoint in {args.out}")

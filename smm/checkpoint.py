@@ -1,80 +1,273 @@
-"""Save and load SMMEmotionNet checkpoints as ``model.safetensors`` + ``config.json``.
+"""Checkpoints: a folder with ``model.safetensors``, ``config.json`` and a model card ``README.md``.
 
-Published-code checkpoints (``.ckpt``, ``.pt``) are read with
-:func:`smm.load_reference_checkpoint`; :func:`load_checkpoint` accepts both.
+``config.json`` holds the model's :class:`~smm.presets.SMMConfig` (architecture and
+preprocessing), so a loaded model runs with the input size and normalisation it was trained
+with. Published-code checkpoints (``.ckpt``, ``.pt``) load too and are converted on the way in
+(:func:`smm.load_reference_checkpoint`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from smm.convert import load_reference_checkpoint
 from smm.model import SMMEmotionNet
+from smm.presets import SMMConfig
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+REFERENCE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 
 
-def save_checkpoint(model: SMMEmotionNet, folder: str | os.PathLike[str], **extra: Any) -> Path:
-    """Write ``folder/model.safetensors`` and ``folder/config.json`` (``model.hparams`` plus ``extra``).
+class CheckpointError(ValueError):
+    """A file that is not a checkpoint, or weights that do not fit the model; one short line."""
 
-    Needs the ``safetensors`` package.
+
+def save_checkpoint(model: SMMEmotionNet, folder: str | os.PathLike[str], **card: Any) -> Path:
+    """Save ``model`` to ``folder``: weights, config and a model card.
+
+    Each file is written to a temporary file and renamed into place, so an interrupted save
+    leaves the previous checkpoint in the folder intact.
+
+    Parameters
+    ----------
+    model : SMMEmotionNet
+    folder : path-like
+        Created if needed.
+    **card
+        JSON-able facts recorded in ``config.json`` under ``"card"`` and listed in the model
+        card, e.g. ``training_data="Aff-Wild2 (ABAW3)"``, ``metrics={"P_MTL": 1.8}``,
+        ``license="..."``, ``steps=...``.
+
+    Returns
+    -------
+    Path
+        ``folder/model.safetensors``.
+
+    Notes
+    -----
+    A model with a custom backbone module is saved with its backbone weights, and its config
+    names the module's class; load it with ``load_checkpoint(folder, backbone=<an instance>)``.
     """
     from safetensors.torch import save_file
 
     from smm import __version__
 
-    if model.hparams["backbone"] is not None and not isinstance(model.backbone, torch.nn.Module):
-        raise ValueError("save_checkpoint needs a model built from a timm name or without backbone")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, folder / WEIGHTS_NAME)
-    config = {"smm_version": __version__, "model": model.hparams, **extra}
-    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    config = {
+        "smm_version": __version__,
+        "architecture": type(model).__name__,
+        "config": model.config.to_dict(),
+        "card": _jsonable(card),
+    }
+    _atomic(folder / WEIGHTS_NAME, lambda path: save_file(state, str(path), metadata={"format": "pt"}))
+    _atomic(folder / CONFIG_NAME, lambda path: path.write_text(json.dumps(config, indent=2) + "\n"))
+    _atomic(folder / CARD_NAME, lambda path: path.write_text(_model_card(model, card)))
     return folder / WEIGHTS_NAME
 
 
-def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> SMMEmotionNet:
-    """Load a model from a checkpoint file, in eval mode.
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    backbone: nn.Module | None = None,
+    map_location: str | torch.device = "cpu",
+) -> SMMEmotionNet:
+    """Load a model from a checkpoint folder or file, in eval mode.
 
     Parameters
     ----------
     path : path-like
-        ``model.safetensors`` (with ``config.json`` beside it; without one the ABAW3
-        preset is assumed), or a published-code ``.ckpt``/``.pt``.
+        A folder written by :func:`save_checkpoint` (the one the trainer prints), its
+        ``model.safetensors`` (with ``config.json`` beside it; without one the ABAW3 model
+        is assumed), or a published-code ``.ckpt`` / ``.pt``.
+    backbone : nn.Module, optional
+        The backbone instance, for checkpoints of a model with a custom backbone module.
+    map_location : str or torch.device, default "cpu"
 
     Raises
     ------
     FileNotFoundError
-        If the file does not exist.
-    ValueError
-        If the weights do not fit the architecture (another shape or other keys).
+        If nothing is at ``path``, or a folder holds no checkpoint.
+    CheckpointError
+        (a ``ValueError``) For a file that is not a checkpoint, or weights that do not fit
+        the architecture of the config: one line naming both architectures.
     """
     path = Path(path)
+    if path.is_dir():
+        path = _file_in(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.suffix != ".safetensors":
-        return load_reference_checkpoint(path, map_location=map_location)
-    from safetensors.torch import load_file
+        from smm.convert import load_reference_checkpoint
 
+        return load_reference_checkpoint(path, map_location=map_location)
+    state = read_safetensors(path, map_location)
     config_path = path.with_name(CONFIG_NAME)
     if config_path.is_file():
-        hparams = json.loads(config_path.read_text())["model"]
-        names = {k: tuple(v) for k in ("region_names", "expression_names", "va_names") if (v := hparams.get(k))}
-        model = SMMEmotionNet(**{**hparams, **names})
+        config, described = _read_config(config_path), str(config_path.name)
     else:
-        model = SMMEmotionNet.abaw3()
-    state = load_file(path, device=str(map_location))
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        described = config_path.name if config_path.is_file() else "the ABAW3 preset"
-        detail = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), str(error))
-        raise ValueError(f"checkpoint {path} does not fit the model of {described}: {detail}") from None
+        config, described = SMMConfig(in_channels=768), "the ABAW3 model (no config.json beside it)"
+        if not any(k.startswith("backbone.") for k in state):
+            config = config.replace(backbone=None)
+    model = SMMEmotionNet(backbone, config=config) if backbone is not None else SMMEmotionNet(config=config)
+    load_weights(model, state, f"checkpoint {path}", described)
     return model.eval()
+
+
+def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; :class:`CheckpointError` if it is not one."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a checkpoint (not a safetensors file: {error})") from None
+
+
+def load_weights(model: SMMEmotionNet, state: Mapping[str, torch.Tensor], what: str, described: str) -> None:
+    """``model.load_state_dict(state, strict=True)`` with a one-line error naming both architectures."""
+    expected = model.state_dict()
+    problem = _first_difference(state, expected)
+    if problem is None:
+        model.load_state_dict(state, strict=True)
+        return
+    weights, wanted = describe_weights(state), describe_weights(expected)
+    if weights != wanted:
+        raise CheckpointError(
+            f"{what} does not fit the model of {described}: the weights are for {weights}; "
+            f"the model has {wanted} (backbone {model.config.backbone})"
+        )
+    raise CheckpointError(f"{what} does not fit the model of {described} ({model.config.backbone}): {problem}")
+
+
+def describe_weights(state: Mapping[str, torch.Tensor]) -> str:
+    """A short description of the architecture a state dict fits: channels, regions, classes, ..."""
+
+    def size(key: str, dim: int) -> str:
+        return str(state[key].shape[dim]) if key in state and state[key].ndim > dim else "?"
+
+    backbone = sum(k.startswith("backbone.") for k in state)
+    tail = f"a backbone of {backbone} tensors" if backbone else "no backbone"
+    return (
+        f"C={size('roi_embedding.conv1_weight', 1)} channels, U={size('roi_attention.map_conv.weight', 0)} regions, "
+        f"H={size('sign_vehicle.au_weight', 0)} AUs, K={size('message_space.expr.weight', 0)} classes, "
+        f"D={size('roi_embedding.conv2_weight', 1)}, {tail}"
+    )
+
+
+def _first_difference(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> str | None:
+    missing = [k for k in expected if k not in state]
+    if missing:
+        return f"{len(missing)} tensor(s) missing, e.g. {missing[0]}"
+    unexpected = [k for k in state if k not in expected]
+    if unexpected:
+        return f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]}"
+    for key, value in expected.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            return f"{key} has shape {tuple(state[key].shape)}, the model {tuple(value.shape)}"
+    return None
+
+
+def _file_in(folder: Path) -> Path:
+    if (folder / WEIGHTS_NAME).is_file():
+        return folder / WEIGHTS_NAME
+    others = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", *REFERENCE_SUFFIXES))
+    if len(others) == 1:
+        return others[0]
+    found = ", ".join(p.name for p in others) if others else "no checkpoint file"
+    raise FileNotFoundError(f"checkpoint folder {folder} has no {WEIGHTS_NAME} ({found})")
+
+
+def _read_config(path: Path) -> SMMConfig:
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path}: not a checkpoint config (not JSON: {error})") from None
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        return SMMConfig.from_dict(data["config"])
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        return _legacy_config(data["model"], data)
+    raise CheckpointError(f"{path}: not a checkpoint config (no 'config' entry)")
+
+
+def _legacy_config(hparams: Mapping[str, Any], data: Mapping[str, Any]) -> SMMConfig:
+    """The config of a 0.1 checkpoint (``{"model": hparams}``): no preprocessing was recorded."""
+    known = {k: v for k, v in hparams.items() if v is not None or k in ("backbone", "in_channels")}
+    for count, names in (("num_regions", "region_names"), ("num_classes", "expression_names"), ("va_dim", "va_names")):
+        if known.get(names) is not None:
+            known.pop(count, None)
+    known.setdefault("backbone_kwargs", {})
+    if known.get("backbone_kwargs") is None:
+        known["backbone_kwargs"] = {}
+    if "image_size" in data:  # written by 0.1's examples/train.py
+        known["image_size"] = int(data["image_size"])
+    return SMMConfig().replace(**known)
+
+
+def _atomic(path: Path, write: Any) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(card: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        json.dumps(dict(card))
+    except TypeError as error:
+        raise TypeError(f"model card entries must be JSON-able (str, numbers, lists, dicts): {error}") from None
+    return dict(card)
+
+
+def _model_card(model: SMMEmotionNet, card: Mapping[str, Any]) -> str:
+    from smm import __version__
+
+    config = model.config
+    lines = [
+        "---",
+        "library_name: smm-emotionnet",
+        f"license: {card.get('license', 'other')}",
+        "tags: [facial-action-units, expression-recognition, valence-arousal, abaw]",
+        "---",
+        "",
+        "# SMM-EmotionNet checkpoint",
+        "",
+        f"Saved with smm-emotionnet {__version__}. Load it with:",
+        "",
+        "```python",
+        "import smm",
+        'model = smm.load_checkpoint("path/to/this/folder")',
+        "```",
+        "",
+        "## Model",
+        "",
+        f"- backbone: `{config.backbone}` (feature stage {config.feature_index}, {model.in_channels} channels)",
+        f"- regions: {config.num_regions}; labelled AUs: {', '.join(config.au_names)}",
+        f"- expressions: {', '.join(config.expression_names)}; continuous: {', '.join(config.va_names)}",
+        f"- input: {config.input_size[1]}x{config.input_size[2]}, mean {list(config.mean)}, std {list(config.std)}, "
+        f"{config.interpolation} resize ({config.crop_mode})",
+        "",
+        "## Training",
+        "",
+        f"- training data: {card.get('training_data', 'not recorded')}",
+        f"- metrics: {json.dumps(card['metrics']) if 'metrics' in card else 'not recorded'}",
+        f"- license: {card.get('license', 'not recorded')}",
+    ]
+    extra = {k: v for k, v in card.items() if k not in ("training_data", "metrics", "license")}
+    lines += [f"- {key}: {json.dumps(value)}" for key, value in extra.items()]
+    return "\n".join(lines) + "\n"

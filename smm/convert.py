@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -174,16 +175,42 @@ def load_reference_checkpoint(
     SMMEmotionNet
         In eval mode, with every weight of the checkpoint loaded (``strict=True``).
     """
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:
-        raise ValueError(f"cannot read checkpoint {os.fspath(path)!r} with weights_only=True: {error}") from error
-    state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
-    if not isinstance(state_dict, Mapping):
-        raise ValueError(f"checkpoint {os.fspath(path)!r} holds no state_dict")
-    converted = convert_reference_state_dict(state_dict)
+    from smm.checkpoint import load_weights
+
+    converted = convert_reference_state_dict(read_reference_state_dict(path, map_location))
     if "backbone" not in overrides and not any(k.startswith("backbone.") for k in converted):
         overrides["backbone"] = None
     model = SMMEmotionNet.abaw3(**overrides)
-    model.load_state_dict(converted, strict=True)
+    load_weights(model, converted, f"checkpoint {os.fspath(path)}", "the published ABAW3 model")
     return model.eval()
+
+
+def read_reference_state_dict(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> Mapping[str, torch.Tensor]:
+    """The ``state_dict`` of a published-code checkpoint, read with ``torch.load(weights_only=True)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    smm.checkpoint.CheckpointError
+        If it is not a checkpoint (an image, text, a pickle of other objects).
+    """
+    from smm.checkpoint import CheckpointError
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {os.fspath(path)} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types here; its text advises weights_only=False
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "weights_only" in first or "Unsupported" in first:
+            first = "it holds more than tensors"
+        raise CheckpointError(
+            f"{os.fspath(path)}: not a checkpoint (torch.load with weights_only=True: {first})"
+        ) from None
+    state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
+    if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise CheckpointError(f"{os.fspath(path)}: not a checkpoint (no state_dict of tensors)")
+    return state_dict

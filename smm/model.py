@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import timm
@@ -12,8 +14,18 @@ from smm._checks import check_dim, check_ndim, tracing
 from smm.attention import ROIAttention
 from smm.embedding import ROIEmbedding
 from smm.message_space import MessageSpaceHead
-from smm.presets import ABAW3, SMMConfig
+from smm.presets import ABAW3, PREPROCESSING_FIELDS, SMMConfig
 from smm.sign_vehicle import SignVehicleHead
+
+
+class _Unset:
+    """Marks a constructor argument that was not given."""
+
+    def __repr__(self) -> str:
+        return "<config's>"
+
+
+_UNSET = _Unset()
 
 
 class SMMOutput(NamedTuple):
@@ -56,147 +68,92 @@ class SMMEmotionNet(nn.Module):
 
     ``backbone -> ROIAttention -> ROIEmbedding -> (SignVehicleHead, MessageSpaceHead)``.
 
+    The model is built from one :class:`~smm.presets.SMMConfig` (architecture and
+    preprocessing), by default the published ABAW3 model, with keyword overrides of any of
+    its fields: ``SMMEmotionNet()`` is the published model,
+    ``SMMEmotionNet("resnet18", num_regions=5, num_labelled=3)`` a variant. The resolved
+    config is ``model.config`` and is saved with the weights; ``model.data_config`` is its
+    preprocessing in timm's vocabulary.
+
     Parameters
     ----------
-    backbone : str, nn.Module or None, default "inception_v3"
+    backbone : str, nn.Module or None, optional
         A timm model name, created with ``features_only=True`` and
-        ``out_indices=(feature_index,)``; or a module mapping images to a feature
-        map ``(B, C, h, w)`` (or to a list whose last element is one; give
-        ``in_channels``); or ``None`` for the heads alone (use
-        :meth:`forward_heads`, and give ``in_channels``).
+        ``out_indices=(feature_index,)``; or a module mapping images to a feature map
+        ``(B, C, h, w)`` (or to a list whose last element is one; give ``in_channels``
+        unless it has timm ``feature_info``); or ``None`` for the heads alone (use
+        :meth:`forward_heads`, give ``in_channels``). Default: the config's.
+        Choosing another timm backbone without giving ``input_size``, ``mean``, ``std`` or
+        ``interpolation`` takes those from that backbone's timm ``pretrained_cfg``.
+    config : SMMConfig, optional
+        Default :data:`smm.presets.ABAW3`.
     pretrained_backbone : bool, default False
-        Load timm's pretrained weights (downloads; off by default).
-    feature_index : int, default -1
-        Which of the timm backbone's feature stages to use.
-    in_channels : int, optional
-        C. Read from the timm backbone's ``feature_info`` when not given.
-    in_chans : int, default 3
-        Image channels, passed to timm.
-    num_regions : int, default 17
-        U.
-    num_labelled : int, default 12
-        H, labelled AUs (the first H regions).
-    dim : int, default 16
-        D.
-    nhead, dim_feedforward, num_layers, transformer_dropout, input_dropout, tokens
-        See :class:`~smm.SignVehicleHead`.
-    num_classes : int, default 8
-        Expression classes.
-    va_dim : int, default 2
-        Continuous outputs.
-    message_reduction : str, default "features"
-        See :class:`~smm.MessageSpaceHead`.
-    region_names, au_names, expression_names, va_names : tuple of str, optional
-        Names for the outputs; generic names when not given.
-    backbone_kwargs : dict, optional
-        Extra keyword arguments for ``timm.create_model``.
+        Load timm's ImageNet weights for the backbone (downloads; off by default).
+    **overrides
+        Any :class:`~smm.presets.SMMConfig` field (``feature_index``, ``dim``, ``tokens``,
+        ``input_size``, ...), or ``num_regions``, ``num_classes``, ``va_dim``,
+        ``image_size`` (see :meth:`SMMConfig.replace`).
     """
 
     def __init__(
         self,
-        backbone: str | nn.Module | None = "inception_v3",
+        backbone: str | nn.Module | _Unset | None = _UNSET,
         *,
+        config: SMMConfig | None = None,
         pretrained_backbone: bool = False,
-        feature_index: int = -1,
-        in_channels: int | None = None,
-        in_chans: int = 3,
-        num_regions: int = 17,
-        num_labelled: int = 12,
-        dim: int = 16,
-        nhead: int = 8,
-        dim_feedforward: int = 1024,
-        num_layers: int = 1,
-        transformer_dropout: float = 0.1,
-        input_dropout: float = 0.3,
-        tokens: str = "all",
-        num_classes: int = 8,
-        va_dim: int = 2,
-        message_reduction: str = "features",
-        region_names: tuple[str, ...] | None = None,
-        expression_names: tuple[str, ...] | None = None,
-        va_names: tuple[str, ...] | None = None,
-        backbone_kwargs: dict[str, Any] | None = None,
+        **overrides: Any,
     ) -> None:
         super().__init__()
-        #: JSON-able constructor arguments, to rebuild this architecture from a checkpoint
-        #: (a module backbone is recorded as its class name and cannot be rebuilt).
-        self.hparams: dict[str, Any] = {
-            "backbone": backbone if backbone is None or isinstance(backbone, str) else type(backbone).__name__,
-            "feature_index": feature_index,
-            "in_chans": in_chans,
-            "num_regions": num_regions,
-            "num_labelled": num_labelled,
-            "dim": dim,
-            "nhead": nhead,
-            "dim_feedforward": dim_feedforward,
-            "num_layers": num_layers,
-            "transformer_dropout": transformer_dropout,
-            "input_dropout": input_dropout,
-            "tokens": tokens,
-            "num_classes": num_classes,
-            "va_dim": va_dim,
-            "message_reduction": message_reduction,
-            "region_names": list(region_names) if region_names else None,
-            "expression_names": list(expression_names) if expression_names else None,
-            "va_names": list(va_names) if va_names else None,
-            "backbone_kwargs": backbone_kwargs,
-        }
-        self.backbone, in_channels = _build_backbone(
-            backbone, pretrained_backbone, feature_index, in_channels, in_chans, backbone_kwargs or {}
-        )
-        self.in_chans = in_chans
+        config = ABAW3 if config is None else config
+        module = backbone if isinstance(backbone, nn.Module) else None
+        if not isinstance(backbone, _Unset) and module is None:
+            if backbone is not None and not isinstance(backbone, str):
+                raise TypeError(
+                    f"backbone must be a timm model name, an nn.Module or None, got {type(backbone).__name__}"
+                )
+            overrides["backbone"] = backbone
+        elif module is not None:
+            overrides["backbone"] = f"custom:{type(module).__module__}.{type(module).__qualname__}"
+        changed = overrides.get("backbone", config.backbone) != config.backbone
+        if changed and overrides["backbone"] is not None:
+            overrides.setdefault("in_channels", None)  # the new backbone's, unless given
+        config = config.replace(**overrides)
+        self.backbone, in_channels = _build_backbone(config, module, pretrained_backbone)
+        if changed and module is None and not any(n in overrides for n in (*PREPROCESSING_FIELDS, "image_size")):
+            config = config.replace(**_timm_preprocessing(self.backbone, config))
+        self.config: SMMConfig = config.replace(in_channels=in_channels)
+        self.in_chans = config.in_chans
         self.in_channels = in_channels
-        self.hparams["in_channels"] = in_channels
-        self.default_input_size = _default_input_size(self.backbone, in_chans)
-        self.region_names = _names(region_names, num_regions, "region", "region_names")
-        self.au_names = self.region_names[:num_labelled]
-        self.expression_names = _names(expression_names, num_classes, "class", "expression_names")
-        self.va_names = _names(va_names, va_dim, "va", "va_names")
+        self.region_names = config.region_names
+        self.au_names = config.au_names
+        self.expression_names = config.expression_names
+        self.va_names = config.va_names
 
-        self.roi_attention = ROIAttention(in_channels, num_regions)
-        self.roi_embedding = ROIEmbedding(in_channels, num_regions, dim)
+        self.roi_attention = ROIAttention(in_channels, config.num_regions)
+        self.roi_embedding = ROIEmbedding(in_channels, config.num_regions, config.dim)
         self.sign_vehicle = SignVehicleHead(
-            dim,
-            num_regions,
-            num_labelled,
-            nhead=nhead,
-            dim_feedforward=dim_feedforward,
-            num_layers=num_layers,
-            dropout=transformer_dropout,
-            input_dropout=input_dropout,
-            tokens=tokens,
+            config.dim,
+            config.num_regions,
+            config.num_labelled,
+            nhead=config.nhead,
+            dim_feedforward=config.dim_feedforward,
+            num_layers=config.num_layers,
+            dropout=config.transformer_dropout,
+            input_dropout=config.input_dropout,
+            tokens=config.tokens,
         )
-        self.message_space = MessageSpaceHead(dim, num_regions, num_classes, va_dim, reduction=message_reduction)
+        self.message_space = MessageSpaceHead(
+            config.dim, config.num_regions, config.num_classes, config.va_dim, reduction=config.message_reduction
+        )
 
     @classmethod
     def from_config(cls, config: SMMConfig, *, pretrained_backbone: bool = False, **overrides: Any) -> SMMEmotionNet:
-        """Build the model described by a :class:`~smm.presets.SMMConfig`.
+        """Build the model described by a :class:`~smm.presets.SMMConfig`, with keyword overrides.
 
-        Keyword ``overrides`` replace any constructor argument, e.g.
-        ``backbone=None`` for the heads alone or ``tokens="labelled"``.
+        ``SMMEmotionNet.from_config(ABAW3, backbone=None)`` builds the heads alone.
         """
-        kwargs: dict[str, Any] = {
-            "backbone": config.backbone,
-            "feature_index": config.feature_index,
-            "num_regions": config.num_regions,
-            "num_labelled": config.num_labelled,
-            "dim": config.dim,
-            "nhead": config.nhead,
-            "dim_feedforward": config.dim_feedforward,
-            "num_layers": config.num_layers,
-            "transformer_dropout": config.transformer_dropout,
-            "input_dropout": config.input_dropout,
-            "tokens": config.tokens,
-            "num_classes": config.num_classes,
-            "va_dim": config.va_dim,
-            "region_names": config.region_names,
-            "expression_names": config.expression_names,
-            "va_names": config.va_names,
-        }
-        kwargs.update(overrides)
-        if kwargs["backbone"] is None and kwargs.get("in_channels") is None:
-            kwargs["in_channels"] = config.in_channels
-        return cls(pretrained_backbone=pretrained_backbone, **kwargs)
+        backbone = overrides.pop("backbone", _UNSET)
+        return cls(backbone, config=config, pretrained_backbone=pretrained_backbone, **overrides)
 
     @classmethod
     def abaw3(cls, pretrained_backbone: bool = False, **overrides: Any) -> SMMEmotionNet:
@@ -207,13 +164,40 @@ class SMMEmotionNet(nn.Module):
         """
         return cls.from_config(ABAW3, pretrained_backbone=pretrained_backbone, **overrides)
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        backbone: nn.Module | None = None,
+        map_location: str | torch.device = "cpu",
+    ) -> SMMEmotionNet:
+        """Load a checkpoint folder or file; see :func:`smm.load_checkpoint`."""
+        from smm.checkpoint import load_checkpoint
+
+        return load_checkpoint(path, backbone=backbone, map_location=map_location)
+
+    def save_pretrained(self, folder: str | os.PathLike[str], **card: Any) -> Path:
+        """Save weights, config and a model card to ``folder``; see :func:`smm.save_checkpoint`."""
+        from smm.checkpoint import save_checkpoint
+
+        return save_checkpoint(self, folder, **card)
+
+    @property
+    def data_config(self) -> dict[str, Any]:
+        """Preprocessing in timm's vocabulary (``input_size``, ``mean``, ``std``, ``interpolation``,
+        ``crop_pct``, ``crop_mode``): ``timm.data.create_transform(**model.data_config)``."""
+        return self.config.data_config
+
+    @property
+    def default_input_size(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of the input images (``model.config.input_size``)."""
+        return self.config.input_size
+
     @property
     def num_regions(self) -> int:
         """U."""
         return self.roi_embedding.num_regions
-
-    default_input_size: tuple[int, int, int]
-    """``(channels, height, width)`` the backbone was designed for (timm's ``pretrained_cfg``)."""
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Run the backbone.
@@ -281,51 +265,45 @@ class SMMEmotionNet(nn.Module):
         return self.forward_heads(self.forward_features(images))
 
 
-def _default_input_size(backbone: nn.Module | None, in_chans: int) -> tuple[int, int, int]:
-    size = getattr(backbone, "pretrained_cfg", {}).get("input_size") if backbone is not None else None
-    if size is None:
-        return (in_chans, 224, 224)
-    return (in_chans, int(size[-2]), int(size[-1]))
+def _timm_preprocessing(backbone: nn.Module | None, config: SMMConfig) -> dict[str, Any]:
+    """Input size, mean, std and interpolation of a timm backbone's ``pretrained_cfg``."""
+    cfg = getattr(backbone, "pretrained_cfg", None) or {}
+    found = {}
+    if cfg.get("input_size") is not None:
+        found["input_size"] = (config.in_chans, *map(int, cfg["input_size"][-2:]))
+    for name in ("mean", "std"):
+        if cfg.get(name) is not None and len(cfg[name]) == config.in_chans:
+            found[name] = tuple(float(v) for v in cfg[name])
+    if cfg.get("interpolation"):
+        found["interpolation"] = str(cfg["interpolation"])
+    return found
 
 
-def _names(names: tuple[str, ...] | None, count: int, stem: str, argument: str) -> tuple[str, ...]:
-    if names is None:
-        return tuple(f"{stem}_{i}" for i in range(count))
-    names = tuple(names)
-    if len(names) != count:
-        raise ValueError(f"{argument} must have {count} names, got {len(names)}")
-    return names
-
-
-def _build_backbone(
-    backbone: str | nn.Module | None,
-    pretrained: bool,
-    feature_index: int,
-    in_channels: int | None,
-    in_chans: int,
-    kwargs: dict[str, Any],
-) -> tuple[nn.Module | None, int]:
-    if isinstance(backbone, str):
+def _build_backbone(config: SMMConfig, module: nn.Module | None, pretrained: bool) -> tuple[nn.Module | None, int]:
+    in_channels = config.in_channels
+    if module is None and config.backbone is not None and config.backbone.startswith("custom:"):
+        raise ValueError(
+            f"this config's backbone is a custom module ({config.backbone[7:]}): pass backbone=<an instance of it>"
+        )
+    if module is None and config.backbone is not None:
         model = timm.create_model(
-            backbone,
+            config.backbone,
             pretrained=pretrained,
             features_only=True,
-            out_indices=(feature_index,),
-            in_chans=in_chans,
-            **kwargs,
+            out_indices=(config.feature_index,),
+            in_chans=config.in_chans,
+            **config.backbone_kwargs,
         )
         channels = model.feature_info.channels()[-1]
         if in_channels is not None and in_channels != channels:
             raise ValueError(
-                f"in_channels={in_channels} does not match the backbone {backbone!r}, whose "
-                f"feature stage {feature_index} has {channels} channels"
+                f"in_channels={in_channels} does not match the backbone {config.backbone!r}, whose "
+                f"feature stage {config.feature_index} has {channels} channels"
             )
         return model, channels
-    if backbone is not None and not isinstance(backbone, nn.Module):
-        raise TypeError(f"backbone must be a timm model name, an nn.Module or None, got {type(backbone).__name__}")
     if in_channels is None:
-        info = getattr(backbone, "feature_info", None)
+        info = getattr(module, "feature_info", None)
         if info is None or not hasattr(info, "channels"):
             raise ValueError("in_channels is required when backbone is None or a module without timm feature_info")
         in_channels = info.channels()[-1]
-    return backbone, in_channels
+    return module, in_channels

@@ -18,13 +18,14 @@ import os
 import sys
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from smm.data.dataset import IMAGE_SUFFIXES, default_transform
+from smm.data.dataset import IMAGE_SUFFIXES
+from smm.data.transforms import eval_transform
 from smm.model import SMMEmotionNet
 from smm.prediction_files import (
     MULTITASK_FILE,
@@ -158,8 +159,8 @@ def list_frames(folder: str | os.PathLike[str]) -> list[Path]:
     return ordered
 
 
-def _load_frames(paths: Sequence[Path], image_size: int) -> Iterator[torch.Tensor]:
-    transform = default_transform(image_size)
+def _load_frames(paths: Sequence[Path], data_config: Mapping[str, Any]) -> Iterator[torch.Tensor]:
+    transform = eval_transform(data_config)
     first_size = None
     for path in paths:
         try:
@@ -219,8 +220,8 @@ def predict_frames(
     model : SMMEmotionNet
         Run in eval mode on its own device.
     frames : path-like or iterable of Tensor[3, H, W]
-        A folder of frame images (``00001.jpg`` is frame 1; resized to the model's input
-        size and normalised), or already-transformed tensors of frames 1, 2, 3, ...
+        A folder of frame images (``00001.jpg`` is frame 1; transformed as the model's
+        ``data_config`` says), or already-transformed tensors of frames 1, 2, 3, ...
     num_frames : int, optional
         Frames of the video (from the video file, the annotation file or the test list).
         Default: the last frame that has an image, so trailing frames without an image are
@@ -258,7 +259,7 @@ def predict_frames(
                 raise FileNotFoundError(f"frames folder {frames} holds none of the {len(wanted)} requested frame(s)")
         numbers = np.asarray([int(p.stem) for p in paths], dtype=np.int64)
         total = len(paths)
-        frames = _load_frames(paths, model.default_input_size[-1])
+        frames = _load_frames(paths, model.data_config)
     elif include is not None:
         raise ValueError("include selects frame images of a folder; with tensors, pass only the frames wanted")
     else:

@@ -1,85 +1,18 @@
-"""The published ABAW3 configuration of SMM-EmotionNet, as frozen data.
+"""The configuration of an SMM-EmotionNet, and the facts of the published ABAW3 model.
 
-Everything here is a fact about the model that won the ABAW3 multi-task track
-(Deng, 2022): the regions it attends to, the tasks' class names, the sizes of
-its heads and the loss weights its training used. Nothing here is mutable.
+:class:`SMMConfig` is the one source of truth for a model: its architecture and its
+preprocessing. :class:`smm.SMMEmotionNet` is built from one, records it as ``model.config``
+and saves it with its weights, so a checkpoint always runs with the input size, mean and
+standard deviation it was trained with. The defaults are the published ABAW3 model
+(:data:`ABAW3`), which won the ABAW3 multi-task track (Deng, 2022).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class SMMConfig:
-    """Hyper-parameters and names of one SMM-EmotionNet configuration.
-
-    Attributes
-    ----------
-    backbone : str
-        timm model name of the feature extractor.
-    feature_index : int
-        Which of the backbone's feature stages (``out_indices``) feeds the heads.
-    in_channels : int
-        Channels C of that feature map (informational; the model reads it from
-        ``feature_info``).
-    region_names : tuple of str
-        One name per facial region, length U. The first ``num_labelled`` are the
-        labelled action units, in the order of the AU targets.
-    num_labelled : int
-        H, the number of labelled action units.
-    dim : int
-        D, the size of each region embedding.
-    nhead, dim_feedforward, num_layers : int
-        The sign-vehicle transformer.
-    expression_names : tuple of str
-        Expression classes in the order of the EXPR logits.
-    va_names : tuple of str
-        Names of the VA outputs.
-    input_dropout, transformer_dropout : float
-        Dropout after adding the positional encoding, and inside the transformer.
-    tokens : str
-        ``"all"`` (published code) or ``"labelled"`` (paper's Eq. 1).
-    image_size : int
-        Side of the square face crops the model was trained on.
-    """
-
-    backbone: str
-    feature_index: int
-    in_channels: int
-    region_names: tuple[str, ...]
-    num_labelled: int
-    dim: int
-    nhead: int
-    dim_feedforward: int
-    num_layers: int
-    expression_names: tuple[str, ...]
-    va_names: tuple[str, ...]
-    input_dropout: float
-    transformer_dropout: float
-    tokens: str
-    image_size: int
-
-    @property
-    def num_regions(self) -> int:
-        """U, the number of facial regions."""
-        return len(self.region_names)
-
-    @property
-    def au_names(self) -> tuple[str, ...]:
-        """Names of the H labelled action units, in the order of the AU logits."""
-        return self.region_names[: self.num_labelled]
-
-    @property
-    def num_classes(self) -> int:
-        """Number of expression classes."""
-        return len(self.expression_names)
-
-    @property
-    def va_dim(self) -> int:
-        """Number of continuous outputs (valence, arousal)."""
-        return len(self.va_names)
-
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 #: The 12 action units annotated in Aff-Wild2, in label-file order.
 ABAW3_AU_NAMES: tuple[str, ...] = (
@@ -110,22 +43,207 @@ ABAW3_EXPRESSION_WEIGHT: tuple[float, ...] = (
     1.05169857, 11.99656373, 17.33464893, 15.57124886, 2.14378498, 2.59458996, 6.41378336, 1.0,
 )  # fmt: skip
 
-#: The published configuration: InceptionV3 cut after ``Mixed_6e`` (768x17x17 at
-#: 299x299), 17 regions, D=16, one transformer layer with 8 heads.
-ABAW3 = SMMConfig(
-    backbone="inception_v3",
-    feature_index=3,
-    in_channels=768,
-    region_names=ABAW3_REGION_NAMES,
-    num_labelled=len(ABAW3_AU_NAMES),
-    dim=16,
-    nhead=8,
-    dim_feedforward=1024,
-    num_layers=1,
-    expression_names=ABAW3_EXPRESSION_NAMES,
-    va_names=ABAW3_VA_NAMES,
-    input_dropout=0.3,
-    transformer_dropout=0.1,
-    tokens="all",
-    image_size=299,
-)
+#: ImageNet mean and standard deviation, used by the published model (its InceptionV3 is
+#: torchvision's, cut into a ``Sequential``, so its own input transform never runs).
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+#: Fields of :class:`SMMConfig` that describe preprocessing rather than architecture.
+PREPROCESSING_FIELDS = ("input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")
+
+Tokens = Literal["all", "labelled"]
+MessageReduction = Literal["features", "logits", "none"]
+
+
+@dataclass(frozen=True)
+class SMMConfig:
+    """Architecture and preprocessing of one SMM-EmotionNet; the defaults are the published ABAW3 model.
+
+    Build variants with :meth:`replace`; turn into JSON with :meth:`to_dict` and back with
+    :meth:`from_dict`.
+
+    Attributes
+    ----------
+    backbone : str or None
+        timm model name of the feature extractor; ``None`` for the heads alone. A custom
+        module backbone is recorded as ``"custom:<module>.<class>"``.
+    feature_index : int
+        Which of the backbone's feature stages (timm ``out_indices``) feeds the heads.
+    in_chans : int
+        Image channels.
+    in_channels : int or None
+        Channels C of the feature map; read from the backbone when ``None`` (required
+        without a timm backbone).
+    region_names : tuple of str
+        One name per facial region, length U. The first ``num_labelled`` are the labelled
+        action units, in the order of the AU targets.
+    num_labelled : int
+        H, the number of labelled action units.
+    dim : int
+        D, the size of each region embedding.
+    nhead : int
+        Attention heads of the sign-vehicle transformer.
+    dim_feedforward : int
+        Its feed-forward width.
+    num_layers : int
+        Its layers.
+    transformer_dropout : float
+        Dropout inside the transformer.
+    input_dropout : float
+        Dropout after adding the positional encoding.
+    tokens : {"all", "labelled"}
+        Regions entering the transformer: ``"all"`` (published code) or ``"labelled"``
+        (the paper's Eq. 1).
+    expression_names : tuple of str
+        Expression classes, in the order of the EXPR logits.
+    va_names : tuple of str
+        Names of the continuous outputs.
+    message_reduction : {"features", "logits", "none"}
+        How :class:`~smm.MessageSpaceHead` combines the regions.
+    backbone_kwargs : dict
+        Extra keyword arguments for ``timm.create_model``.
+    input_size : tuple of int
+        ``(C, H, W)`` of the model's input images.
+    mean, std : tuple of float
+        Per-channel normalisation of images scaled to [0, 1].
+    interpolation : str
+        Resampling used to resize faces (``"bilinear"``, ``"bicubic"``, ...).
+    crop_pct : float
+        Fraction of the resized image kept by the centre crop (1.0: none).
+    crop_mode : str
+        timm's crop mode: ``"squash"`` resizes the face crop to ``input_size`` without
+        keeping its aspect ratio (the published transform); ``"center"`` keeps it.
+    """
+
+    backbone: str | None = "inception_v3"
+    feature_index: int = 3
+    in_chans: int = 3
+    in_channels: int | None = None
+    region_names: tuple[str, ...] = ABAW3_REGION_NAMES
+    num_labelled: int = len(ABAW3_AU_NAMES)
+    dim: int = 16
+    nhead: int = 8
+    dim_feedforward: int = 1024
+    num_layers: int = 1
+    transformer_dropout: float = 0.1
+    input_dropout: float = 0.3
+    tokens: Tokens = "all"
+    expression_names: tuple[str, ...] = ABAW3_EXPRESSION_NAMES
+    va_names: tuple[str, ...] = ABAW3_VA_NAMES
+    message_reduction: MessageReduction = "features"
+    backbone_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    input_size: tuple[int, int, int] = (3, 299, 299)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    interpolation: str = "bilinear"
+    crop_pct: float = 1.0
+    crop_mode: str = "squash"
+
+    def __post_init__(self) -> None:
+        for name in ("region_names", "expression_names", "va_names", "input_size", "mean", "std"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "backbone_kwargs", dict(self.backbone_kwargs))
+        if self.num_labelled < 1:
+            raise ValueError(f"num_labelled must be a positive integer, got {self.num_labelled}")
+        if self.num_labelled > len(self.region_names):
+            raise ValueError(
+                "num_labelled must be <= num_regions (the labelled AUs are the first regions), "
+                f"got num_labelled={self.num_labelled} > num_regions={len(self.region_names)}"
+            )
+        for name, choices in (("tokens", ("all", "labelled")), ("message_reduction", ("features", "logits", "none"))):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if len(self.input_size) != 3 or self.input_size[0] != self.in_chans:
+            raise ValueError(f"input_size must be (in_chans={self.in_chans}, H, W), got {self.input_size}")
+        if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
+            raise ValueError(f"mean and std must have in_chans={self.in_chans} values, got {self.mean} and {self.std}")
+
+    @property
+    def num_regions(self) -> int:
+        """U, the number of facial regions."""
+        return len(self.region_names)
+
+    @property
+    def au_names(self) -> tuple[str, ...]:
+        """Names of the H labelled action units, in the order of the AU logits."""
+        return self.region_names[: self.num_labelled]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of expression classes."""
+        return len(self.expression_names)
+
+    @property
+    def va_dim(self) -> int:
+        """Number of continuous outputs (valence, arousal)."""
+        return len(self.va_names)
+
+    @property
+    def image_size(self) -> int:
+        """Side of the (square) input images."""
+        return self.input_size[-1]
+
+    @property
+    def data_config(self) -> dict[str, Any]:
+        """The preprocessing in timm's vocabulary: ``timm.data.create_transform(**config.data_config)``."""
+        return {
+            "input_size": self.input_size,
+            "interpolation": self.interpolation,
+            "mean": self.mean,
+            "std": self.std,
+            "crop_pct": self.crop_pct,
+            "crop_mode": self.crop_mode,
+        }
+
+    def replace(self, **changes: Any) -> SMMConfig:
+        """A copy with some fields changed.
+
+        Besides the fields, ``num_regions``, ``num_classes`` and ``va_dim`` are accepted:
+        they keep the names when the count is unchanged and otherwise give generic names
+        (``region_0``, ...); ``image_size`` sets a square ``input_size``.
+
+        Raises
+        ------
+        TypeError
+            For a name that is neither a field nor one of those.
+        """
+        changes = dict(changes)
+        for count, names, stem in (
+            ("num_regions", "region_names", "region"),
+            ("num_classes", "expression_names", "class"),
+            ("va_dim", "va_names", "va"),
+        ):
+            if count in changes:
+                value = changes.pop(count)
+                current = changes.get(names, getattr(self, names))
+                if names in changes and len(current) != value:
+                    raise ValueError(f"{names} must have {value} names, got {len(current)}")
+                if len(current) != value:
+                    changes[names] = tuple(f"{stem}_{i}" for i in range(value))
+        if "image_size" in changes:
+            size = changes.pop("image_size")
+            changes["input_size"] = (changes.get("in_chans", self.in_chans), size, size)
+        elif "in_chans" in changes and "input_size" not in changes:
+            changes["input_size"] = (changes["in_chans"], *self.input_size[1:])
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            fields = [f.name for f in dataclasses.fields(self)]
+            raise TypeError(f"unknown SMMConfig field(s) {unknown}; fields: {fields}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields (tuples as lists)."""
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SMMConfig:
+        """The config saved by :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        return cls().replace(**data)
+
+
+#: The published configuration: InceptionV3 cut after ``Mixed_6e`` (768x17x17 at 299x299),
+#: 17 regions, D=16, one transformer layer with 8 heads; 299x299 faces, ImageNet
+#: normalisation, bilinear resize.
+ABAW3 = SMMConfig(in_channels=768)

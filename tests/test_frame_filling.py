@@ -54,8 +54,9 @@ def test_fill_index_edges() -> None:
 @pytest.fixture(scope="module")
 def model() -> smm.SMMEmotionNet:
     torch.manual_seed(0)
-    net = smm.SMMEmotionNet("resnet18", num_regions=14, num_labelled=12, dim=8, nhead=2, dim_feedforward=16)
-    net.default_input_size = (3, 64, 64)  # small frames keep the test fast
+    net = smm.SMMEmotionNet(
+        "resnet18", num_regions=14, num_labelled=12, dim=8, nhead=2, dim_feedforward=16, image_size=64
+    )  # small frames keep the test fast
     return net.eval()
 
 

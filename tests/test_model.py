@@ -51,7 +51,7 @@ def test_abaw3_heads_only_takes_feature_maps() -> None:
     [("resnet18", 64), ("mobilenetv3_small_050", 64), ("efficientnet_b0", 64), ("convnext_atto", 64)],
 )
 def test_any_features_only_backbone_trains(name: str, size: int) -> None:
-    model = SMMEmotionNet(name, num_regions=5, num_labelled=3, dim=8, nhead=2, dim_feedforward=32)
+    model = SMMEmotionNet(name, feature_index=-1, num_regions=5, num_labelled=3, dim=8, nhead=2, dim_feedforward=32)
     images = torch.randn(2, 3, size, size)
     out = model(images)
     assert out.au.shape == (2, 3)
@@ -120,8 +120,9 @@ def test_bad_configuration_messages() -> None:
     with pytest.raises(ValueError, match=r"dim must be divisible by nhead, got dim=10, nhead=4"):
         SMMEmotionNet(None, in_channels=8, num_regions=4, num_labelled=2, dim=10, nhead=4)
     with pytest.raises(ValueError, match=r"in_channels is required"):
-        SMMEmotionNet(None)
-    with pytest.raises(ValueError, match=r"in_channels=100 does not match the backbone 'resnet18'.*512"):
+        SMMEmotionNet(None, config=smm.SMMConfig())
+    assert SMMEmotionNet(None).in_channels == 768  # the ABAW3 heads
+    with pytest.raises(ValueError, match=r"in_channels=100 does not match the backbone 'resnet18'.*stage 3 has 256"):
         SMMEmotionNet("resnet18", in_channels=100)
     with pytest.raises(ValueError, match=r"region_names must have 4 names, got 2"):
         SMMEmotionNet(None, in_channels=8, num_regions=4, num_labelled=2, dim=8, nhead=2, region_names=("a", "b"))

@@ -34,9 +34,15 @@ def test_example_trains_and_saves_a_loadable_checkpoint(tmp_path: Path, capsys: 
     assert "validation before training" in output
     assert "validation after training" in output
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["model"]["backbone"] == "resnet18"
-    assert config["image_size"] == 64
-    model = load_checkpoint(tmp_path / "run" / "model.safetensors")
+    assert config["config"]["backbone"] == "resnet18"
+    assert config["config"]["input_size"] == [3, 64, 64]
+    assert config["card"]["metrics"]["epoch"] == 1
+    model = load_checkpoint(tmp_path / "run")  # the folder the trainer prints
+    assert model.data_config["input_size"] == (3, 64, 64)
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "training data: synthetic demo data" in card
+    assert f'"p_mtl": {results["after"].p_mtl}' in card
+    assert "input: 64x64" in card
     assert model.au_names == smm.ABAW3.au_names
     torch.testing.assert_close(
         model.state_dict()["sign_vehicle.au_bias"],

@@ -10,9 +10,10 @@ from smm.data.annotations import (
     read_annotation_file,
     read_multitask_csv,
 )
-from smm.data.dataset import AffWild2Frames, default_transform
+from smm.data.dataset import AffWild2Frames
 from smm.data.stats import au_counts, au_pos_weight, expr_class_weight, expr_counts, va_count
 from smm.data.test_lists import MultiTaskTestList, read_multitask_test_list, read_video_list
+from smm.data.transforms import default_transform, eval_transform
 
 __all__ = [
     "AffWild2Frames",
@@ -23,6 +24,7 @@ __all__ = [
     "au_counts",
     "au_pos_weight",
     "default_transform",
+    "eval_transform",
     "expr_class_weight",
     "expr_counts",
     "read_annotation_dir",

@@ -12,28 +12,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from smm.data.annotations import VideoAnnotations, read_annotation_dir
+from smm.data.transforms import default_transform
 from smm.losses import MISSING_LABEL, MISSING_VA
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def default_transform(image_size: int = 299) -> Callable[[Image.Image], torch.Tensor]:
-    """The published evaluation transform: resize to ``image_size`` square, ImageNet normalisation.
-
-    For training augmentation (random crop, colour jitter, flip) use e.g.
-    ``timm.data.create_transform(299, is_training=True)``.
-    """
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-
-    def transform(image: Image.Image) -> torch.Tensor:
-        resized = image.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
-        tensor = torch.from_numpy(np.asarray(resized, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
-        return (tensor - mean) / std
-
-    return transform
 
 
 def frame_number(path: Path) -> int | None:
