@@ -6,13 +6,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import torch
+from smm import __version__
+from smm.formats import MULTITASK_FILE
+from smm.presets import PUBLISHED_ALPHA
 
-from smm.prediction_files import MULTITASK_FILE
-from smm.presets import ABAW3
-from smm.temporal import PUBLISHED_ALPHA
+#: Registered model names, for the help text (kept in step with smm.registry by a test).
+REGISTERED = (
+    "smm_abaw3",
+    "smm_convnext_tiny",
+    "smm_efficientnet_b0",
+    "smm_mobilenetv3_large_100",
+    "smm_resnet18",
+    "smm_resnet50",
+)
 
 TRACKS = ("au", "expr", "va", "mtl")
 
@@ -30,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="smm-emotionnet",
         description="SMM-EmotionNet: action units, expressions and valence/arousal from face videos.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     predict = commands.add_parser(
@@ -96,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--device",
-        default="cuda" if torch.cuda.is_available() else "cpu",
-        help="torch device (default: cuda if available, else cpu)",
+        default="auto",
+        help="torch device, e.g. cpu, cuda, cuda:1 (default: auto = cuda if available, else cpu)",
     )
     predict.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -124,8 +133,13 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--checkpoint", required=True, type=Path, help="published-code .ckpt or .pt")
     convert.add_argument("--out", required=True, type=Path, help="output folder")
 
-    info = commands.add_parser("info", help="version, ABAW3 preset and parameter counts")
-    info.add_argument("--checkpoint", type=Path, help="describe this checkpoint's model instead of the preset")
+    info = commands.add_parser(
+        "info",
+        help="version, a model's configuration, preprocessing and parameter counts",
+        description="Describe a checkpoint's model or a registered model (default: smm_abaw3).",
+    )
+    info.add_argument("--checkpoint", type=Path, help="a checkpoint folder or file (what the trainer printed)")
+    info.add_argument("--model", help=f"a registered model name ({', '.join(REGISTERED)})")
     return parser
 
 
@@ -200,7 +214,17 @@ def _alpha(args: argparse.Namespace) -> dict[str, float | None]:
     return base
 
 
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
 def _predict(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from smm.checkpoint import load_checkpoint
     from smm.data.test_lists import MultiTaskTestList
     from smm.predictions import list_frames
@@ -219,7 +243,7 @@ def _predict(args: argparse.Namespace) -> None:
         frames: Path | dict[str, Path] = args.frames_root
     elif lists:
         raise ValueError("test lists (--au-list, ...) go with --frames-root, not --frames")
-    model = load_checkpoint(args.checkpoint).to(args.device)
+    model = load_checkpoint(args.checkpoint).to(_device(args.device))
     if args.frames is not None:
         frames = {folder.name: folder for folder in args.frames}
         if len(frames) != len(args.frames):
@@ -293,21 +317,34 @@ def _convert(args: argparse.Namespace) -> None:
     _out(f"wrote {path} and {path.with_name('config.json')}")
 
 
-def _count(module: torch.nn.Module | None) -> int:
+def _count(module: Any) -> int:
     return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 
 def _info(args: argparse.Namespace) -> None:
+    import torch
+
     import smm
     from smm.checkpoint import load_checkpoint
 
-    model = load_checkpoint(args.checkpoint) if args.checkpoint else smm.SMMEmotionNet.abaw3()
+    if args.checkpoint is not None and args.model is not None:
+        raise ValueError("give at most one of --checkpoint and --model")
+    if args.checkpoint is not None:
+        model, source = load_checkpoint(args.checkpoint), str(args.checkpoint)
+    else:
+        name = args.model or "smm_abaw3"
+        model, source = smm.create_model(name), f"{name} (registry; {smm.registry.model_entry(name).description})"
     _out(f"smm-emotionnet {smm.__version__} (torch {torch.__version__})")
-    source = str(args.checkpoint) if args.checkpoint else f"ABAW3 preset: {ABAW3.backbone} to Mixed_6e"
     _out(f"model: {source}")
+    config = model.config
+    _out(f"  backbone {config.backbone}, feature stage {config.feature_index}, C={model.in_channels}")
     _out(f"  regions U={model.num_regions}: {', '.join(model.region_names)}")
-    _out(f"  labelled AUs H={len(model.au_names)}, D={model.roi_embedding.dim}, input {model.default_input_size}")
+    _out(f"  labelled AUs H={len(model.au_names)}, D={model.roi_embedding.dim}")
     _out(f"  expressions: {', '.join(model.expression_names)}")
+    _out(
+        f"  input {config.input_size}, mean {config.mean}, std {config.std}, {config.interpolation} "
+        f"({config.crop_mode}, crop_pct {config.crop_pct})"
+    )
     parts = {
         "backbone": model.backbone,
         "roi_attention": model.roi_attention,

@@ -205,8 +205,8 @@ def read_reference_state_dict(
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types here; its text advises weights_only=False
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "weights_only" in first or "Unsupported" in first:
-            first = "it holds more than tensors"
+        if any(word in first.lower() for word in ("weights_only", "weights only", "unsupported")):
+            first = "it holds objects other than tensors, which are not loaded"
         raise CheckpointError(
             f"{os.fspath(path)}: not a checkpoint (torch.load with weights_only=True: {first})"
         ) from None

@@ -15,12 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from smm._checks import check_choice, check_ndim, check_same_shape, tracing
+from smm.formats import MISSING_LABEL, MISSING_VA
 from smm.presets import ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT
-
-#: Aff-Wild2's code for a missing AU or expression label.
-MISSING_LABEL = -1
-#: Aff-Wild2's code for a missing valence/arousal label.
-MISSING_VA = -5.0
 
 _REDUCTIONS = ("mean", "sum", "none")
 

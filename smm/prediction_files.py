@@ -29,11 +29,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smm.data.annotations import MULTITASK_HEADER
+from smm.formats import MULTITASK_FILE, MULTITASK_HEADER
 from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES
 
-#: File name of the multi-task prediction file (the published tester's name).
-MULTITASK_FILE = "MTL_predictions.txt"
+__all__ = [
+    "MULTITASK_FILE",
+    "au_decisions",
+    "class_decisions",
+    "va_values",
+    "write_atomic",
+    "write_au_file",
+    "write_expr_file",
+    "write_multitask_file",
+    "write_va_file",
+]
+
 VA_NAMES = ("valence", "arousal")
 VA_DECIMALS = 6
 

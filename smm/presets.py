@@ -43,6 +43,10 @@ ABAW3_EXPRESSION_WEIGHT: tuple[float, ...] = (
     1.05169857, 11.99656373, 17.33464893, 15.57124886, 2.14378498, 2.59458996, 6.41378336, 1.0,
 )  # fmt: skip
 
+#: The temporal smoothing strengths of the published ABAW3 submission, per output
+#: (:func:`smm.temporal.exponential_smoothing`).
+PUBLISHED_ALPHA: Mapping[str, float] = {"AU": 7.0, "EXPR": 9.0, "VA": 9.0}
+
 #: ImageNet mean and standard deviation, used by the published model (its InceptionV3 is
 #: torchvision's, cut into a ``Sequential``, so its own input transform never runs).
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)

@@ -25,9 +25,6 @@ import torch
 _CHUNK = 64
 OUTPUTS = ("AU", "EXPR", "VA")
 
-#: The smoothing strengths of the published ABAW3 submission, per output.
-PUBLISHED_ALPHA: Mapping[str, float] = {"AU": 7.0, "EXPR": 9.0, "VA": 9.0}
-
 
 def _check_alpha(alpha: float, name: str = "alpha") -> None:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:  # also rejects NaN

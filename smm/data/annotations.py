@@ -23,11 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from smm.data._text import AnnotationError, is_number, read_lines, split_fields
-from smm.losses import MISSING_LABEL, MISSING_VA
+from smm.formats import MISSING_LABEL, MISSING_VA, MULTITASK_HEADER, TASKS
 from smm.presets import ABAW3_AU_NAMES
-
-TASKS = ("AU", "EXPR", "VA")
-MULTITASK_HEADER = ("image", "valence", "arousal", "expression", "aus")
 
 
 @dataclass(frozen=True)
