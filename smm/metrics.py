@@ -22,7 +22,7 @@ from typing import NamedTuple
 import torch
 
 from smm._checks import check_choice, check_ndim, check_same_shape
-from smm.losses import MISSING_LABEL, MISSING_VA, ccc
+from smm.losses import MISSING_LABEL, MISSING_VA
 
 
 class ABAWScores(NamedTuple):
@@ -169,8 +169,18 @@ def va_ccc(preds: torch.Tensor, targets: torch.Tensor, *, missing: float = MISSI
     ----------
     preds, targets : Tensor[N, V]
     """
-    check_ndim(preds, "preds", "N V")
-    return ccc(preds.double(), targets.double(), missing=missing)
+    return _va_moments(preds, targets, "preds", "targets", missing).ccc()
+
+
+def _va_moments(
+    preds: torch.Tensor, targets: torch.Tensor, preds_name: str, targets_name: str, missing: float
+) -> _Moments:
+    """The shared update step of the functional and the accumulating CCC."""
+    check_ndim(preds, preds_name, "N V")
+    check_same_shape(targets, targets_name, preds, preds_name)
+    targets = targets.detach().cpu().double()
+    valid = targets != missing
+    return _Moments.of(preds.detach().cpu().double(), torch.where(valid, targets, 0.0), valid)
 
 
 def abaw_scores(
@@ -301,12 +311,7 @@ class ABAWMetrics:
         if expr_preds is not None and expr_targets is not None:
             self.expr_counts += expr_confusion(expr_preds.detach().cpu(), expr_targets.detach().cpu(), self.num_classes)
         if va_preds is not None and va_targets is not None:
-            check_ndim(va_preds, "va_preds", "N V")
-            check_same_shape(va_targets, "va_targets", va_preds, "va_preds")
-            targets = va_targets.detach().cpu().double()
-            valid = targets != MISSING_VA
-            batch = _Moments.of(va_preds.detach().cpu().double(), torch.where(valid, targets, 0.0), valid)
-            self.va_moments.merge(batch)
+            self.va_moments.merge(_va_moments(va_preds, va_targets, "va_preds", "va_targets", MISSING_VA))
 
     def merge(self, other: ABAWMetrics) -> None:
         """Add another accumulator's state (e.g. from another process)."""

@@ -13,7 +13,6 @@ The writers of the challenge files live in :mod:`smm.prediction_files` and are r
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from smm.data.dataset import IMAGE_SUFFIXES
+from smm.data.frames import list_frames
 from smm.data.transforms import eval_transform
 from smm.model import SMMEmotionNet
 from smm.prediction_files import (
@@ -127,36 +126,6 @@ def fill_index(frames: Sequence[int] | np.ndarray, num_frames: int) -> np.ndarra
     # Position of the last image at or before each frame; -1 before the first image.
     position = np.searchsorted(numbers, np.arange(1, num_frames + 1), side="right") - 1
     return np.maximum(position, 0)
-
-
-def list_frames(folder: str | os.PathLike[str]) -> list[Path]:
-    """The frame images of a video folder (``00001.jpg``...), in frame order.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the folder does not exist or holds no image.
-    ValueError
-        If it holds a file that is not an image, an image whose name is not a frame number,
-        or two images of one frame (``00001.jpg`` and ``00001.png``), naming the file.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"frames folder {folder} does not exist")
-    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-    others = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
-    if others:
-        raise ValueError(f"{others[0]}: not an image (expected {', '.join(IMAGE_SUFFIXES)}) in frames folder {folder}")
-    if not files:
-        raise FileNotFoundError(f"frames folder {folder} holds no images")
-    unnumbered = [p for p in files if not (p.stem.isascii() and p.stem.isdigit() and int(p.stem) >= 1)]
-    if unnumbered:
-        raise ValueError(f"{unnumbered[0]}: frame images must be named by frame number (00001.jpg, ...)")
-    ordered = sorted(files, key=lambda p: int(p.stem))
-    for before, after in itertools.pairwise(ordered):
-        if int(before.stem) == int(after.stem):
-            raise ValueError(f"{after}: a second image of frame {int(after.stem)} (also {before.name})")
-    return ordered
 
 
 def _load_frames(paths: Sequence[Path], data_config: Mapping[str, Any]) -> Iterator[torch.Tensor]:

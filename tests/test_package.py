@@ -37,8 +37,12 @@ def test_readme_usage_snippet_runs(capsys: pytest.CaptureFixture[str]) -> None:
     blocks = _python_blocks((ROOT / "README.md").read_text())
     assert blocks, "README has no python example"
     namespace: dict[str, object] = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)
-    assert "AU1" in capsys.readouterr().out
+    for block in blocks:  # every snippet, in order, as a reader would paste them
+        exec(compile(block, "README.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "AU1" in out
+    assert "'smm_resnet18'" in out
+    assert "(3, 224, 224)" in out
     assert namespace["au_probability"].shape == (2, 12)
 
 

@@ -12,15 +12,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from smm.data.annotations import VideoAnnotations, read_annotation_dir
+from smm.data.frames import list_frames
 from smm.data.transforms import default_transform
 from smm.losses import MISSING_LABEL, MISSING_VA
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def frame_number(path: Path) -> int | None:
-    """``00042.jpg`` -> 42; ``None`` for a name that is not a frame number."""
-    return int(path.stem) if path.stem.isdigit() else None
 
 
 class AffWild2Frames(Dataset):
@@ -79,12 +73,12 @@ class AffWild2Frames(Dataset):
         paths, videos, frames, au, expr, va = [], [], [], [], [], []
         for video in sorted(set().union(*annotations.values())):
             folder = self.frames_root / video
-            images = (
-                sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
-            )
-            numbered = [(n, p) for p in images if (n := frame_number(p)) is not None]
-            if not numbered:
-                raise FileNotFoundError(f"no frame images (00001.jpg, ...) in {folder}, annotated in {video}.txt")
+            try:
+                numbered = [(int(p.stem), p) for p in list_frames(folder)]
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f"no frame images (00001.jpg, ...) in {folder}, annotated in {video}.txt"
+                ) from None
             for number, path in numbered:
                 labels = self._labels(annotations, video, number - 1)
                 if labels is None:
