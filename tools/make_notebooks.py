@@ -20,7 +20,8 @@ CALIBRATE_TEXT = (
 
 CALIBRATE = """import torchvision.transforms.functional as TF
 
-crops = torch.stack([default_transform(299)(TF.resized_crop(face, i, j, 150, 150, [299, 299]))
+transform = eval_transform(model.data_config)  # the model's own preprocessing (299x299, ImageNet mean/std)
+crops = torch.stack([transform(TF.resized_crop(face, i, j, 150, 150, [299, 299]))
                      for i in range(0, 40, 10) for j in range(0, 40, 20)])
 for module in model.modules():
     if isinstance(module, torch.nn.BatchNorm2d):
@@ -43,18 +44,19 @@ QUICKSTART = [
         "Build the published ABAW3 configuration, run it on a real face and read every output.\n"
         "The weights here are random (`pretrained_backbone=False`, no checkpoint), so the numbers are\n"
         "placeholders: load a trained model with `smm.load_reference_checkpoint(path)` (published code) or\n"
-        "`smm.checkpoint.load_checkpoint(path)` (this library) and the same code gives real predictions."
+        "`smm.load_checkpoint(folder)` (this library) and the same code gives real predictions."
     ),
-    new_code_cell("import torch\nimport smm\nfrom smm.data import default_transform\n\ntorch.manual_seed(0)"),
+    new_code_cell("import torch\nimport smm\nfrom smm.data import eval_transform\n\ntorch.manual_seed(0)"),
     new_code_cell(FACE),
     new_markdown_cell(CALIBRATE_TEXT),
     new_code_cell("model = smm.SMMEmotionNet.abaw3(pretrained_backbone=False)\n" + CALIBRATE),
     new_markdown_cell(
-        "The published model expects 299x299 crops normalised with the ImageNet mean and standard deviation;\n"
-        "`default_transform` does exactly that."
+        "The published model expects 299x299 crops normalised with the ImageNet mean and standard deviation.\n"
+        "The model carries that preprocessing in `model.data_config`, and `eval_transform` applies it."
     ),
     new_code_cell(
-        "images = default_transform(299)(face).unsqueeze(0)  # (1, 3, 299, 299)\n"
+        "print(model.data_config)\n"
+        "images = transform(face).unsqueeze(0)  # (1, 3, 299, 299)\n"
         "with torch.no_grad():\n"
         "    out = model(images)\n"
         "{name: tuple(value.shape) for name, value in out._asdict().items()}"
@@ -113,15 +115,17 @@ TRAINING = [
         "import torch\n"
         "from torch.utils.data import DataLoader\n"
         "import smm\n"
-        "from smm.data import AffWild2Frames, au_pos_weight, default_transform, expr_class_weight\n"
+        "from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight\n"
         "from smm.data.synthetic import make_synthetic_affwild2\n"
         "from smm.metrics import ABAWMetrics\n\n"
         "torch.manual_seed(0)\n"
-        "root = make_synthetic_affwild2(tempfile.mkdtemp(), videos=6, frames_per_video=32, image_size=64)\n\n"
+        "root = make_synthetic_affwild2(tempfile.mkdtemp(), videos=6, frames_per_video=32, image_size=64)\n"
+        "# ResNet-18 stage 3 under the ABAW3 heads, at 64x64: the model records its input size and normalisation\n"
+        "model = smm.SMMEmotionNet('resnet18', feature_index=3, image_size=64)\n\n"
         "def split(name):\n"
         "    ann = {task: root.annotations[task][name] for task in ('AU', 'EXPR', 'VA')}\n"
         "    return AffWild2Frames(root.frames, au_dir=ann['AU'], expr_dir=ann['EXPR'], va_dir=ann['VA'],\n"
-        "                          transform=default_transform(64))\n\n"
+        "                          transform=eval_transform(model.data_config))\n\n"
         "train_set, val_set = split('Train_Set'), split('Validation_Set')\n"
         "len(train_set), len(val_set)"
     ),
@@ -130,7 +134,6 @@ TRAINING = [
         "skip the missing entries, so one batch can mix frames labelled for different tasks."
     ),
     new_code_cell(
-        "model = smm.SMMEmotionNet.from_config(smm.ABAW3, backbone='resnet18', feature_index=3)\n"
         "criterion = smm.MultiTaskLoss(au_pos_weight(train_set.au), expr_class_weight(train_set.expr))\n"
         "optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)\n"
         "loader = DataLoader(train_set, batch_size=16, shuffle=True, drop_last=True)\n"
@@ -184,14 +187,14 @@ INTERPRETABILITY = [
         "(`smm.load_reference_checkpoint`) they show what the model learned."
     ),
     new_code_cell(
-        "%matplotlib inline\nimport torch\nimport smm\nfrom smm import viz\nfrom smm.data import default_transform\n\n"
+        "%matplotlib inline\nimport torch\nimport smm\nfrom smm import viz\nfrom smm.data import eval_transform\n\n"
         "torch.manual_seed(0)\nmodel = smm.SMMEmotionNet.abaw3().eval()"
     ),
     new_code_cell(FACE),
     new_markdown_cell(CALIBRATE_TEXT),
     new_code_cell(CALIBRATE),
     new_code_cell(
-        "images = default_transform(299)(face).unsqueeze(0)\n"
+        "images = transform(face).unsqueeze(0)\n"
         "with torch.no_grad():\n"
         "    out = model(images)\n"
         "    votes = model.message_space(out.region_features, reduction='none')  # per-region outputs\n"
