@@ -201,6 +201,10 @@ def read_reference_state_dict(
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"checkpoint {os.fspath(path)} does not exist")
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch's zip format, or a legacy pickle
+        raise CheckpointError(f"{os.fspath(path)}: not a checkpoint (neither safetensors nor a PyTorch file)")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types here; its text advises weights_only=False
