@@ -255,3 +255,35 @@ def _tap_conv2d_traced(
     if bias is not None:
         out = out + bias.to(out.dtype).reshape(1, -1, 1, 1)
     return out
+
+
+class TapConv2d(torch.nn.Conv2d):
+    """An ``nn.Conv2d`` (same parameters, initialisation and state-dict keys) run by :func:`tap_conv2d`.
+
+    A stride-1 'same' convolution with an odd square kernel goes through one GEMM over its
+    taps; any other setting falls back to ``nn.Conv2d``. Being the module that runs, it
+    fires forward hooks and shows in ``print(model)`` like any convolution.
+
+    Shape
+    -----
+    - Input: ``(B, C, h, w)``
+    - Output: ``(B, O, h, w)`` (``channels_last`` in memory in eager mode)
+    """
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        """Convolve ``x`` (each output block optionally sees ``x * scale[:, g]``, see :func:`tap_conv2d`)."""
+        kernel = self.kernel_size[0]
+        same = (
+            self.kernel_size == (kernel, kernel)
+            and kernel % 2 == 1
+            and self.stride == (1, 1)
+            and self.dilation == (1, 1)
+            and self.groups == 1
+            and self.padding == (kernel // 2, kernel // 2)
+            and self.padding_mode == "zeros"
+        )
+        if same:
+            return tap_conv2d(x, self.weight, self.bias, scale)
+        if scale is not None:
+            raise ValueError("scale needs a stride-1 'same' convolution with an odd square kernel")
+        return super().forward(x)

@@ -8,7 +8,7 @@ a task is missing gives a loss of exactly zero that still has a (zero) gradient.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +50,7 @@ def weighted_bce(
     *,
     mask: torch.Tensor | None = None,
     missing: int = MISSING_LABEL,
-    reduction: str = "mean",
+    reduction: Literal["mean", "sum", "none"] = "mean",
 ) -> torch.Tensor:
     """Weighted binary cross-entropy for action units (Eq. 4).
 
@@ -101,7 +101,7 @@ def weighted_ce(
     *,
     mask: torch.Tensor | None = None,
     missing: int = MISSING_LABEL,
-    reduction: str = "mean",
+    reduction: Literal["mean", "sum", "none"] = "mean",
 ) -> torch.Tensor:
     """Class-weighted cross-entropy for expressions (Eq. 5).
 

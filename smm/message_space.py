@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -73,7 +73,7 @@ class MessageSpaceHead(nn.Module):
         num_classes: int = 8,
         va_dim: int = 2,
         *,
-        reduction: str = "features",
+        reduction: Literal["features", "logits", "none"] = "features",
         bias: bool = True,
     ) -> None:
         super().__init__()
@@ -120,7 +120,7 @@ class MessageSpaceHead(nn.Module):
         """
         return self.expr(message), self.va(message)
 
-    def forward(self, f: torch.Tensor, reduction: str | None = None) -> MessageOutput:
+    def forward(self, f: torch.Tensor, reduction: Literal["features", "logits", "none"] | None = None) -> MessageOutput:
         """Compute expression logits, VA and the message vector.
 
         Parameters

@@ -17,7 +17,7 @@ undefined (no labelled sample, or both sequences constant).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 
@@ -72,7 +72,7 @@ def au_confusion(
     preds: torch.Tensor,
     targets: torch.Tensor,
     *,
-    inputs: str = "logits",
+    inputs: Literal["logits", "probs", "labels"] = "logits",
     threshold: float = 0.5,
     missing: int = MISSING_LABEL,
 ) -> torch.Tensor:
@@ -111,7 +111,7 @@ def au_f1(
     preds: torch.Tensor,
     targets: torch.Tensor,
     *,
-    inputs: str = "logits",
+    inputs: Literal["logits", "probs", "labels"] = "logits",
     threshold: float = 0.5,
     missing: int = MISSING_LABEL,
 ) -> torch.Tensor:
@@ -191,7 +191,7 @@ def abaw_scores(
     va_preds: torch.Tensor,
     va_targets: torch.Tensor,
     *,
-    au_inputs: str = "logits",
+    au_inputs: Literal["logits", "probs", "labels"] = "logits",
     threshold: float = 0.5,
 ) -> ABAWScores:
     """All ABAW3 measures at once (see the module docstring).
@@ -275,7 +275,7 @@ class ABAWMetrics:
         num_classes: int = 8,
         va_dim: int = 2,
         *,
-        au_inputs: str = "logits",
+        au_inputs: Literal["logits", "probs", "labels"] = "logits",
         threshold: float = 0.5,
     ) -> None:
         check_choice(au_inputs, "au_inputs", AU_INPUTS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -78,7 +78,7 @@ class SignVehicleHead(nn.Module):
         num_layers: int = 1,
         dropout: float = 0.1,
         input_dropout: float = 0.3,
-        tokens: str = "all",
+        tokens: Literal["all", "labelled"] = "all",
     ) -> None:
         super().__init__()
         for value, name in (

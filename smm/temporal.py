@@ -18,7 +18,7 @@ Python loop over frames.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 
@@ -158,7 +158,7 @@ def choose_alpha(
     *,
     candidates: Sequence[float] = (7, 8, 9, 10),
     folds: int = 3,
-    scheme: str = "published",
+    scheme: Literal["published", "interleaved"] = "published",
 ) -> AlphaSelection:
     """Pick the smoothing strength by cross-validation over videos.
 

@@ -135,3 +135,24 @@ def test_cuda_matches_cpu(autocast: bool) -> None:
     relative = 2e-2 if autocast else 1e-4  # bf16 keeps 8 bits of mantissa
     for g, e in zip((got, *got_grads), (expected, *expected_grads), strict=True):
         torch.testing.assert_close(g.float().cpu(), e, rtol=0, atol=relative * e.abs().max().item())
+
+
+def test_roi_attention_runs_its_own_convolution_module() -> None:
+    """Forward hooks on the trunk's first convolution fire: the module that holds the weight runs."""
+    from smm import ROIAttention
+    from smm._tap_conv import TapConv2d
+
+    attention = ROIAttention(6, 3).eval()
+    seen = []
+    attention.trunk[0].register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    x = torch.randn(2, 6, 5, 5, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        attention(x)
+        assert seen == [torch.Size([2, 12, 5, 5])]
+        direct = torch.nn.functional.conv2d(x, attention.trunk[0].weight, attention.trunk[0].bias, padding=1)
+        torch.testing.assert_close(attention.trunk[0](x), direct, atol=1e-5, rtol=1e-5)
+    strided = TapConv2d(6, 4, kernel_size=3, stride=2, padding=1)
+    with torch.no_grad():
+        torch.testing.assert_close(strided(x), torch.nn.functional.conv2d(x, strided.weight, strided.bias, 2, 1))
+    with pytest.raises(ValueError, match="scale needs a stride-1 'same' convolution"):
+        strided(x, scale=torch.ones(2, 1, 5, 5))
