@@ -1,4 +1,4 @@
-"""The ``smm-emotionnet`` command line: predict, check-submission, convert, info."""
+"""The ``smm-emotionnet`` command line: train, predict, check-submission, convert, info."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from typing import Any
 from smm import __version__
 from smm.formats import MULTITASK_FILE
 from smm.presets import PUBLISHED_ALPHA
+
+#: Training recipes (kept in step with smm.training.recipes by a test).
+RECIPE_NAMES = ("abaw3", "demo")
 
 #: Registered model names, for the help text (kept in step with smm.registry by a test).
 REGISTERED = (
@@ -124,6 +127,38 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--mtl-file", default=MULTITASK_FILE, help=f"name of the multi-task file (default: {MULTITASK_FILE})"
     )
+
+    train = commands.add_parser(
+        "train",
+        help="train with a recipe: the published ABAW3 setup, or a one-minute demo on synthetic data",
+        description=(
+            "Train SMM-EmotionNet with one batch per task and step, validate with the ABAW3 measures, keep the "
+            "best model and a resume state. With no --data the demo recipe runs on generated data."
+        ),
+    )
+    train.add_argument("--recipe", choices=RECIPE_NAMES, default="demo", help="abaw3 (published) or demo (default)")
+    train.add_argument("--data", type=Path, help="Aff-Wild2 folder: cropped_aligned/ and the *_Challenge annotations")
+    train.add_argument("--out", type=Path, help="output folder (default: runs/<recipe>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its resume.pt")
+    train.add_argument("--model", help=f"registered model, overriding the recipe's ({', '.join(REGISTERED)})")
+    train.add_argument("--steps", type=int, help="optimiser steps (demo 150, abaw3 600000)")
+    train.add_argument("--batch-size", type=int, help="images per task and step (demo 16, abaw3 24)")
+    train.add_argument("--image-size", type=int, help="input side (demo 64, abaw3 299)")
+    train.add_argument("--lr", type=float, help="SGD learning rate (demo 0.02, abaw3 0.001)")
+    train.add_argument(
+        "--schedule", choices=("published", "cosine"), help="published: CosineAnnealingLR(T_max=1e4) per step"
+    )
+    train.add_argument(
+        "--forward", choices=("per-task", "concatenated"), help="one forward pass per task (published) or one for all"
+    )
+    train.add_argument("--val-every", type=int, help="validate every N steps (and at the end)")
+    train.add_argument("--save-every", type=int, help="save the resume state every N steps (and at the end)")
+    train.add_argument("--device", default="auto", help="torch device (default: auto = cuda if available, else cpu)")
+    train.add_argument(
+        "--precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32", help="autocast dtype (default: fp32)"
+    )
+    train.add_argument("--workers", type=int, default=0, help="data loading processes (default: 0)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
     convert = commands.add_parser(
         "convert",
@@ -306,6 +341,41 @@ def _check_submission(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _train(args: argparse.Namespace) -> None:
+    from smm.training import RECIPES, TrainingError, describe, train
+
+    recipe = RECIPES[args.recipe].replace(
+        model=args.model,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        lr=args.lr,
+        schedule=args.schedule,
+        forward=args.forward,
+        val_every=args.val_every,
+        save_every=args.save_every,
+    )
+    out = args.out or Path("runs") / recipe.name
+    try:
+        result = train(
+            recipe,
+            out,
+            data=args.data,
+            resume=args.resume,
+            device=args.device,
+            precision=args.precision,
+            workers=args.workers,
+            seed=args.seed,
+            log=_err,
+        )
+    except TrainingError as error:
+        raise ValueError(str(error)) from None
+    if result.history:
+        first, last = result.history[0][1], result.history[-1][1]
+        _out(f"validation: {describe(first)} -> {describe(last)} (best at step {result.best_step})")
+    _out(f"model in {out} (best: {out / 'best'}); try: smm-emotionnet info --checkpoint {out}")
+
+
 def _convert(args: argparse.Namespace) -> None:
     from smm.checkpoint import save_checkpoint
     from smm.convert import load_reference_checkpoint
@@ -360,7 +430,13 @@ def _info(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``smm-emotionnet``; returns the exit code."""
     args = _parser().parse_args(argv)
-    handlers = {"predict": _predict, "convert": _convert, "info": _info, "check-submission": _check_submission}
+    handlers = {
+        "predict": _predict,
+        "train": _train,
+        "convert": _convert,
+        "info": _info,
+        "check-submission": _check_submission,
+    }
     try:
         code = handlers[args.command](args)
     except (FileNotFoundError, ValueError, OSError, ImportError) as error:

@@ -318,8 +318,10 @@ class MultiTaskLoss(nn.Module):
         )
 
     @classmethod
-    def abaw3(cls, *, va_correction: int = 0) -> MultiTaskLoss:
-        """The weights of the published ABAW3 training (see :mod:`smm.presets`)."""
+    def abaw3(cls, *, va_correction: int = 1) -> MultiTaskLoss:
+        """The published ABAW3 training loss: its pos_weight and class weights (see :mod:`smm.presets`,
+        computed on the training and validation annotations together) and its CCC with unbiased
+        statistics (``va_correction=1``; 0 gives the challenge metric's population statistics)."""
         return cls(ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT, va_correction=va_correction)
 
     def forward(

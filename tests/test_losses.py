@@ -160,6 +160,7 @@ def test_all_missing_gives_zero_loss_with_finite_gradient() -> None:
     out = multitask_loss(
         au, torch.full((4, 12), -1), expr, torch.full((4,), -1), va, torch.full((4, 2), -5.0),
         au_pos_weight=torch.tensor(ABAW3_AU_POS_WEIGHT), expr_weight=torch.tensor(ABAW3_EXPRESSION_WEIGHT),
+        va_correction=1,  # the published CCC statistics
     )  # fmt: skip
     for term in out:
         assert term.item() == 0.0
@@ -196,6 +197,7 @@ def test_multitask_loss_module_matches_function_and_moves_with_dtype() -> None:
     expected = multitask_loss(
         Out.au, au_t, Out.expr, expr_t, Out.va, va_t,
         au_pos_weight=torch.tensor(ABAW3_AU_POS_WEIGHT), expr_weight=torch.tensor(ABAW3_EXPRESSION_WEIGHT),
+        va_correction=1,  # the published CCC statistics
     )  # fmt: skip
     for a, b in zip(got, expected, strict=True):
         torch.testing.assert_close(a, b)

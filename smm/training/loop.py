@@ -1,0 +1,521 @@
+"""The training loop of a :class:`~smm.training.recipes.Recipe`, with exact resume.
+
+Output folder:
+
+- ``model.safetensors``, ``config.json``, ``README.md``: the model at the last step
+  (:func:`smm.load_checkpoint` takes the folder);
+- ``best/``: the model with the best validation ``P_MTL``;
+- ``resume.pt``: model, optimiser, scheduler, grad scaler, step and random state, written
+  atomically every ``save_every`` steps and at the end;
+- ``log.csv``: one row per logged step (losses, learning rate) and per validation (ABAW3
+  measures); ``tensorboard/`` too when TensorBoard is installed.
+
+Resuming (``resume=True``) continues from ``resume.pt`` and ends with the same weights, to
+the bit on the same CPU, as a run that was never interrupted: every step's batch and
+augmentation are functions of ``(seed, step)`` only, and the model's random state (dropout)
+is saved and restored.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
+from smm.formats import TASKS
+from smm.losses import MultiTaskLoss
+from smm.metrics import ABAWMetrics, ABAWScores
+from smm.model import SMMEmotionNet
+from smm.registry import create_model
+from smm.training.recipes import Recipe
+from smm.training.sampler import TaskBatchSampler
+from smm.training.schedule import cosine_schedule, published_schedule
+from smm.training.transforms import train_transform
+
+#: Annotation folder of each task in the ABAW3 download (and the synthetic demo).
+TASK_FOLDERS = {
+    "AU": "AU_Detection_Challenge",
+    "EXPR": "EXPR_Classification_Challenge",
+    "VA": "VA_Estimation_Challenge",
+}
+RESUME_NAME = "resume.pt"
+LOG_COLUMNS = (
+    "step",
+    "lr",
+    "loss",
+    "loss_au",
+    "loss_expr",
+    "loss_va",
+    "p_au",
+    "p_expr",
+    "ccc_v",
+    "ccc_a",
+    "p_va",
+    "p_mtl",
+)
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or go on; the message is one line and says what is kept."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did: the last and best validation, and where the models are."""
+
+    steps: int
+    history: list[tuple[int, ABAWScores]] = field(default_factory=list)
+    best_step: int | None = None
+    out: Path | None = None
+
+    @property
+    def last(self) -> ABAWScores | None:
+        return self.history[-1][1] if self.history else None
+
+
+def find_affwild2(root: str | os.PathLike[str]) -> tuple[Path, dict[str, dict[str, Path]]]:
+    """The ``cropped_aligned`` folder and ``{task: {"Train_Set": dir, "Validation_Set": dir}}`` under ``root``.
+
+    Raises
+    ------
+    TrainingError
+        Naming the folder that is missing.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise TrainingError(f"data folder {root} does not exist")
+    frames = (
+        root / "cropped_aligned" if (root / "cropped_aligned").is_dir() else next(root.rglob("cropped_aligned"), None)
+    )
+    if frames is None:
+        raise TrainingError(f"no cropped_aligned/ folder of frame images under {root}")
+    sets: dict[str, dict[str, Path]] = {}
+    for task, name in TASK_FOLDERS.items():
+        folder = next((p for p in sorted(root.rglob(name)) if p.is_dir()), None)
+        if folder is None:
+            raise TrainingError(f"no {name}/ annotation folder under {root} (the ABAW3 layout: {name}/Train_Set/*.txt)")
+        sets[task] = {}
+        for split in ("Train_Set", "Validation_Set"):
+            if not (folder / split).is_dir():
+                raise TrainingError(f"no {split}/ in {folder}")
+            sets[task][split] = folder / split
+    return frames, sets
+
+
+class StepBatches(Dataset):
+    """Item ``k`` is the three task batches of step ``k``, augmented with a generator seeded by ``(seed, k)``."""
+
+    def __init__(self, datasets: Mapping[str, AffWild2Frames], sampler: TaskBatchSampler, seed: int) -> None:
+        self.datasets, self.sampler, self.seed = dict(datasets), sampler, seed
+
+    def __len__(self) -> int:
+        return sys.maxsize
+
+    def __getitem__(self, step: int) -> dict[str, dict[str, Any]]:
+        indices = self.sampler.step(step)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed * 1_000_003 + step)
+            return {
+                task: default_collate([_strip(self.datasets[task][i]) for i in idx]) for task, idx in indices.items()
+            }
+
+
+def _strip(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("video", "frame")}
+
+
+def train(
+    recipe: Recipe,
+    out: str | os.PathLike[str],
+    *,
+    data: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    precision: str = "fp32",
+    workers: int = 0,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train a model with ``recipe`` and write it to ``out``.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        :data:`~smm.training.recipes.ABAW3_RECIPE`, :data:`~smm.training.recipes.DEMO_RECIPE`
+        or your own (``recipe.replace(steps=...)``).
+    out : path-like
+        Output folder (see the module docstring).
+    data : path-like, optional
+        An Aff-Wild2 folder (``cropped_aligned/`` and the three ``*_Challenge`` annotation
+        folders with ``Train_Set``/``Validation_Set``). Default: a synthetic dataset
+        generated once in ``out/demo-data``.
+    resume : bool, default False
+        Continue from ``out/resume.pt``. Without it, an ``out`` that already holds a run is
+        an error (nothing is overwritten).
+    device : str, default "auto"
+        ``"auto"``: CUDA when available, else CPU.
+    precision : {"fp32", "bf16", "fp16", "auto"}, default "fp32"
+        Autocast dtype; ``"fp16"`` (CUDA) adds a gradient scaler; ``"auto"``: bf16 on a
+        CUDA device that supports it, else fp32.
+    workers : int, default 0
+        DataLoader worker processes (results do not depend on it).
+    seed : int, default 0
+    log : callable, optional
+        Receives progress lines (default: stderr).
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    TrainingError
+        Missing data folders, an ``out`` with another run, a resume state of another
+        recipe or architecture, or a non-finite loss (naming the step; the last saved state
+        and models are kept).
+    """
+    out = Path(out)
+    say = log or (lambda text: (sys.stderr.write(text + "\n"), sys.stderr.flush()))
+    state_path = out / RESUME_NAME
+    if state_path.exists() and not resume:
+        raise TrainingError(f"{out} already holds a run ({RESUME_NAME}); pass resume=True (--resume) or another folder")
+    if resume and not state_path.is_file():
+        raise TrainingError(f"nothing to resume: {state_path} does not exist")
+    out.mkdir(parents=True, exist_ok=True)
+    if data is None:
+        data = _demo_data(out, seed, recipe.image_size, say)
+    frames, sets = find_affwild2(data)
+    torch.manual_seed(seed)
+    model = create_model(recipe.model, image_size=recipe.image_size)
+    device_ = torch.device(_device(device))
+    model.to(device_)
+    augment = train_transform(recipe.image_size, color_jitter=recipe.color_jitter, hflip=recipe.hflip)
+    evaluate = eval_transform(model.data_config)
+    train_sets = {
+        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": sets[t]["Train_Set"]}, transform=augment) for t in TASKS
+    }
+    val_sets = {
+        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": sets[t]["Validation_Set"]}, transform=evaluate) for t in TASKS
+    }
+    criterion = _criterion(recipe, train_sets).to(device_)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
+    schedule = (
+        published_schedule(optimizer) if recipe.schedule == "published" else cosine_schedule(optimizer, recipe.steps)
+    )
+    dtype, scaler = _precision(precision, device_)
+    sampler = TaskBatchSampler(
+        {t: len(s) for t, s in train_sets.items()}, recipe.batch_size, splits=recipe.splits, seed=seed
+    )
+
+    start, best = 0, -math.inf
+    result = TrainResult(steps=recipe.steps, out=out)
+    if resume:
+        start, best = _load_state(state_path, model, optimizer, schedule, scaler, recipe, seed)
+        say(f"resumed {out} at step {start} of {recipe.steps}")
+    logger = _Log(out, start, resume)
+    loader = DataLoader(
+        StepBatches(train_sets, sampler, seed),
+        batch_size=None,
+        sampler=range(start, recipe.steps),
+        num_workers=workers,
+        generator=torch.Generator(),  # its own seed source: the global one drives dropout and is saved
+    )
+    say(
+        f"training {recipe.model} ({recipe.name} recipe) for {recipe.steps} steps, {recipe.batch_size} images per task "
+        f"and step, on {device_} ({dtype or 'fp32'}); train {[len(s) for s in train_sets.values()]} "
+        f"val {[len(s) for s in val_sets.values()]} frames (AU, EXPR, VA)"
+    )
+    if start == 0:
+        scores = validate(model, val_sets, device_, dtype, workers)
+        result.history.append((0, scores))
+        logger.write({"step": 0, "lr": optimizer.param_groups[0]["lr"], **_score_columns(scores)})
+        say(f"before training: {describe(scores)}")
+    begun, every = time.monotonic(), max(1, recipe.steps // 20)
+    step = start
+    for step, batches in zip(range(start, recipe.steps), loader, strict=False):
+        model.train()
+        losses = _step_losses(model, criterion, batches, recipe.forward, device_, dtype)
+        total = sum(losses.values())
+        if not torch.isfinite(total):
+            saved = _saved_step(state_path)
+            raise TrainingError(
+                f"loss became {total.item()} at step {step + 1}; stopped. The last saved state "
+                f"({state_path}, step {saved}) and models in {out} are kept"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        schedule.step()
+        done = step + 1
+        row = {"step": done, "lr": optimizer.param_groups[0]["lr"], "loss": total.item()}
+        row.update({f"loss_{t.lower()}": v.detach().item() for t, v in losses.items()})
+        if done % recipe.val_every == 0 or done == recipe.steps:
+            scores = validate(model, val_sets, device_, dtype, workers)
+            result.history.append((done, scores))
+            row.update(_score_columns(scores))
+            if scores.p_mtl > best:
+                best, result.best_step = scores.p_mtl, done
+                _save_model(model, out / "best", recipe, data, done, scores)
+            say(f"step {done}: {describe(scores)}")
+        logger.write(row)
+        if done % recipe.save_every == 0 or done == recipe.steps:
+            _save_model(model, out, recipe, data, done, result.last)
+            _save_state(state_path, model, optimizer, schedule, scaler, recipe, seed, done, best)
+        if done % every == 0 or done == recipe.steps:
+            elapsed = time.monotonic() - begun
+            eta = elapsed / (done - start) * (recipe.steps - done)
+            say(f"step {done}/{recipe.steps} loss {row['loss']:.4f} lr {row['lr']:.2e} eta {eta:.0f}s")
+    logger.close()
+    return result
+
+
+def validate(
+    model: SMMEmotionNet,
+    val_sets: Mapping[str, AffWild2Frames],
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    workers: int = 0,
+    batch_size: int = 64,
+) -> ABAWScores:
+    """ABAW3 measures of ``model`` on each task's validation set (each task's measure on its own set)."""
+    metric = ABAWMetrics(len(model.au_names), len(model.expression_names), len(model.va_names))
+    model.eval()
+    with torch.no_grad():
+        for task, dataset in val_sets.items():
+            for batch in DataLoader(dataset, batch_size=batch_size, num_workers=workers, generator=torch.Generator()):
+                with _autocast(device, dtype):
+                    output = model(batch["image"].to(device))
+                key = task.lower()
+                metric.update(**{f"{key}_preds": getattr(output, key).float().cpu(), f"{key}_targets": batch[key]})
+    return metric.compute()
+
+
+def describe(scores: ABAWScores) -> str:
+    """``P_AU 0.512 | P_EXPR 0.301 | CCC-V 0.420 CCC-A 0.380 (P_VA 0.400) | P_MTL 1.213``."""
+    return (
+        f"P_AU {scores.p_au:.3f} | P_EXPR {scores.p_expr:.3f} | CCC-V {scores.ccc_valence:.3f} "
+        f"CCC-A {scores.ccc_arousal:.3f} (P_VA {scores.p_va:.3f}) | P_MTL {scores.p_mtl:.3f}"
+    )
+
+
+def _criterion(recipe: Recipe, train_sets: Mapping[str, AffWild2Frames]) -> MultiTaskLoss:
+    if recipe.loss_weights == "published":
+        return MultiTaskLoss.abaw3(va_correction=recipe.va_correction)
+    try:
+        pos_weight = au_pos_weight(train_sets["AU"].au)
+    except ValueError:
+        pos_weight = None
+    try:
+        class_weight = expr_class_weight(train_sets["EXPR"].expr)
+    except ValueError:
+        class_weight = None
+    return MultiTaskLoss(pos_weight, class_weight, va_correction=recipe.va_correction)
+
+
+def _step_losses(
+    model: SMMEmotionNet,
+    criterion: MultiTaskLoss,
+    batches: Mapping[str, Mapping[str, torch.Tensor]],
+    forward: str,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> dict[str, torch.Tensor]:
+    """Each task's loss on its own batch (missing labels of the other tasks never enter)."""
+    images = {t: b["image"].to(device) for t, b in batches.items()}
+    with _autocast(device, dtype):
+        if forward == "per-task":
+            outputs = {t: model(x) for t, x in images.items()}
+        else:
+            joint = model(torch.cat(list(images.values())))
+            sizes = [len(x) for x in images.values()]
+            parts = [torch.split(field, sizes) for field in (joint.au, joint.expr, joint.va)]
+            outputs = {
+                t: joint._replace(au=parts[0][i], expr=parts[1][i], va=parts[2][i]) for i, t in enumerate(images)
+            }
+    losses = {}
+    for task, batch in batches.items():
+        output = outputs[task]
+        au, expr, va = (batch[k].to(device) for k in ("au", "expr", "va"))
+        full = criterion(
+            output._replace(au=output.au.float(), expr=output.expr.float(), va=output.va.float()), au, expr, va
+        )
+        losses[task] = {"AU": full.au, "EXPR": full.expr, "VA": full.va}[task]
+    return losses
+
+
+def _score_columns(scores: ABAWScores) -> dict[str, float]:
+    return {
+        "p_au": scores.p_au,
+        "p_expr": scores.p_expr,
+        "ccc_v": scores.ccc_valence,
+        "ccc_a": scores.ccc_arousal,
+        "p_va": scores.p_va,
+        "p_mtl": scores.p_mtl,
+    }
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _precision(precision: str, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+    if precision not in ("fp32", "bf16", "fp16", "auto"):
+        raise ValueError(f"precision must be one of 'fp32', 'bf16', 'fp16', 'auto', got {precision!r}")
+    if precision == "auto":
+        bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        precision = "bf16" if bf16 else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision 'fp16' needs a CUDA device; use 'bf16' on CPU")
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return dtype, torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _demo_data(out: Path, seed: int, image_size: int, say: Callable[[str], None]) -> Path:
+    from smm.data.synthetic import make_synthetic_affwild2
+
+    folder = out / "demo-data"
+    if not (folder / "cropped_aligned").is_dir():
+        make_synthetic_affwild2(folder, seed=seed, image_size=image_size)
+        say(f"demo: generated a synthetic Aff-Wild2 layout in {folder}")
+    return folder
+
+
+def _save_model(
+    model: SMMEmotionNet, folder: Path, recipe: Recipe, data: Any, step: int, scores: ABAWScores | None
+) -> None:
+    from smm.checkpoint import save_checkpoint
+
+    card: dict[str, Any] = {"training_data": str(data), "recipe": recipe.name, "step": step}
+    if scores is not None:
+        card["metrics"] = {k: round(v, 6) for k, v in _score_columns(scores).items()}
+    save_checkpoint(model, folder, **card)
+
+
+def _save_state(
+    path: Path,
+    model: SMMEmotionNet,
+    optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    scaler: torch.amp.GradScaler,
+    recipe: Recipe,
+    seed: int,
+    step: int,
+    best: float,
+) -> None:
+    state = {
+        "step": step,
+        "best": best,
+        "seed": seed,
+        "recipe": recipe.to_dict(),
+        "config": model.config.to_dict(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(state, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _load_state(
+    path: Path,
+    model: SMMEmotionNet,
+    optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    scaler: torch.amp.GradScaler,
+    recipe: Recipe,
+    seed: int,
+) -> tuple[int, float]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise TrainingError(f"{path}: cannot be read as a resume state ({str(error).splitlines()[0]})") from None
+    theirs = {k: tuple(v) if isinstance(v, list) else v for k, v in state["recipe"].items()}
+    ours = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe.to_dict().items()}
+    changed = sorted(k for k in ours if theirs.get(k) != ours[k] and k != "steps")
+    if changed:
+        raise TrainingError(
+            f"{path} is a run of another recipe: {', '.join(f'{k}={theirs.get(k)!r}' for k in changed)} "
+            f"(this run: {', '.join(f'{k}={ours[k]!r}' for k in changed)})"
+        )
+    if state["config"] != model.config.to_dict():
+        raise TrainingError(f"{path} is a run of another architecture (backbone {state['config'].get('backbone')})")
+    if state["seed"] != seed:
+        raise TrainingError(f"{path} was started with seed {state['seed']}, not {seed}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return int(state["step"]), float(state["best"])
+
+
+def _saved_step(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+
+
+class _Log:
+    """``log.csv`` (rows after the resumed step are dropped) and TensorBoard when installed."""
+
+    def __init__(self, out: Path, start: int, resume: bool) -> None:
+        self.path = out / "log.csv"
+        rows = []
+        if resume and self.path.is_file():
+            with self.path.open(newline="") as file:
+                rows = [r for r in csv.DictReader(file) if int(r["step"]) <= start]
+        self.file = self.path.open("w", newline="")
+        self.writer = csv.DictWriter(self.file, LOG_COLUMNS)
+        self.writer.writeheader()
+        self.writer.writerows(rows)
+        self.file.flush()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.board = None
+        else:
+            self.board = SummaryWriter(str(out / "tensorboard"), purge_step=start + 1 if resume else None)
+
+    def write(self, row: Mapping[str, float]) -> None:
+        self.writer.writerow({k: row.get(k, "") for k in LOG_COLUMNS})
+        self.file.flush()
+        if self.board is not None:
+            for key, value in row.items():
+                if key != "step":
+                    self.board.add_scalar(key, value, int(row["step"]))
+
+    def close(self) -> None:
+        self.file.close()
+        if self.board is not None:
+            self.board.close()

@@ -1,0 +1,218 @@
+"""The training recipe: published transforms, per-task batches, the schedule, exact resume and faults."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from torchvision import transforms
+
+import smm
+from smm.cli import RECIPE_NAMES, main
+from smm.data.synthetic import make_synthetic_affwild2
+from smm.training import (
+    DEMO_RECIPE,
+    RECIPES,
+    TaskBatchSampler,
+    TrainingError,
+    cosine_schedule,
+    published_schedule,
+    train,
+    train_transform,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_train_transform_is_the_published_pipeline() -> None:
+    published = transforms.Compose(
+        [
+            transforms.Resize([int(299 * 1.02), int(299 * 1.02)]),
+            transforms.RandomCrop([299, 299]),
+            transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+        ]
+    )
+    ours = train_transform(299)
+    face = Image.fromarray(np.random.default_rng(0).integers(0, 255, (112, 112, 3), dtype=np.uint8))
+    different = 0
+    for seed in range(6):
+        torch.manual_seed(seed)
+        expected = published(face)
+        torch.manual_seed(seed)
+        got = ours(face)
+        torch.testing.assert_close(got, expected)
+        torch.manual_seed(seed + 100)
+        different += not torch.equal(ours(face), got)
+    assert different  # the augmentation is random
+
+
+def test_train_transform_options() -> None:
+    face = Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 50, 3), dtype=np.uint8))
+    plain = train_transform(32, scale=1.0, color_jitter=None, hflip=0.0)
+    torch.testing.assert_close(plain(face), smm.data.eval_transform(input_size=(3, 32, 32))(face))
+    always = train_transform(32, scale=1.0, color_jitter=None, hflip=1.0)
+    torch.testing.assert_close(always(face), plain(face).flip(-1))
+    with pytest.raises(ValueError, match="scale must be >= 1"):
+        train_transform(32, scale=0.9)
+    with pytest.raises(ValueError, match=r"hflip must be a probability in \[0, 1\], got 2"):
+        train_transform(32, hflip=2)
+
+
+def _published_epoch(lengths: dict[str, int], batch_size: int, splits: int, start: int, order: list[int]):
+    """The published scheme, re-written: tile smaller sets to the largest, a strided split, batches."""
+    reference = max(lengths.values())
+    subset = list(range(start, reference, splits))
+    shuffled = [subset[i] for i in order]
+    batches = [shuffled[i : i + batch_size] for i in range(0, len(shuffled) - batch_size + 1, batch_size)]
+    return [{task: [i % n for i in batch] for task, n in lengths.items()} for batch in batches]
+
+
+def test_task_batch_sampler_follows_the_published_scheme() -> None:
+    lengths = {"AU": 50, "EXPR": 7, "VA": 23}
+    sampler = TaskBatchSampler(lengths, batch_size=3, splits=4, seed=5)
+    assert sampler.steps_per_epoch == len(range(0, 50, 4)) // 3
+    for epoch in range(3):
+        generator = torch.Generator().manual_seed(5 * 1_000_003 + epoch)
+        start = int(torch.randint(4, (1,), generator=generator))
+        order = torch.randperm(len(range(start, 50, 4)), generator=generator).tolist()
+        expected = _published_epoch(lengths, 3, 4, start, order)
+        got = [sampler.step(epoch * sampler.steps_per_epoch + k) for k in range(sampler.steps_per_epoch)]
+        assert got == expected
+    iterated = iter(sampler)
+    assert [next(iterated) for _ in range(5)] == [sampler.step(k) for k in range(5)]
+    with pytest.raises(ValueError, match="an epoch has no full batch"):
+        TaskBatchSampler({"AU": 10}, batch_size=4, splits=8)
+
+
+def test_published_schedule_is_periodic_and_cosine_anneals_once() -> None:
+    def lrs(make, steps):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+        schedule = make(optimizer)
+        values = []
+        for _ in range(steps):
+            values.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        return values
+
+    published = lrs(lambda o: published_schedule(o, t_max=10), 41)
+    closed_form = [0.5e-3 * (1 + np.cos(np.pi * t / 10)) for t in range(41)]
+    np.testing.assert_allclose(published, closed_form, atol=1e-12)
+    assert published[10] == pytest.approx(0, abs=1e-12)
+    assert published[20] == pytest.approx(1e-3)  # back up: a period of 2 T_max
+    once = lrs(lambda o: cosine_schedule(o, 40), 41)
+    assert once[40] == pytest.approx(0, abs=1e-12)
+    assert all(a >= b for a, b in itertools.pairwise(once))
+
+
+def test_abaw3_loss_uses_the_published_ccc_statistics() -> None:
+    assert smm.MultiTaskLoss.abaw3().va_correction == 1
+    assert RECIPES["abaw3"].va_correction == 1
+    assert set(RECIPE_NAMES) == set(RECIPES)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("affwild2")
+    make_synthetic_affwild2(root, videos=4, frames_per_video=16, validation_videos=2, image_size=32, seed=1)
+    return root
+
+
+TINY = ["--image-size", "32", "--batch-size", "4", "--val-every", "6"]
+
+
+def _cli(out: Path, data: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "smm.cli", "train", "--data", str(data), "--out", str(out), *TINY, *extra]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def _saved_step(path: Path) -> int:
+    try:
+        return int(torch.load(path, weights_only=True)["step"])
+    except Exception:
+        return -1
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, tiny_data: Path) -> None:
+    steps = ["--steps", "40", "--save-every", "3"]
+    reference = subprocess.run(_cli(tmp_path / "ref", tiny_data, *steps), env=_env(), capture_output=True, text=True)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+
+    process = subprocess.Popen(
+        _cli(tmp_path / "run", tiny_data, *steps), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while _saved_step(tmp_path / "run" / "resume.pt") < 6 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    killed_at = _saved_step(tmp_path / "run" / "resume.pt")
+    assert 6 <= killed_at < 40
+
+    resumed = subprocess.run(
+        _cli(tmp_path / "run", tiny_data, *steps, "--resume"), env=_env(), capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resumed {tmp_path / 'run'} at step {killed_at} of 40" in resumed.stderr
+    a, b = load_file(tmp_path / "ref" / "model.safetensors"), load_file(tmp_path / "run" / "model.safetensors")
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+    with (tmp_path / "run" / "log.csv").open() as file:
+        logged = [int(row["step"]) for row in csv.DictReader(file)]
+    assert logged == sorted(set(logged))  # no step logged twice after the resume
+    assert logged[-1] == 40
+
+
+def test_demo_learns_every_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = train(DEMO_RECIPE.replace(steps=60, val_every=60), tmp_path / "demo", log=lambda _: None)
+    before, after = result.history[0][1], result.history[-1][1]
+    assert result.history[0][0] == 0
+    assert after.p_au > before.p_au + 0.05
+    assert after.p_expr > before.p_expr + 0.05
+    assert after.p_va > before.p_va + 0.3
+    model = smm.load_checkpoint(tmp_path / "demo")
+    assert model.data_config["input_size"] == (3, 64, 64)
+    assert smm.load_checkpoint(tmp_path / "demo" / "best").config == model.config
+
+
+def test_training_faults_are_one_line_and_lose_nothing(tmp_path: Path, tiny_data: Path) -> None:
+    small = DEMO_RECIPE.replace(steps=4, image_size=32, batch_size=4, save_every=2, val_every=4)
+    with pytest.raises(TrainingError, match=r"no cropped_aligned/ folder of frame images under"):
+        train(small, tmp_path / "x", data=tmp_path)
+    (tmp_path / "layout" / "cropped_aligned").mkdir(parents=True)
+    with pytest.raises(TrainingError, match=r"no AU_Detection_Challenge/ annotation folder under"):
+        train(small, tmp_path / "x", data=tmp_path / "layout")
+    with pytest.raises(TrainingError, match=r"nothing to resume: .*resume\.pt does not exist"):
+        train(small, tmp_path / "y", data=tiny_data, resume=True)
+    train(small, tmp_path / "run", data=tiny_data, log=lambda _: None)
+    with pytest.raises(TrainingError, match=r"already holds a run \(resume\.pt\); pass resume=True"):
+        train(small, tmp_path / "run", data=tiny_data)
+    with pytest.raises(TrainingError, match=r"is a run of another recipe: lr=0\.02 \(this run: lr=0\.5\)"):
+        train(small.replace(lr=0.5, steps=6), tmp_path / "run", data=tiny_data, resume=True)
+    with pytest.raises(TrainingError, match=r"is a run of another recipe: model='smm_resnet18'"):
+        train(small.replace(model="smm_mobilenetv3_large_100", steps=6), tmp_path / "run", data=tiny_data, resume=True)
+    saved = (tmp_path / "run" / "model.safetensors").read_bytes()
+    exploding = small.replace(lr=1e12, steps=8)
+    with pytest.raises(TrainingError, match=r"loss became (nan|inf) at step \d+; stopped\. The last saved state"):
+        train(exploding, tmp_path / "boom", data=tiny_data, log=lambda _: None)
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == saved
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "z")]) == 2
