@@ -1,5 +1,10 @@
 """Train SMM-EmotionNet with plain PyTorch: the paper's losses, masks, ABAW metrics.
 
+A short, readable loop over the public pieces, with data-parallel training under torchrun.
+It mixes the three tasks' frames in one shuffled dataset and anneals once; the published
+recipe (one batch per task and step, its schedule, exact resume) is ``smm-emotionnet train
+--recipe abaw3`` (``smm.training``).
+
 With no arguments, runs a complete demo on CPU in a few minutes: writes a small
 synthetic dataset in the Aff-Wild2 layout to a temporary folder, trains a small timm
 backbone with the SMM heads, and prints the validation metrics before and after.
@@ -35,6 +40,7 @@ from smm.checkpoint import save_checkpoint
 from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
 from smm.data.synthetic import TASK_FOLDERS, make_synthetic_affwild2
 from smm.metrics import ABAWMetrics, ABAWScores
+from smm.training import train_transform
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -105,18 +111,20 @@ class Distributed:
             dist.destroy_process_group()
 
 
-def datasets(root: Path, data_config: dict) -> tuple[AffWild2Frames, AffWild2Frames]:
-    def split(name: str) -> AffWild2Frames:
+def datasets(root: Path, data_config: dict, augment) -> tuple[AffWild2Frames, AffWild2Frames]:
+    """Training frames with ``augment``, validation frames with the model's evaluation transform."""
+
+    def split(name: str, transform) -> AffWild2Frames:
         folders = {task: root / "annotations" / folder / name for task, folder in TASK_FOLDERS.items()}
         return AffWild2Frames(
             root / "cropped_aligned",
             au_dir=folders["AU"],
             expr_dir=folders["EXPR"],
             va_dir=folders["VA"],
-            transform=eval_transform(data_config),
+            transform=transform,
         )
 
-    return split("Train_Set"), split("Validation_Set")
+    return split("Train_Set", augment), split("Validation_Set", eval_transform(data_config))
 
 
 def loss_weights(train_set: AffWild2Frames, ddp: Distributed) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -204,7 +212,14 @@ def main(argv: list[str] | None = None) -> dict[str, ABAWScores]:
             root = Path(shared[0])
             ddp.print(f"demo: synthetic Aff-Wild2 layout in {root}")
         model = build_model(args).to(ddp.device)
-        train_set, val_set = datasets(root, model.data_config)
+        # The published augmentation on real data; the synthetic labels depend on colour and on left/right
+        # position, so the demo keeps only the small random crop.
+        augment = (
+            train_transform(args.image_size)
+            if args.data
+            else train_transform(args.image_size, color_jitter=None, hflip=0.0)
+        )
+        train_set, val_set = datasets(root, model.data_config, augment)
         ddp.print(f"{len(train_set)} training frames, {len(val_set)} validation frames, {ddp.world} process(es)")
 
         criterion = smm.MultiTaskLoss(*loss_weights(train_set, ddp)).to(ddp.device)
