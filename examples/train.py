@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_w
 from smm.data.synthetic import TASK_FOLDERS, make_synthetic_affwild2
 from smm.metrics import ABAWMetrics, ABAWScores
 from smm.training import train_transform
+from smm.training.distributed import Processes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,49 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-class Distributed:
-    """Rank, world size and device; a no-op outside ``torchrun``."""
-
-    def __init__(self) -> None:
-        self.enabled = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        if self.enabled:
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            dist.init_process_group(backend)
-        self.rank = dist.get_rank() if self.enabled else 0
-        self.world = dist.get_world_size() if self.enabled else 1
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.device)
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
+class Distributed(Processes):
+    """The library's process group helper (a no-op outside ``torchrun``), printing on rank 0 only."""
 
     def print(self, *args: object, **kwargs) -> None:
         if self.main:
             print(*args, **kwargs, flush=True)
-
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
-    def merge(self, metric: ABAWMetrics) -> ABAWMetrics:
-        """Combine every rank's accumulator (all ranks get the result)."""
-        if not self.enabled:
-            return metric
-        gathered: list[ABAWMetrics | None] = [None] * self.world
-        dist.all_gather_object(gathered, metric)
-        total = ABAWMetrics(
-            metric.num_aus, metric.num_classes, metric.va_dim, au_inputs=metric.au_inputs, threshold=metric.threshold
-        )
-        for part in gathered:
-            total.merge(part)
-        return total
-
-    def close(self) -> None:
-        if self.enabled:
-            dist.destroy_process_group()
 
 
 def datasets(root: Path, data_config: dict, augment) -> tuple[AffWild2Frames, AffWild2Frames]:

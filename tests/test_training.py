@@ -216,3 +216,28 @@ def test_training_faults_are_one_line_and_lose_nothing(tmp_path: Path, tiny_data
         train(exploding, tmp_path / "boom", data=tiny_data, log=lambda _: None)
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == saved
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "z")]) == 2
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")
+def test_torchrun_trains_with_two_processes(tmp_path: Path, tiny_data: Path) -> None:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun not found next to the Python interpreter")
+    args = ["--steps", "4", "--save-every", "2", "--val-every", "4"]
+    port = ["--master_port", str(29500 + os.getpid() % 1000)]
+    command = [str(torchrun), "--nproc_per_node=2", *port, "-m", "smm.cli", "train", "--data", str(tiny_data)]
+    two = subprocess.run(
+        [*command, "--out", str(tmp_path / "two"), *TINY, *args], env=_env(), capture_output=True, text=True
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "x 2 process(es)" in two.stderr
+    one = subprocess.run(_cli(tmp_path / "one", tiny_data, *args), env=_env(), capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr[-3000:]
+
+    def before(text: str) -> str:
+        return next(line for line in text.splitlines() if line.startswith("before training:"))
+
+    assert before(two.stderr) == before(one.stderr)  # validation split over 2 processes, merged exactly
+    assert smm.load_checkpoint(tmp_path / "two").config == smm.load_checkpoint(tmp_path / "one").config
+    assert int(torch.load(tmp_path / "two" / "resume.pt", weights_only=True)["step"]) == 4
+    assert len(torch.load(tmp_path / "two" / "resume.pt", weights_only=True)["rng"]) == 2

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
 from smm.formats import TASKS
@@ -38,6 +38,7 @@ from smm.losses import MultiTaskLoss
 from smm.metrics import ABAWMetrics, ABAWScores
 from smm.model import SMMEmotionNet
 from smm.registry import create_model
+from smm.training.distributed import Processes
 from smm.training.recipes import Recipe
 from smm.training.sampler import TaskBatchSampler
 from smm.training.schedule import cosine_schedule, published_schedule
@@ -116,16 +117,24 @@ def find_affwild2(root: str | os.PathLike[str]) -> tuple[Path, dict[str, dict[st
 class StepBatches(Dataset):
     """Item ``k`` is the three task batches of step ``k``, augmented with a generator seeded by ``(seed, k)``."""
 
-    def __init__(self, datasets: Mapping[str, AffWild2Frames], sampler: TaskBatchSampler, seed: int) -> None:
+    def __init__(
+        self,
+        datasets: Mapping[str, AffWild2Frames],
+        sampler: TaskBatchSampler,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         self.datasets, self.sampler, self.seed = dict(datasets), sampler, seed
+        self.rank, self.world = rank, world
 
     def __len__(self) -> int:
         return sys.maxsize
 
     def __getitem__(self, step: int) -> dict[str, dict[str, Any]]:
-        indices = self.sampler.step(step)
+        indices = {task: idx[self.rank :: self.world] for task, idx in self.sampler.step(step).items()}
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed * 1_000_003 + step)
+            torch.manual_seed((self.seed * 1_000_003 + step) * 64 + self.rank)
             return {
                 task: default_collate([_strip(self.datasets[task][i]) for i in idx]) for task, idx in indices.items()
             }
@@ -186,20 +195,54 @@ def train(
         and models are kept).
     """
     out = Path(out)
-    say = log or (lambda text: (sys.stderr.write(text + "\n"), sys.stderr.flush()))
+    procs = Processes(device)
+    try:
+        return _train(recipe, out, procs, data, resume, precision, workers, seed, log)
+    finally:
+        procs.close()
+
+
+def _train(
+    recipe: Recipe,
+    out: Path,
+    procs: Processes,
+    data: str | os.PathLike[str] | None,
+    resume: bool,
+    precision: str,
+    workers: int,
+    seed: int,
+    log: Callable[[str], None] | None,
+) -> TrainResult:
+    printer = log or (lambda text: (sys.stderr.write(text + "\n"), sys.stderr.flush()))
+
+    def say(text: str) -> None:
+        if procs.main:
+            printer(text)
+
+    if recipe.batch_size % procs.world:
+        raise TrainingError(f"batch_size={recipe.batch_size} must be divisible by the {procs.world} processes")
     state_path = out / RESUME_NAME
     if state_path.exists() and not resume:
         raise TrainingError(f"{out} already holds a run ({RESUME_NAME}); pass resume=True (--resume) or another folder")
     if resume and not state_path.is_file():
         raise TrainingError(f"nothing to resume: {state_path} does not exist")
-    out.mkdir(parents=True, exist_ok=True)
-    if data is None:
-        data = _demo_data(out, seed, recipe.image_size, say)
+    procs.barrier()
+    if procs.main:
+        out.mkdir(parents=True, exist_ok=True)
+        if data is None:
+            data = _demo_data(out, seed, recipe.image_size, say)
+    data = procs.broadcast(data)
     frames, sets = find_affwild2(data)
     torch.manual_seed(seed)
     model = create_model(recipe.model, image_size=recipe.image_size)
-    device_ = torch.device(_device(device))
+    device_ = procs.device
     model.to(device_)
+    runner: torch.nn.Module = _TaskForward(model, recipe.forward)
+    if procs.enabled:
+        # The attention-logit branch feeds no loss (as in the published code): DDP must look for unused parameters.
+        runner = torch.nn.parallel.DistributedDataParallel(
+            runner, device_ids=[device_.index] if device_.type == "cuda" else None, find_unused_parameters=True
+        )
     augment = train_transform(recipe.image_size, color_jitter=recipe.color_jitter, hflip=recipe.hflip)
     evaluate = eval_transform(model.data_config)
     train_sets = {
@@ -223,33 +266,34 @@ def train(
     start, best = 0, -math.inf
     result = TrainResult(steps=recipe.steps, out=out)
     if resume:
-        start, best = _load_state(state_path, model, optimizer, schedule, scaler, recipe, seed)
+        start, best = _load_state(state_path, model, optimizer, schedule, scaler, recipe, seed, procs)
         say(f"resumed {out} at step {start} of {recipe.steps}")
-    logger = _Log(out, start, resume)
+    logger = _Log(out, start, resume) if procs.main else None
     loader = DataLoader(
-        StepBatches(train_sets, sampler, seed),
+        StepBatches(train_sets, sampler, seed, procs.rank, procs.world),
         batch_size=None,
         sampler=range(start, recipe.steps),
         num_workers=workers,
         generator=torch.Generator(),  # its own seed source: the global one drives dropout and is saved
     )
     say(
-        f"training {recipe.model} ({recipe.name} recipe) for {recipe.steps} steps, {recipe.batch_size} images per task "
-        f"and step, on {device_} ({dtype or 'fp32'}); train {[len(s) for s in train_sets.values()]} "
-        f"val {[len(s) for s in val_sets.values()]} frames (AU, EXPR, VA)"
+        f"training {recipe.model} ({recipe.name} recipe) for {recipe.steps} steps, {recipe.batch_size} images per "
+        f"task and step, on {device_} ({dtype or 'fp32'}) x {procs.world} process(es); train "
+        f"{[len(s) for s in train_sets.values()]} val {[len(s) for s in val_sets.values()]} frames (AU, EXPR, VA)"
     )
     if start == 0:
-        scores = validate(model, val_sets, device_, dtype, workers)
+        scores = validate(model, val_sets, device_, dtype, workers, procs=procs)
         result.history.append((0, scores))
-        logger.write({"step": 0, "lr": optimizer.param_groups[0]["lr"], **_score_columns(scores)})
+        if logger is not None:
+            logger.write({"step": 0, "lr": optimizer.param_groups[0]["lr"], **_score_columns(scores)})
         say(f"before training: {describe(scores)}")
     begun, every = time.monotonic(), max(1, recipe.steps // 20)
     step = start
     for step, batches in zip(range(start, recipe.steps), loader, strict=False):
-        model.train()
-        losses = _step_losses(model, criterion, batches, recipe.forward, device_, dtype)
+        runner.train()
+        losses = _step_losses(runner, criterion, batches, device_, dtype)
         total = sum(losses.values())
-        if not torch.isfinite(total):
+        if not procs.all_true(bool(torch.isfinite(total))):
             saved = _saved_step(state_path)
             raise TrainingError(
                 f"loss became {total.item()} at step {step + 1}; stopped. The last saved state "
@@ -264,22 +308,28 @@ def train(
         row = {"step": done, "lr": optimizer.param_groups[0]["lr"], "loss": total.item()}
         row.update({f"loss_{t.lower()}": v.detach().item() for t, v in losses.items()})
         if done % recipe.val_every == 0 or done == recipe.steps:
-            scores = validate(model, val_sets, device_, dtype, workers)
+            scores = validate(model, val_sets, device_, dtype, workers, procs=procs)
             result.history.append((done, scores))
             row.update(_score_columns(scores))
             if scores.p_mtl > best:
                 best, result.best_step = scores.p_mtl, done
-                _save_model(model, out / "best", recipe, data, done, scores)
+                if procs.main:
+                    _save_model(model, out / "best", recipe, data, done, scores)
             say(f"step {done}: {describe(scores)}")
-        logger.write(row)
+        if logger is not None:
+            logger.write(row)
         if done % recipe.save_every == 0 or done == recipe.steps:
-            _save_model(model, out, recipe, data, done, result.last)
-            _save_state(state_path, model, optimizer, schedule, scaler, recipe, seed, done, best)
+            rng = procs.gather(torch.get_rng_state())
+            if procs.main:
+                _save_model(model, out, recipe, data, done, result.last)
+                _save_state(state_path, model, optimizer, schedule, scaler, recipe, seed, done, best, rng)
         if done % every == 0 or done == recipe.steps:
             elapsed = time.monotonic() - begun
             eta = elapsed / (done - start) * (recipe.steps - done)
             say(f"step {done}/{recipe.steps} loss {row['loss']:.4f} lr {row['lr']:.2e} eta {eta:.0f}s")
-    logger.close()
+    if logger is not None:
+        logger.close()
+    procs.barrier()
     return result
 
 
@@ -290,18 +340,26 @@ def validate(
     dtype: torch.dtype | None = None,
     workers: int = 0,
     batch_size: int = 64,
+    *,
+    procs: Processes | None = None,
 ) -> ABAWScores:
-    """ABAW3 measures of ``model`` on each task's validation set (each task's measure on its own set)."""
+    """ABAW3 measures of ``model`` on each task's validation set (each task's measure on its own set).
+
+    With ``procs`` of several processes, each scores every ``world``-th frame and the counts
+    are merged, so every process gets the measures of the whole sets.
+    """
     metric = ABAWMetrics(len(model.au_names), len(model.expression_names), len(model.va_names))
+    rank, world = (procs.rank, procs.world) if procs is not None else (0, 1)
     model.eval()
     with torch.no_grad():
         for task, dataset in val_sets.items():
-            for batch in DataLoader(dataset, batch_size=batch_size, num_workers=workers, generator=torch.Generator()):
+            shard = Subset(dataset, range(rank, len(dataset), world))
+            for batch in DataLoader(shard, batch_size=batch_size, num_workers=workers, generator=torch.Generator()):
                 with _autocast(device, dtype):
                     output = model(batch["image"].to(device))
                 key = task.lower()
                 metric.update(**{f"{key}_preds": getattr(output, key).float().cpu(), f"{key}_targets": batch[key]})
-    return metric.compute()
+    return (procs.merge(metric) if procs is not None else metric).compute()
 
 
 def describe(scores: ABAWScores) -> str:
@@ -326,33 +384,45 @@ def _criterion(recipe: Recipe, train_sets: Mapping[str, AffWild2Frames]) -> Mult
     return MultiTaskLoss(pos_weight, class_weight, va_correction=recipe.va_correction)
 
 
+class _TaskForward(torch.nn.Module):
+    """The model over the three task batches of a step in one call (one DDP forward per step).
+
+    ``"per-task"`` runs one forward pass per task, so BatchNorm normalises each task's batch
+    with its own statistics (published); ``"concatenated"`` runs one pass over all of them.
+    """
+
+    def __init__(self, model: SMMEmotionNet, mode: str) -> None:
+        super().__init__()
+        if mode not in ("per-task", "concatenated"):
+            raise ValueError(f"forward must be 'per-task' or 'concatenated', got {mode!r}")
+        self.model, self.mode = model, mode
+
+    def forward(self, images: dict[str, torch.Tensor]) -> dict[str, Any]:
+        if self.mode == "per-task":
+            return {task: self.model(x) for task, x in images.items()}
+        joint = self.model(torch.cat(list(images.values())))
+        sizes = [len(x) for x in images.values()]
+        parts = [torch.split(field, sizes) for field in (joint.au, joint.expr, joint.va)]
+        return {t: joint._replace(au=parts[0][i], expr=parts[1][i], va=parts[2][i]) for i, t in enumerate(images)}
+
+
 def _step_losses(
-    model: SMMEmotionNet,
+    runner: torch.nn.Module,
     criterion: MultiTaskLoss,
     batches: Mapping[str, Mapping[str, torch.Tensor]],
-    forward: str,
     device: torch.device,
     dtype: torch.dtype | None,
 ) -> dict[str, torch.Tensor]:
     """Each task's loss on its own batch (missing labels of the other tasks never enter)."""
     images = {t: b["image"].to(device) for t, b in batches.items()}
     with _autocast(device, dtype):
-        if forward == "per-task":
-            outputs = {t: model(x) for t, x in images.items()}
-        else:
-            joint = model(torch.cat(list(images.values())))
-            sizes = [len(x) for x in images.values()]
-            parts = [torch.split(field, sizes) for field in (joint.au, joint.expr, joint.va)]
-            outputs = {
-                t: joint._replace(au=parts[0][i], expr=parts[1][i], va=parts[2][i]) for i, t in enumerate(images)
-            }
+        outputs = runner(images)
     losses = {}
     for task, batch in batches.items():
         output = outputs[task]
         au, expr, va = (batch[k].to(device) for k in ("au", "expr", "va"))
-        full = criterion(
-            output._replace(au=output.au.float(), expr=output.expr.float(), va=output.va.float()), au, expr, va
-        )
+        output = output._replace(au=output.au.float(), expr=output.expr.float(), va=output.va.float())
+        full = criterion(output, au, expr, va)
         losses[task] = {"AU": full.au, "EXPR": full.expr, "VA": full.va}[task]
     return losses
 
@@ -366,12 +436,6 @@ def _score_columns(scores: ABAWScores) -> dict[str, float]:
         "p_va": scores.p_va,
         "p_mtl": scores.p_mtl,
     }
-
-
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def _precision(precision: str, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
@@ -421,6 +485,7 @@ def _save_state(
     seed: int,
     step: int,
     best: float,
+    rng: list[torch.Tensor],
 ) -> None:
     state = {
         "step": step,
@@ -432,7 +497,7 @@ def _save_state(
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
         "scaler": scaler.state_dict(),
-        "rng": torch.get_rng_state(),
+        "rng": rng,  # every process's CPU generator, in rank order
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -453,6 +518,7 @@ def _load_state(
     scaler: torch.amp.GradScaler,
     recipe: Recipe,
     seed: int,
+    procs: Processes,
 ) -> tuple[int, float]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -470,11 +536,13 @@ def _load_state(
         raise TrainingError(f"{path} is a run of another architecture (backbone {state['config'].get('backbone')})")
     if state["seed"] != seed:
         raise TrainingError(f"{path} was started with seed {state['seed']}, not {seed}")
+    if len(state["rng"]) != procs.world:
+        raise TrainingError(f"{path} was written by {len(state['rng'])} process(es); resume it with as many")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["rng"])
+    torch.set_rng_state(state["rng"][procs.rank])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     return int(state["step"]), float(state["best"])
