@@ -40,6 +40,8 @@ _EXPORTS = {
     "load_checkpoint": "smm.checkpoint",
     "save_checkpoint": "smm.checkpoint",
     "create_model": "smm.registry",
+    "predict_images": "smm.face.pipeline",
+    "predict_video": "smm.face.pipeline",
     "list_models": "smm.registry",
 }
 
@@ -48,6 +50,7 @@ _SUBMODULES = (
     "checkpoint",
     "data",
     "export",
+    "face",
     "metrics",
     "prediction_files",
     "predictions",
@@ -64,6 +67,7 @@ if TYPE_CHECKING:
     from smm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from smm.convert import convert_reference_state_dict, load_reference_checkpoint
     from smm.embedding import ROIEmbedding
+    from smm.face.pipeline import predict_images, predict_video
     from smm.losses import MultiTaskLoss, MultiTaskLossOutput, ccc, ccc_loss, multitask_loss, weighted_bce, weighted_ce
     from smm.message_space import MessageOutput, MessageSpaceHead
     from smm.model import SMMEmotionNet, SMMOutput
@@ -112,6 +116,8 @@ __all__ = [
     "load_checkpoint",
     "load_reference_checkpoint",
     "multitask_loss",
+    "predict_images",
+    "predict_video",
     "save_checkpoint",
     "weighted_bce",
     "weighted_ce",

@@ -62,10 +62,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--out", required=True, type=Path, help="output (submission) folder")
     predict.add_argument(
+        "--input",
+        nargs="+",
+        type=Path,
+        help="raw photos, videos or folders of photos: faces are detected and aligned (needs the face extra); "
+        "writes OUT/<video>.csv per video and OUT/images.csv, one row per frame or photo",
+    )
+    predict.add_argument(
+        "--abaw", action="store_true", help="with --input videos, also write AU/, EXPR/, VA/<video>.txt"
+    )
+    predict.add_argument(
+        "--detect-every", type=int, default=5, help="with --input videos, detect faces every N frames (default: 5)"
+    )
+    predict.add_argument(
         "--frames",
         nargs="+",
         type=Path,
-        help="one folder of frame images (00001.jpg, ...) per video; the folder name is the video name",
+        help="one folder of cropped-aligned frames (00001.jpg, ...) per video; the folder name is the video name",
     )
     predict.add_argument(
         "--tracks",
@@ -266,8 +279,15 @@ def _predict(args: argparse.Namespace) -> None:
     from smm.submission import write_submission
 
     lists = _test_lists(args)
+    if args.input is not None:
+        if args.frames is not None or args.frames_root is not None or lists:
+            raise ValueError("--input (raw photos and videos) goes alone, without --frames, --frames-root or lists")
+        _predict_raw(args, load_checkpoint(args.checkpoint).to(_device(args.device)))
+        return
     if (args.frames is None) == (args.frames_root is None):
-        raise ValueError("give either --frames (video folders) or --frames-root with test lists (--au-list, ...)")
+        raise ValueError(
+            "give --input (photos, videos), --frames (cropped-aligned video folders) or --frames-root with test lists"
+        )
     if args.frames_root is not None:
         if not lists:
             raise ValueError(
@@ -319,6 +339,64 @@ def _predict(args: argparse.Namespace) -> None:
             "pass --videos or --annotations for one line per video frame"
         )
     _out(f"wrote {len(report.files)} file(s) to {args.out}")
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def _predict_raw(args: argparse.Namespace, model: Any) -> None:
+    """Photos and videos: detect, align, predict; a CSV per video and one for the photos."""
+    from smm.face import MTCNNDetector, abaw_rows, predict_images, predict_video, write_frames_csv
+    from smm.prediction_files import write_au_file, write_expr_file, write_va_file
+
+    photos, videos = [], []
+    for path in args.input:
+        if path.is_dir():
+            photos += sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        elif path.suffix.lower() in VIDEO_SUFFIXES:
+            videos.append(path)
+        elif path.suffix.lower() in PHOTO_SUFFIXES:
+            photos.append(path)
+        elif not path.exists():
+            raise FileNotFoundError(f"{path} does not exist")
+        else:
+            raise ValueError(
+                f"{path}: not a photo ({', '.join(PHOTO_SUFFIXES)}) or video ({', '.join(VIDEO_SUFFIXES)})"
+            )
+    detector = MTCNNDetector(str(next(model.parameters()).device))
+    written = []
+    for video in videos:
+        results = list(
+            predict_video(
+                model,
+                video,
+                detector=detector,
+                detect_every=args.detect_every,
+                batch_size=args.batch_size,
+                clamp_va=args.clamp_va,
+                progress=not args.quiet,
+            )
+        )
+        written.append(write_frames_csv(args.out / f"{video.stem}.csv", results, model))
+        found = sum(r.face for r in results)
+        if not args.quiet:
+            _err(f"{video.name}: {len(results)} frames, a face in {found}")
+        if args.abaw and found:
+            rows = abaw_rows(results, args.threshold)
+            written.append(write_au_file(args.out / "AU" / f"{video.stem}.txt", rows["au"], model.au_names))
+            written.append(
+                write_expr_file(args.out / "EXPR" / f"{video.stem}.txt", rows["expr"], model.expression_names)
+            )
+            written.append(write_va_file(args.out / "VA" / f"{video.stem}.txt", rows["va"]))
+    if photos:
+        results = predict_images(model, photos, detector=detector, batch_size=args.batch_size, clamp_va=args.clamp_va)
+        written.append(write_frames_csv(args.out / "images.csv", results, model))
+        if not args.quiet:
+            _err(f"{len(photos)} photo(s), a face in {sum(r.face for r in results)}")
+    if not written:
+        raise ValueError("--input holds no photo or video")
+    _out(f"wrote {len(written)} file(s) to {args.out}")
 
 
 def _check_submission(args: argparse.Namespace) -> int:

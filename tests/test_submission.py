@@ -270,7 +270,7 @@ def test_cli_alpha_options_change_the_output(tmp_path: Path, checkpoint: Path) -
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "give either --frames"),
+        ([], "give --input (photos, videos), --frames (cropped-aligned video folders) or --frames-root"),
         (["--frames-root", "."], "--frames-root needs at least one test list"),
         (["--frames", "a", "b", "--num-frames", "3"], "--num-frames goes with a single --frames folder"),
     ],

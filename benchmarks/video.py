@@ -1,0 +1,120 @@
+"""Benchmark: frames per second from an mp4 to the per-frame CSV, split into decode, detection, alignment, model.
+
+    python -m benchmarks.video [--model smm_abaw3] [--frames 60] [--every 5] [--precision fp32] [--device cpu]
+
+Writes a 720p test video (a real face from scikit-image, moving), then times one streaming
+pass of ``smm.predict_video`` plus the CSV, and each stage alone on the same frames.
+Prints the machine first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import smm
+from smm.face import MTCNNDetector, align_faces, predict_video, write_frames_csv
+from smm.face.pipeline import _model_inputs
+
+
+def _machine() -> str:
+    cpu = platform.processor() or "cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        flags = Path("/proc/cpuinfo").read_text()
+        extras = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    except OSError:
+        extras = []
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu} ({torch.get_num_threads()} threads{', ' + ', '.join(extras) if extras else ', no bf16 units'}){gpu}"
+
+
+def write_video(path: Path, frames: int) -> None:
+    import av
+    from skimage import data
+
+    face = Image.fromarray(data.astronaut()).resize((480, 480))
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("h264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        for i in range(frames):
+            canvas = Image.new("RGB", (1280, 720), (80, 80, 80))
+            canvas.paste(face, (300 + 3 * i % 200, 100))
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(canvas), format="rgb24")))
+        container.mux(stream.encode())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smm_abaw3")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--every", type=int, default=5, help="detect every N frames")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    import av
+
+    print(f"machine: {_machine()}; torch {torch.__version__}")
+    device = torch.device(args.device)
+    model = smm.create_model(args.model).eval().to(device)
+    detector = MTCNNDetector(str(device))
+    with tempfile.TemporaryDirectory() as folder:
+        video = Path(folder) / "clip.mp4"
+        write_video(video, args.frames)
+
+        start = time.perf_counter()
+        results = list(
+            predict_video(
+                model, video, detector=detector, detect_every=args.every, batch_size=args.batch_size,
+                precision=args.precision,
+            )
+        )  # fmt: skip
+        write_frames_csv(Path(folder) / "clip.csv", results, model)
+        total = time.perf_counter() - start
+
+        start = time.perf_counter()
+        with av.open(str(video)) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        decode = time.perf_counter() - start
+
+        start = time.perf_counter()
+        found = detector.detect(frames[:: args.every])
+        detect = time.perf_counter() - start
+
+        landmarks = np.concatenate([f.landmarks[:1] for f in found])
+        batch = torch.from_numpy(np.stack(frames[: args.batch_size])).to(device).permute(0, 3, 1, 2).float() / 255
+        marks = torch.from_numpy(np.repeat(landmarks[:1], len(batch), 0))
+        start = time.perf_counter()
+        for _ in range(0, len(frames), args.batch_size):
+            crops = align_faces(batch, marks)
+        align = time.perf_counter() - start
+
+        dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+        inputs = _model_inputs(model, crops)
+        start = time.perf_counter()
+        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            for _ in range(0, len(frames), args.batch_size):
+                model(inputs)
+        forward = time.perf_counter() - start
+
+    n = len(results)
+    print(f"{args.model}, {n} frames of 1280x720, detection every {args.every}, batch {args.batch_size}, "
+          f"{args.precision}, {device}")  # fmt: skip
+    print(f"end to end (decode, detect, track, align, model, CSV): {n / total:.2f} frames/s ({total:.1f} s)")
+    for name, seconds in (("decode", decode), ("detection", detect), ("alignment", align), ("model", forward)):
+        print(f"  {name:10s} {seconds:7.2f} s  {seconds / total:6.1%} of end to end  {n / seconds:8.1f} frames/s")
+
+
+if __name__ == "__main__":
+    main()
