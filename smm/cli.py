@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
         "--detect-every", type=int, default=5, help="with --input videos, detect faces every N frames (default: 5)"
     )
     predict.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="with --input, the model's autocast dtype (default: fp32; bf16 is faster on CPUs with bf16 units)",
+    )
+    predict.add_argument(
         "--frames",
         nargs="+",
         type=Path,
@@ -374,6 +380,7 @@ def _predict_raw(args: argparse.Namespace, model: Any) -> None:
                 detector=detector,
                 detect_every=args.detect_every,
                 batch_size=args.batch_size,
+                precision=args.precision,
                 clamp_va=args.clamp_va,
                 progress=not args.quiet,
             )
@@ -390,7 +397,14 @@ def _predict_raw(args: argparse.Namespace, model: Any) -> None:
             )
             written.append(write_va_file(args.out / "VA" / f"{video.stem}.txt", rows["va"]))
     if photos:
-        results = predict_images(model, photos, detector=detector, batch_size=args.batch_size, clamp_va=args.clamp_va)
+        results = predict_images(
+            model,
+            photos,
+            detector=detector,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            clamp_va=args.clamp_va,
+        )
         written.append(write_frames_csv(args.out / "images.csv", results, model))
         if not args.quiet:
             _err(f"{len(photos)} photo(s), a face in {sum(r.face for r in results)}")

@@ -217,3 +217,23 @@ def test_cli_predicts_photos_and_videos_to_csv(tmp_path: Path, model: smm.SMMEmo
     au = (tmp_path / "out" / "AU" / "clip.txt").read_text().splitlines()
     assert len(au) == 13  # header + one line per frame of the video
     assert main([*args, "--input", str(tmp_path / "notes.txt")]) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_alignment_on_cuda_matches_cpu() -> None:
+    g = torch.Generator().manual_seed(2)
+    images = torch.rand(2, 3, 90, 120, generator=g)
+    landmarks = torch.from_numpy(TEMPLATE_112)[None] * 0.6 + torch.rand(2, 1, 2, generator=g) * 30
+    torch.testing.assert_close(
+        align_faces(images.cuda(), landmarks).cpu(), align_faces(images, landmarks), atol=1e-5, rtol=1e-5
+    )
+
+
+def test_bf16_predictions_stay_close_to_fp32(model: smm.SMMEmotionNet, detector: MTCNNDetector) -> None:
+    fp32 = predict_images(model, [ASTRONAUT], detector=detector)[0]
+    bf16 = predict_images(model, [ASTRONAUT], detector=detector, precision="bf16")[0]
+    assert np.abs(fp32.au - bf16.au).max() < 0.05
+    assert np.abs(fp32.expr - bf16.expr).max() < 0.05
+    assert not np.array_equal(fp32.au, bf16.au)  # the option has an effect
+    with pytest.raises(ValueError, match=r"precision must be one of \('fp32', 'bf16', 'fp16'\), got 'int8'"):
+        predict_images(model, [ASTRONAUT], detector=detector, precision="int8")
