@@ -76,9 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--precision",
-        choices=("fp32", "bf16", "fp16"),
-        default="fp32",
-        help="with --input, the model's autocast dtype (default: fp32; bf16 is faster on CPUs with bf16 units)",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="the model's autocast dtype (default: auto = bf16 on CPUs and GPUs with bf16 units, else fp32)",
     )
     predict.add_argument(
         "--frames",
@@ -174,7 +174,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--save-every", type=int, help="save the resume state every N steps (and at the end)")
     train.add_argument("--device", default="auto", help="torch device (default: auto = cuda if available, else cpu)")
     train.add_argument(
-        "--precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32", help="autocast dtype (default: fp32)"
+        "--precision",
+        choices=("fp32", "bf16", "fp16", "auto"),
+        default="fp32",
+        help="autocast dtype (default: fp32; auto = bf16 on CPUs and GPUs with bf16 units)",
     )
     train.add_argument("--workers", type=int, default=0, help="data loading processes (default: 0)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -334,6 +337,7 @@ def _predict(args: argparse.Namespace) -> None:
         threshold=args.threshold,
         clamp_va=args.clamp_va,
         batch_size=args.batch_size,
+        precision=args.precision,
         progress=not args.quiet,
         log=None if args.quiet else _err,
         **lists,

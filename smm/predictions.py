@@ -33,6 +33,7 @@ from smm.prediction_files import (
     write_multitask_file,
     write_va_file,
 )
+from smm.runtime import autocast_dtype, resolve_precision, use_channels_last
 from smm.temporal import exponential_smoothing, smoothing_strengths
 
 __all__ = [
@@ -174,6 +175,7 @@ def predict_frames(
     alpha: float | Mapping[str, float] | None = None,
     threshold: float = 0.5,
     clamp_va: bool = False,
+    precision: str = "auto",
     progress: bool = False,
 ) -> FramePredictions:
     """Predict every frame of one video, with bounded memory; one row per frame.
@@ -207,6 +209,9 @@ def predict_frames(
         AU decision: ``au_prob > threshold``.
     clamp_va : bool, default False
         Clamp valence and arousal to [-1, 1]. The published tester wrote them raw.
+    precision : {"auto", "fp32", "bf16", "fp16"}, default "auto"
+        Autocast dtype of the backbone and heads (the smoothing and final layers run in
+        fp32); ``"auto"``: bf16 where the CPU or GPU has bf16 units, else fp32.
     progress : bool, default False
         Print a progress line to stderr per batch.
 
@@ -233,7 +238,7 @@ def predict_frames(
         raise ValueError("include selects frame images of a folder; with tensors, pass only the frames wanted")
     else:
         numbers = None
-    au_features, messages = _features(model, frames, batch_size, total if progress else None, progress)
+    au_features, messages = _features(model, frames, batch_size, total if progress else None, progress, precision)
     if numbers is None:
         numbers = np.arange(1, len(au_features) + 1)
     last = int(numbers[-1])
@@ -268,17 +273,28 @@ def _smooth(features: torch.Tensor, alpha: float | None) -> torch.Tensor:
 
 
 def _features(
-    model: SMMEmotionNet, frames: Iterable[torch.Tensor], batch_size: int, total: int | None, progress: bool
+    model: SMMEmotionNet,
+    frames: Iterable[torch.Tensor],
+    batch_size: int,
+    total: int | None,
+    progress: bool,
+    precision: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image AU features ``(N, H, D)`` and message vectors ``(N, D)``, float32 on the CPU."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    resolved = resolve_precision(precision, device)
+    dtype, channels_last = autocast_dtype(resolved), use_channels_last(resolved, device)
     au_features, messages = [], []
     done = 0
     try:
         for batch in _batches(frames, batch_size):
-            out = model(batch.to(device))
+            batch = batch.to(device)
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                out = model(batch)
             au_features.append(out.au_features.float().cpu())
             messages.append(out.message.float().cpu())
             done += batch.shape[0]

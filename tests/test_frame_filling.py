@@ -101,7 +101,14 @@ def test_written_files_have_one_line_per_frame(
         shutil.copy(all_frames / f"{n:05d}.png", folder / f"{n:05d}.png")
     out = root / "out"
     report = write_submission(
-        model, root, out, au_videos=["vid"], expr_videos=["vid"], va_videos=["vid"], frame_counts={"vid": length}
+        model,
+        root,
+        out,
+        au_videos=["vid"],
+        expr_videos=["vid"],
+        va_videos=["vid"],
+        frame_counts={"vid": length},
+        precision="fp32",
     )
     assert report.frames == {"vid": length}
     assert report.uncounted == []
@@ -120,24 +127,24 @@ def test_predict_frames_marks_observed_frames_and_fills(
 ) -> None:
     for n in (2, 3, 6):
         shutil.copy(all_frames / f"{n:05d}.png", tmp_path / f"{n:05d}.png")
-    result = predict_frames(model, tmp_path, num_frames=8)
+    result = predict_frames(model, tmp_path, num_frames=8, precision="fp32")
     assert result.frame.tolist() == list(range(1, 9))
     assert result.observed.tolist() == [False, True, True, False, False, True, False, False]
     # frame 1 from frame 2 (the first image), 4-5 from 3, 7-8 from 6
     torch.testing.assert_close(result.va, per_image["va"][[1, 1, 2, 2, 2, 5, 5, 5]], atol=1e-5, rtol=1e-4)
-    short = predict_frames(model, tmp_path)  # no count: up to the last image
+    short = predict_frames(model, tmp_path, precision="fp32")  # no count: up to the last image
     assert len(short.frame) == 6
-    selected = predict_frames(model, tmp_path, include=[3, 6], num_frames=6)
+    selected = predict_frames(model, tmp_path, include=[3, 6], num_frames=6, precision="fp32")
     assert selected.observed.tolist() == [False, False, True, False, False, True]
     torch.testing.assert_close(selected.va[0], per_image["va"][2], atol=1e-5, rtol=1e-4)
     rows = result.rows([6, 1])
     torch.testing.assert_close(rows.va, per_image["va"][[5, 1]], atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match=r"num_frames=5, but there is an image of frame 6"):
-        predict_frames(model, tmp_path, num_frames=5)
+        predict_frames(model, tmp_path, num_frames=5, precision="fp32")
     with pytest.raises(ValueError, match=r"frames must be in \[1, 8\]"):
         result.rows([9])
     with pytest.raises(FileNotFoundError, match="holds none of the 1 requested frame"):
-        predict_frames(model, tmp_path, include=[7])
+        predict_frames(model, tmp_path, include=[7], precision="fp32")
 
 
 def test_va_is_raw_by_default_and_clamped_on_request(model: smm.SMMEmotionNet) -> None:
@@ -145,8 +152,8 @@ def test_va_is_raw_by_default_and_clamped_on_request(model: smm.SMMEmotionNet) -
     with torch.no_grad():
         model.message_space.va.bias.add_(5.0)  # push VA outside [-1, 1]
         try:
-            raw = predict_frames(model, frames)
-            clamped = predict_frames(model, frames, clamp_va=True)
+            raw = predict_frames(model, frames, precision="fp32")
+            clamped = predict_frames(model, frames, clamp_va=True, precision="fp32")
             expected = model(torch.stack(frames)).va
         finally:
             model.message_space.va.bias.sub_(5.0)
@@ -159,7 +166,7 @@ def test_smoothing_strength_per_output(model: smm.SMMEmotionNet) -> None:
     frames = [torch.randn(3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(9)]
     with torch.no_grad():
         out = model(torch.stack(frames))
-    result = predict_frames(model, frames, alpha={"AU": 7, "EXPR": 9})
+    result = predict_frames(model, frames, alpha={"AU": 7, "EXPR": 9}, precision="fp32")
     with torch.no_grad():
         au = model.sign_vehicle.classify(smm.temporal.exponential_smoothing(out.au_features, 7.0))
         expr = model.message_space.classify(smm.temporal.exponential_smoothing(out.message, 9.0))[0]
@@ -167,17 +174,17 @@ def test_smoothing_strength_per_output(model: smm.SMMEmotionNet) -> None:
     torch.testing.assert_close(result.expr_prob, torch.softmax(expr, -1), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(result.va, out.va, atol=1e-5, rtol=1e-4)  # VA not smoothed
     with pytest.raises(ValueError, match=r"alpha keys must be among \('AU', 'EXPR', 'VA'\), got \['V'\]"):
-        predict_frames(model, frames, alpha={"V": 3})
+        predict_frames(model, frames, alpha={"V": 3}, precision="fp32")
     with pytest.raises(ValueError, match=r"alpha\['EXPR'\] must be a number >= 0, got -1"):
-        predict_frames(model, frames, alpha={"EXPR": -1})
+        predict_frames(model, frames, alpha={"EXPR": -1}, precision="fp32")
 
 
 def test_au_threshold_is_strict(model: smm.SMMEmotionNet) -> None:
     frames = [torch.randn(3, 64, 64)]
-    result = predict_frames(model, frames, threshold=0.0)
+    result = predict_frames(model, frames, threshold=0.0, precision="fp32")
     assert bool((result.au == 1).all())
     exact = float(result.au_prob[0, 0])
-    at = predict_frames(model, frames, threshold=exact)
+    at = predict_frames(model, frames, threshold=exact, precision="fp32")
     assert int(at.au[0, 0]) == 0  # a probability equal to the threshold is not a positive
 
 
@@ -185,10 +192,10 @@ def test_frame_folder_errors(tmp_path: Path, model: smm.SMMEmotionNet, all_frame
     shutil.copy(all_frames / "00001.png", tmp_path / "00001.png")
     shutil.copy(all_frames / "00002.png", tmp_path / "frame_b.png")
     with pytest.raises(ValueError, match=r"frame_b\.png: frame images must be named by frame number"):
-        predict_frames(model, tmp_path)
+        predict_frames(model, tmp_path, precision="fp32")
     (tmp_path / "frame_b.png").rename(tmp_path / "00001.jpg")
     with pytest.raises(ValueError, match=r"a second image of frame 1"):
-        predict_frames(model, tmp_path)
+        predict_frames(model, tmp_path, precision="fp32")
 
 
 def test_multitask_rows_fill_missing_images_from_the_previous_listed_one(
@@ -201,7 +208,11 @@ def test_multitask_rows_fill_missing_images_from_the_previous_listed_one(
     listed = [1, 2, 3, 4, 5, 6]
     (tmp_path / "list.txt").write_text("image\n" + "".join(f"vid/{n:05d}.jpg\n" for n in listed))
     write_submission(
-        model, tmp_path / "frames", tmp_path / "out", mtl_list=read_multitask_test_list(tmp_path / "list.txt")
+        model,
+        tmp_path / "frames",
+        tmp_path / "out",
+        mtl_list=read_multitask_test_list(tmp_path / "list.txt"),
+        precision="fp32",
     )
     rows = read_multitask_csv(tmp_path / "out" / "MTL_predictions.txt")
     assert rows.images == tuple(f"vid/{n:05d}.jpg" for n in listed)

@@ -32,13 +32,13 @@ def _video(folder: Path, frames: int, size: int = 32) -> Path:
 
 def test_predict_frames_batches_and_smooths(model: smm.SMMEmotionNet) -> None:
     frames = [torch.randn(3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(7)]
-    result = predict_frames(model, frames, batch_size=3)
+    result = predict_frames(model, frames, batch_size=3, precision="fp32")
     with torch.no_grad():
         out = model(torch.stack(frames))
     torch.testing.assert_close(result.au_prob, torch.sigmoid(out.au), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(result.expr, out.expr.argmax(-1))
     assert torch.equal(result.au, (result.au_prob > 0.5).long())
-    smoothed = predict_frames(model, iter(frames), batch_size=2, alpha=8.0)
+    smoothed = predict_frames(model, iter(frames), batch_size=2, alpha=8.0, precision="fp32")
     with torch.no_grad():
         expected = model.message_space.classify(exponential_smoothing(out.message, 8.0))[0]
     torch.testing.assert_close(smoothed.expr_prob, torch.softmax(expected, -1), atol=1e-5, rtol=1e-4)
@@ -46,20 +46,20 @@ def test_predict_frames_batches_and_smooths(model: smm.SMMEmotionNet) -> None:
 
 def test_predict_frames_errors(tmp_path: Path, model: smm.SMMEmotionNet) -> None:
     with pytest.raises(ValueError, match="the video has no frames"):
-        predict_frames(model, [])
+        predict_frames(model, [], precision="fp32")
     with pytest.raises(ValueError, match=r"frame 1 is \(3, 32, 32\), frame 0 \(3, 64, 64\)"):
-        predict_frames(model, [torch.randn(3, 64, 64), torch.randn(3, 32, 32)])
+        predict_frames(model, [torch.randn(3, 64, 64), torch.randn(3, 32, 32)], precision="fp32")
     with pytest.raises(ValueError, match=r"alpha must be a number >= 0, got -2"):
-        predict_frames(model, [torch.randn(3, 64, 64)], alpha=-2)
+        predict_frames(model, [torch.randn(3, 64, 64)], alpha=-2, precision="fp32")
     folder = _video(tmp_path / "v", 2)
     (folder / "readme.md").write_text("x")  # not an image: ignored, like in the dataset
-    assert len(predict_frames(model, folder).frame) == 2
+    assert len(predict_frames(model, folder, precision="fp32").frame) == 2
     Image.new("RGB", (20, 20)).save(folder / "00003.jpg")
     with pytest.raises(ValueError, match=r"00003\.jpg: frame of size \(20, 20\)"):
-        predict_frames(model, folder)
+        predict_frames(model, folder, precision="fp32")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no images"):
-        predict_frames(model, tmp_path / "empty")
+        predict_frames(model, tmp_path / "empty", precision="fp32")
 
 
 def test_prediction_files_round_trip(tmp_path: Path) -> None:

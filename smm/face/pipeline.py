@@ -28,6 +28,7 @@ from smm.face.align import TEMPLATE_112, align_faces
 from smm.face.detector import FaceDetector, Faces, MTCNNDetector
 from smm.face.track import FaceTracker
 from smm.model import SMMEmotionNet
+from smm.runtime import autocast_dtype, resolve_precision, use_channels_last
 
 ALIGNED_SIZE = 112
 
@@ -103,6 +104,9 @@ def _predict_faces(
         images, torch.from_numpy(landmarks), index=torch.from_numpy(index), size=ALIGNED_SIZE, template=TEMPLATE_112
     )
     inputs = _model_inputs(model, crops)
+    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    if use_channels_last(precision, device):
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         out = model(inputs)
     va = out.va.float()
@@ -122,7 +126,7 @@ def predict_images(
     detector: FaceDetector | None = None,
     all_faces: bool = False,
     batch_size: int = 32,
-    precision: str = "fp32",
+    precision: str = "auto",
     clamp_va: bool = False,
 ) -> list[FrameResult]:
     """Detect, align and predict the face(s) of each photo.
@@ -137,8 +141,9 @@ def predict_images(
     all_faces : bool, default False
         One result per face found (the largest first); default only the largest face.
     batch_size : int, default 32
-    precision : {"fp32", "bf16", "fp16"}, default "fp32"
-        Autocast dtype of the model.
+    precision : {"auto", "fp32", "bf16", "fp16"}, default "auto"
+        Autocast dtype of the model; ``"auto"``: bf16 where the CPU or GPU has bf16 units, else
+        fp32 (:func:`smm.runtime.resolve_precision`).
     clamp_va : bool, default False
 
     Returns
@@ -150,7 +155,7 @@ def predict_images(
     model.eval()
     device = next(model.parameters()).device
     detect = _detector(detector, device)
-    dtype = _dtype(precision)
+    dtype = _dtype(precision, device)
     results: list[FrameResult] = []
     try:
         for start in range(0, len(images), batch_size):
@@ -186,7 +191,7 @@ def predict_video(
     detector: FaceDetector | None = None,
     detect_every: int = 5,
     batch_size: int = 32,
-    precision: str = "fp32",
+    precision: str = "auto",
     clamp_va: bool = False,
     progress: bool = False,
 ) -> Iterator[FrameResult]:
@@ -207,7 +212,8 @@ def predict_video(
     detect_every : int, default 5
         1 detects on every frame (slowest, follows fast motion best).
     batch_size : int, default 32
-    precision : {"fp32", "bf16", "fp16"}, default "fp32"
+    precision : {"auto", "fp32", "bf16", "fp16"}, default "auto"
+        See :func:`predict_images`.
     clamp_va : bool, default False
     progress : bool, default False
         A progress line on stderr.
@@ -230,7 +236,7 @@ def predict_video(
     model.eval()
     device = next(model.parameters()).device
     detect = _detector(detector, device)
-    dtype = _dtype(precision)
+    dtype = _dtype(precision, device)
     tracker = FaceTracker(max_missed=max(1, 30 // detect_every))
     state: dict[str, Any] = {"faces": None}
     try:
@@ -304,11 +310,8 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _dtype(precision: str) -> torch.dtype | None:
-    choices = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in choices:
-        raise ValueError(f"precision must be one of {tuple(choices)}, got {precision!r}")
-    return choices[precision]
+def _dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    return autocast_dtype(resolve_precision(precision, device))
 
 
 def _load(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> np.ndarray:

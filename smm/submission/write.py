@@ -50,6 +50,7 @@ def write_submission(
     threshold: float = 0.5,
     clamp_va: bool = False,
     batch_size: int = 64,
+    precision: str = "auto",
     mtl_file: str = MULTITASK_FILE,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
@@ -79,7 +80,7 @@ def write_submission(
         for single-task files that cover the whole video; see ``SubmissionReport.uncounted``.
     alpha : float or mapping, optional
         Smoothing per output, e.g. :data:`smm.temporal.PUBLISHED_ALPHA`.
-    threshold, clamp_va, batch_size, progress
+    threshold, clamp_va, batch_size, precision, progress
         As in :func:`smm.predictions.predict_frames`.
     mtl_file : str, default "MTL_predictions.txt"
     log : callable, optional
@@ -119,6 +120,7 @@ def write_submission(
             alpha=alpha,
             threshold=threshold,
             clamp_va=clamp_va,
+            precision=precision,
             progress=progress,
         )
         if video in whole:

@@ -38,6 +38,7 @@ from smm.losses import MultiTaskLoss
 from smm.metrics import ABAWMetrics, ABAWScores
 from smm.model import SMMEmotionNet
 from smm.registry import create_model
+from smm.runtime import autocast_dtype, resolve_precision
 from smm.training.distributed import Processes
 from smm.training.recipes import Recipe
 from smm.training.sampler import TaskBatchSampler
@@ -175,8 +176,10 @@ def train(
     device : str, default "auto"
         ``"auto"``: CUDA when available, else CPU.
     precision : {"fp32", "bf16", "fp16", "auto"}, default "fp32"
-        Autocast dtype; ``"fp16"`` (CUDA) adds a gradient scaler; ``"auto"``: bf16 on a
-        CUDA device that supports it, else fp32.
+        Autocast dtype; ``"fp16"`` (CUDA) adds a gradient scaler; ``"auto"``: bf16 on a CPU
+        or GPU with bf16 units, else fp32 (:func:`smm.runtime.resolve_precision`). Training
+        stays fp32 by default until bf16 training has been compared with fp32 on real data;
+        prediction defaults to ``"auto"``.
     workers : int, default 0
         DataLoader worker processes (results do not depend on it).
     seed : int, default 0
@@ -439,15 +442,8 @@ def _score_columns(scores: ABAWScores) -> dict[str, float]:
 
 
 def _precision(precision: str, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
-    if precision not in ("fp32", "bf16", "fp16", "auto"):
-        raise ValueError(f"precision must be one of 'fp32', 'bf16', 'fp16', 'auto', got {precision!r}")
-    if precision == "auto":
-        bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        precision = "bf16" if bf16 else "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("precision 'fp16' needs a CUDA device; use 'bf16' on CPU")
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return dtype, torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    resolved = resolve_precision(precision, device)
+    return autocast_dtype(resolved), torch.amp.GradScaler(device.type, enabled=resolved == "fp16")
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):

@@ -1,0 +1,71 @@
+"""Precision and layout chosen for the machine: each branch forced, and bf16 / channels_last against fp32."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import smm
+from smm.runtime import autocast_dtype, cpu_supports_bf16, resolve_precision, use_channels_last
+
+AVX512_BF16 = frozenset({"avx512f", "avx512_bf16"})
+AMX = frozenset({"amx_tile", "amx_bf16"})
+AVX2 = frozenset({"avx2", "fma"})
+
+
+def test_auto_precision_follows_the_cpu_flags() -> None:
+    assert cpu_supports_bf16(AVX512_BF16)
+    assert cpu_supports_bf16(AMX)
+    assert not cpu_supports_bf16(AVX2)
+    assert not cpu_supports_bf16(frozenset())
+    assert resolve_precision("auto", "cpu", flags=AVX512_BF16) == "bf16"
+    assert resolve_precision("auto", "cpu", flags=AMX) == "bf16"
+    assert resolve_precision("auto", "cpu", flags=AVX2) == "fp32"  # never slower than fp32 on a CPU without bf16
+    assert resolve_precision("fp32", "cpu", flags=AMX) == "fp32"  # an explicit choice wins
+    assert resolve_precision("bf16", "cpu", flags=AVX2) == "bf16"
+    with pytest.raises(ValueError, match="precision 'fp16' needs a CUDA device"):
+        resolve_precision("fp16", "cpu")
+    with pytest.raises(ValueError, match=r"precision must be one of \('fp32', 'bf16', 'fp16', 'auto'\), got 'half'"):
+        resolve_precision("half", "cpu")
+    assert autocast_dtype("bf16") is torch.bfloat16
+    assert autocast_dtype("fp32") is None
+
+
+def test_auto_precision_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert resolve_precision("auto", "cuda") == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert resolve_precision("auto", "cuda") == "fp32"
+    assert not use_channels_last("bf16", "cuda")
+    assert use_channels_last("bf16", "cpu")
+
+
+@pytest.fixture(scope="module")
+def model() -> smm.SMMEmotionNet:
+    torch.manual_seed(0)
+    return smm.SMMEmotionNet("resnet18", num_regions=6, num_labelled=4, dim=8, nhead=2, dim_feedforward=32).eval()
+
+
+def test_bf16_channels_last_stays_close_to_fp32(model: smm.SMMEmotionNet) -> None:
+    images = torch.randn(4, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        reference = model(images)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = model(images.contiguous(memory_format=torch.channels_last))
+        layout = model(images.contiguous(memory_format=torch.channels_last))
+    for name in ("au", "expr", "va", "au_features", "message"):
+        ours, theirs = getattr(fast, name).float(), getattr(reference, name)
+        scale = theirs.abs().max().clamp_min(1)
+        assert (ours - theirs).abs().max() / scale < 0.05, name  # bf16 keeps 8 bits of mantissa
+        torch.testing.assert_close(getattr(layout, name), theirs, atol=1e-4, rtol=1e-4, msg=name)  # layout is exact
+
+
+def test_predict_frames_precision_option(model: smm.SMMEmotionNet) -> None:
+    frames = [torch.randn(3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    fp32 = smm.predictions.predict_frames(model, frames, precision="fp32")
+    bf16 = smm.predictions.predict_frames(model, frames, precision="bf16")
+    assert not torch.equal(fp32.au_prob, bf16.au_prob)
+    assert (fp32.au_prob - bf16.au_prob).abs().max() < 0.05
+    with torch.no_grad():
+        expected = torch.sigmoid(model(torch.stack(frames)).au)
+    torch.testing.assert_close(fp32.au_prob, expected, atol=1e-5, rtol=1e-4)
