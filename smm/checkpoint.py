@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from smm._atomic import atomic_write
 from smm.model import SMMEmotionNet
 from smm.presets import SMMConfig
 
@@ -70,9 +70,9 @@ def save_checkpoint(model: SMMEmotionNet, folder: str | os.PathLike[str], **card
         "config": model.config.to_dict(),
         "card": _jsonable(card),
     }
-    _atomic(folder / WEIGHTS_NAME, lambda path: save_file(state, str(path), metadata={"format": "pt"}))
-    _atomic(folder / CONFIG_NAME, lambda path: path.write_text(json.dumps(config, indent=2) + "\n"))
-    _atomic(folder / CARD_NAME, lambda path: path.write_text(_model_card(model, card)))
+    atomic_write(folder / WEIGHTS_NAME, lambda path: save_file(state, str(path), metadata={"format": "pt"}))
+    atomic_write(folder / CONFIG_NAME, lambda path: path.write_text(json.dumps(config, indent=2) + "\n"))
+    atomic_write(folder / CARD_NAME, lambda path: path.write_text(_model_card(model, card)))
     return folder / WEIGHTS_NAME
 
 
@@ -213,17 +213,6 @@ def _legacy_config(hparams: Mapping[str, Any], data: Mapping[str, Any]) -> SMMCo
     if "image_size" in data:  # written by 0.1's examples/train.py
         known["image_size"] = int(data["image_size"])
     return SMMConfig().replace(**known)
-
-
-def _atomic(path: Path, write: Any) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(card: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,13 +22,13 @@ half-written file behind. Lines end with ``\\n``.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from smm._atomic import atomic_write
 from smm.formats import MULTITASK_FILE, MULTITASK_HEADER
 from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES
 
@@ -50,17 +50,12 @@ VA_DECIMALS = 6
 
 def write_atomic(path: str | os.PathLike[str], lines: Iterable[str]) -> Path:
     """Write ``lines`` (each ending in ``\\n``) to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="\n") as file:
+
+    def write(temporary: Path) -> None:
+        with temporary.open("w", newline="\n") as file:
             file.writelines(line + "\n" for line in lines)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write)
 
 
 def _array(values: torch.Tensor | np.ndarray | Sequence[object], name: str) -> np.ndarray:

@@ -22,7 +22,6 @@ import csv
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
+from smm._atomic import atomic_write
 from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
 from smm.formats import TASKS
 from smm.losses import MultiTaskLoss
@@ -496,14 +496,7 @@ def _save_state(
         "rng": rng,  # every process's CPU generator, in rank order
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(state, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda temporary: torch.save(state, temporary))
 
 
 def _load_state(
