@@ -10,7 +10,6 @@ Prints the machine first.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -22,21 +21,7 @@ from PIL import Image
 import smm
 from smm.face import MTCNNDetector, align_faces, predict_video, write_frames_csv
 from smm.face.pipeline import _model_inputs
-
-
-def _machine() -> str:
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        flags = Path("/proc/cpuinfo").read_text()
-        extras = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    except OSError:
-        extras = []
-    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{cpu} ({torch.get_num_threads()} threads{', ' + ', '.join(extras) if extras else ', no bf16 units'}){gpu}"
+from smm.runtime import describe_machine
 
 
 def write_video(path: Path, frames: int) -> None:
@@ -65,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     import av
 
-    print(f"machine: {_machine()}; torch {torch.__version__}")
+    print(f"machine: {describe_machine()}")
     device = torch.device(args.device)
     model = smm.create_model(args.model).eval().to(device)
     detector = MTCNNDetector(str(device))
