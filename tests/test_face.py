@@ -237,3 +237,16 @@ def test_bf16_predictions_stay_close_to_fp32(model: smm.SMMEmotionNet, detector:
     assert not np.array_equal(fp32.au, bf16.au)  # the option has an effect
     with pytest.raises(ValueError, match=r"precision must be one of \('fp32', 'bf16', 'fp16', 'auto'\), got 'int8'"):
         predict_images(model, [ASTRONAUT], detector=detector, precision="int8")
+
+
+def test_faces_of_many_people_are_found_and_non_faces_are_not(detector: MTCNNDetector) -> None:
+    """scikit-image's LFW subset: 100 small face crops of different people, then 100 non-face patches."""
+    lfw = skimage_data.lfw_subset()
+
+    def upscaled(patch: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray((patch * 255).astype(np.uint8)).convert("RGB").resize((100, 100)))
+
+    faces = [len(found) for found in detector.detect([upscaled(p) for p in lfw[:50]])]
+    others = [len(found) for found in detector.detect([upscaled(p) for p in lfw[100:150]])]
+    assert sum(count == 1 for count in faces) >= 45  # 48 of 50 when this test was written
+    assert sum(count > 0 for count in others) <= 2  # 0 of 50 when this test was written
