@@ -22,6 +22,7 @@ BENCHMARKS = (
     ("benchmarks.heads", [], ["--batch", "4", "--repeats", "1"]),
     ("benchmarks.model", [], ["--batch", "2", "--repeats", "1", "--no-compile"]),
     ("benchmarks.video", ["--frames", "60"], ["--frames", "10", "--model", "smm_resnet18"]),
+    ("benchmarks.input", [], ["--images", "32", "--model", "smm_resnet18"]),
 )
 
 
