@@ -37,7 +37,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 import smm
 from smm.checkpoint import save_checkpoint
 from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
-from smm.data.synthetic import TASK_FOLDERS, make_synthetic_affwild2
+from smm.data.synthetic import make_synthetic_affwild2
+from smm.formats import TASK_FOLDERS
 from smm.metrics import ABAWMetrics, ABAWScores
 from smm.training import train_transform
 from smm.training.distributed import Processes

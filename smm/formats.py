@@ -13,6 +13,12 @@ MISSING_LABEL = -1
 MISSING_VA = -5.0
 #: The tasks, as the challenge names its tracks and folders.
 TASKS = ("AU", "EXPR", "VA")
+#: Annotation folder of each task in the ABAW3 download (each holds Train_Set/ and Validation_Set/).
+TASK_FOLDERS = {
+    "AU": "AU_Detection_Challenge",
+    "EXPR": "EXPR_Classification_Challenge",
+    "VA": "VA_Estimation_Challenge",
+}
 #: Header of the multi-task annotation and prediction files (the last name spreads over the AUs).
 MULTITASK_HEADER = ("image", "valence", "arousal", "expression", "aus")
 #: File name of the multi-task prediction file (the published tester's name).

@@ -22,13 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from smm.formats import TASK_FOLDERS
 from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES
-
-TASK_FOLDERS = {
-    "AU": "AU_Detection_Challenge",
-    "EXPR": "EXPR_Classification_Challenge",
-    "VA": "VA_Estimation_Challenge",
-}
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def _predict_faces(
     frames: torch.Tensor,
     landmarks: np.ndarray,
     index: np.ndarray,
-    dtype: torch.dtype | None,
+    precision: str,
     clamp_va: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AU and expression probabilities and VA of the faces at ``landmarks`` in ``frames`` (uint8, N H W 3)."""
@@ -104,7 +104,7 @@ def _predict_faces(
         images, torch.from_numpy(landmarks), index=torch.from_numpy(index), size=ALIGNED_SIZE, template=TEMPLATE_112
     )
     inputs = _model_inputs(model, crops)
-    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    dtype = autocast_dtype(precision)
     if use_channels_last(precision, device):
         inputs = inputs.contiguous(memory_format=torch.channels_last)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -155,7 +155,7 @@ def predict_images(
     model.eval()
     device = next(model.parameters()).device
     detect = _detector(detector, device)
-    dtype = _dtype(precision, device)
+    precision = resolve_precision(precision, device)
     results: list[FrameResult] = []
     try:
         for start in range(0, len(images), batch_size):
@@ -171,7 +171,7 @@ def predict_images(
                 chosen = faces.take(order if all_faces else order[:1])
                 frame = torch.from_numpy(np.array(array))[None]
                 au, expr, va = _predict_faces(
-                    model, frame, chosen.landmarks, np.zeros(len(chosen), np.int64), dtype, clamp_va
+                    model, frame, chosen.landmarks, np.zeros(len(chosen), np.int64), precision, clamp_va
                 )
                 for k in range(len(chosen)):
                     results.append(
@@ -236,7 +236,7 @@ def predict_video(
     model.eval()
     device = next(model.parameters()).device
     detect = _detector(detector, device)
-    dtype = _dtype(precision, device)
+    precision = resolve_precision(precision, device)
     tracker = FaceTracker(max_missed=max(1, 30 // detect_every))
     state: dict[str, Any] = {"faces": None}
     try:
@@ -253,7 +253,9 @@ def predict_video(
         )
         done = 0
         for chunk in _chunks(frames, batch_size):
-            yield from _process_chunk(model, chunk, detect, detect_every, tracker, state, dtype, clamp_va, str(path))
+            yield from _process_chunk(
+                model, chunk, detect, detect_every, tracker, state, precision, clamp_va, str(path)
+            )
             done += len(chunk)
             if progress:
                 sys.stderr.write(f"\r{path.name}: {done}{f'/{total}' if total else ''} frames")
@@ -272,7 +274,7 @@ def _process_chunk(
     every: int,
     tracker: FaceTracker,
     state: dict[str, Any],
-    dtype: torch.dtype | None,
+    precision: str,
     clamp_va: bool,
     source: str,
 ) -> list[FrameResult]:
@@ -290,7 +292,7 @@ def _process_chunk(
         frames = torch.from_numpy(np.stack([chunk[k][2] for k in with_face]))
         landmarks = np.concatenate([chosen[k].landmarks for k in with_face])  # type: ignore[union-attr]
         au, expr, va = _predict_faces(
-            model, frames, landmarks, np.arange(len(with_face), dtype=np.int64), dtype, clamp_va
+            model, frames, landmarks, np.arange(len(with_face), dtype=np.int64), precision, clamp_va
         )
         for row, k in enumerate(with_face):
             faces = chosen[k]
@@ -308,10 +310,6 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    return autocast_dtype(resolve_precision(precision, device))
 
 
 def _load(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from smm._atomic import atomic_write
 from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
-from smm.formats import TASKS
+from smm.formats import TASK_FOLDERS, TASKS
 from smm.losses import MultiTaskLoss
 from smm.metrics import ABAWMetrics, ABAWScores
 from smm.model import SMMEmotionNet
@@ -45,12 +45,6 @@ from smm.training.sampler import TaskBatchSampler
 from smm.training.schedule import cosine_schedule, published_schedule
 from smm.training.transforms import train_transform
 
-#: Annotation folder of each task in the ABAW3 download (and the synthetic demo).
-TASK_FOLDERS = {
-    "AU": "AU_Detection_Challenge",
-    "EXPR": "EXPR_Classification_Challenge",
-    "VA": "VA_Estimation_Challenge",
-}
 RESUME_NAME = "resume.pt"
 LOG_COLUMNS = (
     "step",
