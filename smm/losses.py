@@ -261,12 +261,16 @@ def multitask_loss(
 
     Parameters
     ----------
-    au_logits, au_targets : Tensor[B, H]
+    au_logits : Tensor[B, H]
+        See :func:`weighted_bce`.
+    au_targets : Tensor[B, H]
         See :func:`weighted_bce`.
     expr_logits : Tensor[B, K]
     expr_targets : Tensor[B]
         See :func:`weighted_ce`.
-    va_pred, va_targets : Tensor[B, V]
+    va_pred : Tensor[B, V]
+        See :func:`ccc_loss`.
+    va_targets : Tensor[B, V]
         See :func:`ccc_loss`.
     au_pos_weight : Tensor[H], optional
     expr_weight : Tensor[K], optional

@@ -167,7 +167,8 @@ def va_ccc(preds: torch.Tensor, targets: torch.Tensor, *, missing: float = MISSI
 
     Parameters
     ----------
-    preds, targets : Tensor[N, V]
+    preds : Tensor[N, V]
+    targets : Tensor[N, V]
     """
     return _va_moments(preds, targets, "preds", "targets", missing).ccc()
 

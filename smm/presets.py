@@ -108,7 +108,9 @@ class SMMConfig:
         Extra keyword arguments for ``timm.create_model``.
     input_size : tuple of int
         ``(C, H, W)`` of the model's input images.
-    mean, std : tuple of float
+    mean : tuple of float
+        Per-channel normalisation of images scaled to [0, 1].
+    std : tuple of float
         Per-channel normalisation of images scaled to [0, 1].
     interpolation : str
         Resampling used to resize faces (``"bilinear"``, ``"bicubic"``, ...).

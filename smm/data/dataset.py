@@ -30,7 +30,11 @@ class AffWild2Frames(Dataset):
     ----------
     frames_root : path-like
         Folder of per-video frame folders (``cropped_aligned``).
-    au_dir, expr_dir, va_dir : path-like, optional
+    au_dir : path-like, optional
+        Folders of per-video ``.txt`` files; at least one.
+    expr_dir : path-like, optional
+        Folders of per-video ``.txt`` files; at least one.
+    va_dir : path-like, optional
         Folders of per-video ``.txt`` files; at least one.
     transform : callable, optional
         PIL image -> ``Tensor[3, H, W]``. Default :func:`default_transform` (299x299).

@@ -72,7 +72,13 @@ def check_submission(
     ----------
     folder : path-like
         The submission folder.
-    au_videos, expr_videos, va_videos : sequence of str, optional
+    au_videos : sequence of str, optional
+        A single-task track's test list (:func:`smm.data.read_video_list`); the track's
+        folder must hold exactly one ``<video>.txt`` per listed video.
+    expr_videos : sequence of str, optional
+        A single-task track's test list (:func:`smm.data.read_video_list`); the track's
+        folder must hold exactly one ``<video>.txt`` per listed video.
+    va_videos : sequence of str, optional
         A single-task track's test list (:func:`smm.data.read_video_list`); the track's
         folder must hold exactly one ``<video>.txt`` per listed video.
     mtl_list : MultiTaskTestList, optional

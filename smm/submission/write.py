@@ -71,7 +71,11 @@ def write_submission(
         The cropped-aligned root (``<root>/<video>/00001.jpg``), or ``{video: folder}``.
     out : path-like
         The submission folder.
-    au_videos, expr_videos, va_videos : sequence of str, optional
+    au_videos : sequence of str, optional
+        The single-task test lists (:func:`smm.data.read_video_list`).
+    expr_videos : sequence of str, optional
+        The single-task test lists (:func:`smm.data.read_video_list`).
+    va_videos : sequence of str, optional
         The single-task test lists (:func:`smm.data.read_video_list`).
     mtl_list : MultiTaskTestList, optional
         The multi-task test list (:func:`smm.data.read_multitask_test_list`).

@@ -22,8 +22,12 @@ class Recipe:
         Per task and step (three batches per step).
     steps : int
         Optimiser steps.
-    lr, momentum, weight_decay : float
-        SGD.
+    lr : float
+        SGD learning rate.
+    momentum : float
+        SGD momentum.
+    weight_decay : float
+        SGD weight decay.
     schedule : {"published", "cosine"}
         ``"published"``: ``CosineAnnealingLR(T_max=1e4)`` per step (periodic);
         ``"cosine"``: one annealing over ``steps``.
@@ -44,8 +48,10 @@ class Recipe:
         training annotations given.
     va_correction : int
         CCC statistics of the VA loss: 1 unbiased (published), 0 population.
-    val_every, save_every : int
-        Validate / save the resume state every that many steps (and at the end).
+    val_every : int
+        Validate every that many steps (and at the end).
+    save_every : int
+        Save the resume state every that many steps (and at the end).
     """
 
     name: str
@@ -96,4 +102,5 @@ DEMO_RECIPE = Recipe(
     save_every=25,
 )
 
+#: The recipes by name, as ``smm-emotionnet train --recipe NAME`` takes them.
 RECIPES = {recipe.name: recipe for recipe in (ABAW3_RECIPE, DEMO_RECIPE)}

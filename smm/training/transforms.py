@@ -41,7 +41,8 @@ def train_transform(
     color_jitter_p : float, default 0.8
     hflip : float, default 0.5
         Probability of a horizontal flip.
-    mean, std : sequence of float, default ImageNet
+    mean : sequence of float, default ImageNet
+    std : sequence of float, default ImageNet
 
     Returns
     -------
