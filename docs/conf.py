@@ -20,7 +20,7 @@ sys.path.insert(0, str(DOCS))  # the figure scripts under docs/figures
 
 project = "smm-emotionnet"
 author = "smm-emotionnet developers"
-copyright = "2026, smm-emotionnet developers"  # noqa: A001
+copyright = "2026, smm-emotionnet developers"
 release = smm.__version__
 version = release
 
@@ -93,7 +93,7 @@ html_title = f"smm-emotionnet {release}"
 html_static_path: list[str] = []
 
 
-def _copy_notebooks(app) -> None:  # noqa: ANN001 - sphinx application
+def _copy_notebooks(app) -> None:
     target = DOCS / "notebooks"
     target.mkdir(exist_ok=True)
     for notebook in sorted((ROOT / "examples").glob("*.ipynb")):
@@ -102,7 +102,7 @@ def _copy_notebooks(app) -> None:  # noqa: ANN001 - sphinx application
             shutil.copyfile(notebook, destination)
 
 
-def _skip_member(app, what, name, obj, skip, options):  # noqa: ANN001, ANN202
+def _skip_member(app, what, name, obj, skip, options):
     if name in {"extra_repr", "reset_parameters"} and not getattr(obj, "__doc__", None):
         return True
     return skip
@@ -126,7 +126,7 @@ def _lookup(path: str) -> object | None:
 _DOCUMENTED: dict[int, str] = {}
 
 
-def _documented_name(env, target: str) -> str | None:  # noqa: ANN001
+def _documented_name(env, target: str) -> str | None:
     """Where ``target`` (``smm.weighted_bce``, ``SMMConfig``, ...) is documented, if anywhere.
 
     Docstrings name objects by any public path (``smm.weighted_bce``,
@@ -141,7 +141,7 @@ def _documented_name(env, target: str) -> str | None:  # noqa: ANN001
                 found = _lookup(name)
                 if found is not None and not isinstance(found, (str, int, float, tuple, dict)):
                     _DOCUMENTED.setdefault(id(found), name)
-    for candidate in ([target] if target.startswith("smm") else [f"smm.{target}", target]):
+    for candidate in [target] if target.startswith("smm") else [f"smm.{target}", target]:
         found = _lookup(candidate)
         if found is not None and id(found) in _DOCUMENTED:
             return _DOCUMENTED[id(found)]
@@ -149,7 +149,7 @@ def _documented_name(env, target: str) -> str | None:  # noqa: ANN001
     return same[0] if len(same) == 1 else None
 
 
-def _resolve_alias(app, env, node, contnode):  # noqa: ANN001, ANN202
+def _resolve_alias(app, env, node, contnode):
     if node.get("refdomain") != "py":
         return None
     target = _documented_name(env, node["reftarget"])
@@ -159,7 +159,7 @@ def _resolve_alias(app, env, node, contnode):  # noqa: ANN001, ANN202
     return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], target, node, contnode)
 
 
-def setup(app) -> None:  # noqa: ANN001
+def setup(app) -> None:
     app.connect("builder-inited", _copy_notebooks)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("missing-reference", _resolve_alias)

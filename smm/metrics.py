@@ -131,7 +131,7 @@ def expr_confusion(
     targets : Tensor[N]
         Class index or ``missing``.
     num_classes : int
-        K.
+        K, the number of classes.
     """
     if preds.ndim == 2:
         if preds.shape[1] != num_classes:

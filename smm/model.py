@@ -196,7 +196,7 @@ class SMMEmotionNet(nn.Module):
 
     @property
     def num_regions(self) -> int:
-        """U."""
+        """U, the number of facial regions (one attention map and one embedding each)."""
         return self.roi_embedding.num_regions
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:

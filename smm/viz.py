@@ -2,7 +2,9 @@
 
 Every function returns a :class:`matplotlib.figure.Figure` built without pyplot (no
 global state, never ``show()``); display it in a notebook or ``fig.savefig(path)``.
-Inputs may be torch tensors (any device) or numpy arrays.
+Inputs may be torch tensors (any device) or numpy arrays. Colour maps are perceptually
+uniform and every colour scale has a colour bar; probabilities and attention use a fixed
+0-1 scale, so two figures can be compared by eye. Regions are labelled with their FACS names.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from .formats import facs_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -58,10 +62,10 @@ def plot_attention(
     *,
     ncols: int = 6,
     alpha: float = 0.55,
-    cmap: str = "jet",
+    cmap: str = "inferno",
     panel_size: float = 1.8,
 ) -> Figure:
-    """Overlay each region's attention map on the face, one panel per region titled by its name.
+    """Overlay each region's attention map on the face, one panel per region titled by its FACS name.
 
     Parameters
     ----------
@@ -75,6 +79,10 @@ def plot_attention(
     ncols : int, default 6
     alpha : float, default 0.55
         Opacity of the maps.
+    cmap : str, default "inferno"
+        A matplotlib colour map; the scale is fixed to [0, 1] and shown by a colour bar.
+    panel_size : float, default 1.8
+        Width and height of one panel, in inches.
     """
     picture = _image_hwc(_numpy(image, "image"))
     maps = _numpy(attention, "attention")
@@ -87,14 +95,17 @@ def plot_attention(
     )[0].numpy()
     count = maps.shape[0]
     rows = -(-count // ncols)
-    figure = _figure(panel_size * ncols, panel_size * rows + 0.3)
+    figure = _figure(panel_size * ncols + 0.8, (panel_size + 0.25) * rows + 0.4)
     axes = figure.subplots(rows, ncols, squeeze=False)
+    overlay = None
     for index, axis in enumerate(axes.flat):
         axis.set_axis_off()
         if index < count:
             axis.imshow(picture)
-            axis.imshow(upsampled[index], cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
-            axis.set_title(region_names[index], fontsize=9)
+            overlay = axis.imshow(upsampled[index], cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
+            axis.set_title(facs_label(region_names[index], sep="\n"), fontsize=8)
+    if overlay is not None:
+        figure.colorbar(overlay, ax=axes, shrink=0.6, label="attention (0 to 1)")
     figure.suptitle("Region attention maps")
     return figure
 
@@ -117,8 +128,9 @@ def plot_region_votes(
     class_names : sequence of str
         K names.
     probabilities : bool, default True
-        Show softmax probabilities (else raw logits). The consensus row is the softmax
-        of the mean logit, which equals the paper's prediction from the mean message.
+        Show softmax probabilities on a fixed 0-1 scale (else raw logits, on a diverging
+        scale centred at 0). The consensus row is the softmax of the mean logit, which equals
+        the paper's prediction from the mean message.
     """
     logits = _numpy(votes, "votes")
     if logits.ndim != 2:
@@ -129,11 +141,16 @@ def plot_region_votes(
     if probabilities:
         shifted = np.exp(table - table.max(1, keepdims=True))
         table = shifted / shifted.sum(1, keepdims=True)
-    figure = _figure(0.7 * len(class_names) + 2.5, 0.3 * len(table) + 1.5)
+    if probabilities:
+        scale = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}
+    else:
+        bound = max(float(np.abs(table).max()), 1e-6)
+        scale = {"cmap": "RdBu_r", "vmin": -bound, "vmax": bound}
+    figure = _figure(0.7 * len(class_names) + 4.0, 0.3 * len(table) + 1.5)
     axis = figure.subplots()
-    image = axis.imshow(table, cmap="viridis", aspect="auto")
+    image = axis.imshow(table, aspect="auto", **scale)
     axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    axis.set_yticks(range(len(table)), [*region_names, "consensus"])
+    axis.set_yticks(range(len(table)), [*(facs_label(name) for name in region_names), "consensus"])
     axis.axhline(len(region_names) - 0.5, color="white", linewidth=2)
     figure.colorbar(image, ax=axis, label="probability" if probabilities else "logit")
     axis.set_title("Expression votes per region")
@@ -164,22 +181,36 @@ def plot_va(
     centre = points.mean(0) if consensus is None else _numpy(consensus, "consensus").reshape(-1)
     if centre.shape != (2,):
         raise ValueError(f"consensus must have 2 values (valence, arousal), got shape {centre.shape}")
-    figure = _figure(5.5, 5.5)
+    figure = _figure(7.5, 5.5)
     axis = figure.subplots()
     limit = max(1.0, float(np.abs(points).max()) * 1.1)
     axis.add_patch(_circle())
     axis.axhline(0, color="grey", linewidth=0.8)
     axis.axvline(0, color="grey", linewidth=0.8)
-    axis.scatter(points[:, 0], points[:, 1], s=25, color="tab:blue", label="regions")
-    for (x, y), name in zip(points, region_names, strict=True):
-        axis.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    axis.scatter([centre[0]], [centre[1]], s=160, marker="*", color="tab:red", label="consensus", zorder=3)
+    axis.scatter(points[:, 0], points[:, 1], s=25, color="tab:blue", label="regions", zorder=3)
+    axis.scatter([centre[0]], [centre[1]], s=160, marker="*", color="tab:red", label="consensus", zorder=4)
     axis.set_xlim(-limit, limit)
     axis.set_ylim(-limit, limit)
     axis.set_aspect("equal")
     axis.set_xlabel("valence")
     axis.set_ylabel("arousal")
-    axis.legend(loc="lower right")
+    axis.legend(loc="lower right", fontsize=8)
+    # Labels in a column beside the plane, in the order of the points' arousal, each joined to its
+    # point by a thin line: they never overlap, however close the points are.
+    order = np.argsort(-points[:, 1], kind="stable")
+    slots = np.linspace(0.97, 0.03, len(order)) if len(order) > 1 else np.array([0.5])
+    for slot, index in zip(slots, order, strict=True):
+        axis.annotate(
+            facs_label(region_names[index]),
+            xy=(points[index, 0], points[index, 1]),
+            xycoords="data",
+            xytext=(1.04, slot),
+            textcoords="axes fraction",
+            fontsize=7,
+            va="center",
+            arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5, "shrinkA": 0, "shrinkB": 2},
+            annotation_clip=False,
+        )
     axis.set_title("Valence-arousal per region")
     return figure
 
