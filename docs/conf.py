@@ -16,7 +16,7 @@ import smm
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-sys.path.insert(0, str(DOCS))  # the figure scripts under docs/figures
+sys.path.insert(0, str(DOCS))  # the figure scripts, docs/figures
 
 project = "smm-emotionnet"
 author = "smm-emotionnet developers"
@@ -30,7 +30,6 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
-    "matplotlib.sphinxext.plot_directive",
     "myst_nb",  # the notebooks, executed at build time, and the Markdown changelog
 ]
 # intersphinx is left out on purpose: it needs the network at build time.
@@ -80,14 +79,6 @@ nb_merge_streams = True
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
 
-# --- Figures -------------------------------------------------------------------------------------
-plot_include_source = False
-plot_html_show_source_link = False
-plot_html_show_formats = False
-plot_formats = [("png", 110)]
-plot_rcparams = {"figure.dpi": 110}
-plot_working_directory = str(DOCS)
-
 html_theme = "furo"
 html_title = f"smm-emotionnet {release}"
 html_static_path: list[str] = []
@@ -102,6 +93,12 @@ def _copy_notebooks(app) -> None:
             shutil.copyfile(notebook, destination)
 
 
+def _draw_figures(app) -> None:
+    from figures import draw_all
+
+    draw_all(DOCS / "_generated")
+
+
 def _skip_member(app, what, name, obj, skip, options):
     if name in {"extra_repr", "reset_parameters"} and not getattr(obj, "__doc__", None):
         return True
@@ -111,13 +108,15 @@ def _skip_member(app, what, name, obj, skip, options):
 def _lookup(path: str) -> object | None:
     import importlib
 
+    if not all(part.isidentifier() for part in path.split(".")):
+        return None
     parts = path.split(".")
     for cut in range(len(parts), 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:cut]))
             for part in parts[cut:]:
                 obj = getattr(obj, part)
-        except (ImportError, AttributeError):
+        except (ImportError, AttributeError, TypeError, ValueError):
             continue
         return getattr(obj, "__func__", obj)
     return None
@@ -161,5 +160,6 @@ def _resolve_alias(app, env, node, contnode):
 
 def setup(app) -> None:
     app.connect("builder-inited", _copy_notebooks)
+    app.connect("builder-inited", _draw_figures)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("missing-reference", _resolve_alias)

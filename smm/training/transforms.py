@@ -41,8 +41,10 @@ def train_transform(
     color_jitter_p : float, default 0.8
     hflip : float, default 0.5
         Probability of a horizontal flip.
-    mean : sequence of float, default ImageNet
-    std : sequence of float, default ImageNet
+    mean : sequence of float, optional
+        Per-channel mean of images scaled to [0, 1]; default: ImageNet's.
+    std : sequence of float, optional
+        Per-channel standard deviation; default: ImageNet's.
 
     Returns
     -------

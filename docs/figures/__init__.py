@@ -1,0 +1,79 @@
+"""The documentation's figures, drawn at build time from the library itself.
+
+``conf.py`` calls :func:`draw_all` when the build starts; the pages include the PNG files it
+writes to ``docs/_generated``. A figure that fails to draw fails the build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+
+def _architecture() -> Figure:
+    from .architecture import draw
+    from .example import example
+
+    return draw(example())
+
+
+def _regions() -> Figure:
+    from .example import aligned_face
+    from .regions import draw
+
+    return draw(*aligned_face())
+
+
+def _viz_attention() -> Figure:
+    from smm import viz
+
+    from .example import caveat, example
+
+    e = example()
+    figure = viz.plot_attention(e.images[0], e.out.attention[0], e.model.region_names)
+    caveat(figure, e.trained)
+    return figure
+
+
+def _viz_votes() -> Figure:
+    from smm import viz
+
+    from .example import caveat, example
+
+    e = example()
+    figure = viz.plot_region_votes(e.votes.expr[0], e.model.region_names, e.model.expression_names)
+    caveat(figure, e.trained)
+    return figure
+
+
+def _viz_va() -> Figure:
+    from smm import viz
+
+    from .example import caveat, example
+
+    e = example()
+    figure = viz.plot_va(e.votes.va[0], e.model.region_names, consensus=e.out.va[0])
+    caveat(figure, e.trained)
+    return figure
+
+
+FIGURES: dict[str, Callable[[], Figure]] = {
+    "architecture": _architecture,
+    "regions": _regions,
+    "viz_attention": _viz_attention,
+    "viz_votes": _viz_votes,
+    "viz_va": _viz_va,
+}
+
+
+def draw_all(target: Path, dpi: int = 110) -> list[Path]:
+    """Draw every figure into ``target`` as PNG; return the files."""
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw in FIGURES.items():
+        path = target / f"{name}.png"
+        draw().savefig(path, dpi=dpi, bbox_inches="tight")
+        written.append(path)
+    return written
