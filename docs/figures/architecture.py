@@ -15,7 +15,7 @@ def _shape(tensor: torch.Tensor) -> str:
     return "(B, " + ", ".join(str(n) for n in tensor.shape[1:]) + ")"
 
 
-def draw(example) -> Figure:  # noqa: ANN001 - figures.example.Example
+def draw(example) -> Figure:
     model, out, images = example.model, example.out, example.images
     with torch.no_grad():
         features = model.forward_features(images)
@@ -28,8 +28,15 @@ def draw(example) -> Figure:  # noqa: ANN001 - figures.example.Example
 
     def box(x: float, y: float, w: float, h: float, title: str, body: str, colour: str) -> None:
         axis.add_patch(
-            FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.04,rounding_size=0.12", facecolor=colour,
-                           edgecolor="0.3", linewidth=1)
+            FancyBboxPatch(
+                (x, y),
+                w,
+                h,
+                boxstyle="round,pad=0.04,rounding_size=0.12",
+                facecolor=colour,
+                edgecolor="0.3",
+                linewidth=1,
+            )
         )
         axis.text(x + w / 2, y + h - 0.22, title, ha="center", va="top", fontsize=10.5, weight="bold")
         axis.text(x + w / 2, y + h - 0.55, body, ha="center", va="top", fontsize=8.5, linespacing=1.35)
@@ -47,7 +54,8 @@ def draw(example) -> Figure:  # noqa: ANN001 - figures.example.Example
     axis.text(0.8, 1.45, "aligned face\n" + _shape(images), ha="center", va="top", fontsize=8.5, family="monospace")
 
     backbone = model.config.backbone
-    box(1.75, 1.7, 1.75, 1.6, "Backbone", f"timm {backbone}\nto its stage {model.config.feature_index}\n(Mixed_6e)", "#dbe9f6")
+    stage = f"timm {backbone}\nto its stage {model.config.feature_index}\n(Mixed_6e)"
+    box(1.75, 1.7, 1.75, 1.6, "Backbone", stage, "#dbe9f6")
     arrow((1.5, 2.5), (1.75, 2.5))
 
     box(5.0, 1.0, 2.0, 3.0, "ROIAttention", f"{model.num_regions} region maps A_u\nsigmoid, in (0, 1)", "#fde7d3")
@@ -66,18 +74,47 @@ def draw(example) -> Figure:  # noqa: ANN001 - figures.example.Example
     box(7.8, 1.7, 1.8, 1.6, "ROIEmbedding", "f_u = CNN_u(F * (1 + A_u))\none 16-d vector\nper region", "#e3f1df")
     arrow((7.0, 2.5), (7.8, 2.5))
     arrow((6.0, 1.0), (6.0, 0.45))
-    axis.text(6.0, 0.38, "attention logits " + _shape(out.attention_logits), ha="center", va="top", fontsize=8,
-              family="monospace")
+    axis.text(
+        6.0,
+        0.38,
+        "attention logits " + _shape(out.attention_logits),
+        ha="center",
+        va="top",
+        fontsize=8,
+        family="monospace",
+    )
 
     box(10.6, 3.05, 1.75, 1.6, "SignVehicleHead", "transformer over\nthe regions; one\nmetric space per AU", "#ece2f4")
-    box(10.6, 0.35, 1.75, 1.6, "MessageSpaceHead", "one matrix per region\ninto a shared space;\nmean = consensus", "#f6e0e6")
+    message = "one matrix per region\ninto a shared space;\nmean = consensus"
+    box(10.6, 0.35, 1.75, 1.6, "MessageSpaceHead", message, "#f6e0e6")
     arrow((9.6, 2.7), (10.6, 3.6))
-    axis.text(10.1, 2.5, "f " + _shape(out.region_features), ha="center", va="center", fontsize=8, family="monospace",
-              backgroundcolor="white")
+    axis.text(
+        10.1,
+        2.5,
+        "f " + _shape(out.region_features),
+        ha="center",
+        va="center",
+        fontsize=8,
+        family="monospace",
+        backgroundcolor="white",
+    )
     arrow((9.6, 2.3), (10.6, 1.4))
-    axis.text(12.45, 3.85, "sign vehicles\nAU logits " + _shape(out.au), ha="left", va="center", fontsize=8.5,
-              family="monospace")
-    axis.text(12.45, 1.15, "messages\nEXPR " + _shape(out.expr) + "\nVA   " + _shape(out.va), ha="left", va="center",
-              fontsize=8.5, family="monospace")
+    axis.text(
+        12.45,
+        3.85,
+        "sign vehicles\nAU logits " + _shape(out.au),
+        ha="left",
+        va="center",
+        fontsize=8.5,
+        family="monospace",
+    )
+    axis.text(
+        12.45,
+        1.15,
+        "messages\nEXPR " + _shape(out.expr) + "\nVA   " + _shape(out.va),
+        ha="left",
+        va="center",
+        fontsize=8.5,
+        family="monospace",
+    )
     return figure
-

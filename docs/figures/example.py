@@ -68,9 +68,8 @@ def example() -> Example:
     picture = Image.fromarray(face)
     images = transform(picture).unsqueeze(0)
     if not trained:
-        from torch.optim.swa_utils import update_bn
-
         import torchvision.transforms.functional as TF
+        from torch.optim.swa_utils import update_bn
 
         crops = torch.stack(
             [transform(TF.resized_crop(picture, i, j, 220, 220, [299, 299])) for i in (0, 40, 79) for j in (0, 40, 79)]
@@ -83,10 +82,16 @@ def example() -> Example:
     return Example(face, landmarks, images, model, out, votes, trained)
 
 
-def caveat(figure, trained: bool) -> None:  # noqa: ANN001
+def caveat(figure, trained: bool) -> None:
     """Say on the figure itself when its numbers come from random weights."""
     if not trained:
         figure.text(
-            0.5, 0.0, "random weights: the mechanics, not a trained model's reading", ha="center", va="bottom",
-            fontsize=8, color="0.35", style="italic",
+            0.5,
+            0.0,
+            "random weights: the mechanics, not a trained model's reading",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="0.35",
+            style="italic",
         )

@@ -55,8 +55,15 @@ def draw(face: np.ndarray, landmarks: np.ndarray) -> Figure:
     axis.set_xlim(-margin, width + margin)
     axis.set_ylim(height, 0)
     axis.set_axis_off()
-    axis.scatter(*np.asarray(landmarks).T, marker="o", facecolors="white", edgecolors="black", s=14, linewidths=0.6,
-                 label="alignment landmarks")
+    axis.scatter(
+        *np.asarray(landmarks).T,
+        marker="o",
+        facecolors="white",
+        edgecolors="black",
+        s=14,
+        linewidths=0.6,
+        label="alignment landmarks",
+    )
     centre = width / 2
     for side, names in (
         ("left", [n for n in ABAW3.region_names if points[n][0] < centre]),
@@ -83,4 +90,3 @@ def draw(face: np.ndarray, landmarks: np.ndarray) -> Figure:
     axis.scatter([], [], s=36, color="tab:cyan", edgecolors="black", label="further regions (5)")
     axis.legend(loc="lower center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=9, frameon=False)
     return figure
-
