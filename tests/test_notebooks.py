@@ -19,8 +19,19 @@ def test_notebooks_exist() -> None:
     assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_training.ipynb", "03_interpretability.ipynb"]
 
 
+def _outputs(notebook) -> str:  # noqa: ANN001
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", ""))
+            texts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(texts)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path: Path, tmp_path: Path) -> None:
+def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SMM_CHECKPOINT", raising=False)
+    monkeypatch.delenv("SMM_AFFWILD2", raising=False)
     notebook = nbformat.read(path, as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), "store without outputs"
     client = nbclient.NotebookClient(
@@ -29,3 +40,32 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
     client.execute()
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    if path.stem != "02_training":  # random weights are announced in the output itself
+        assert "RANDOM WEIGHTS" in _outputs(notebook)
+
+
+def test_notebooks_have_a_parameter_cell() -> None:
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        tagged = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, path.name
+        assert "os.environ.get(" in tagged[0].source
+
+
+def test_interpretability_notebook_on_a_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import smm
+
+    torch.manual_seed(5)
+    smm.create_model("smm_resnet18", image_size=64).save_pretrained(tmp_path / "run")
+    monkeypatch.setenv("SMM_CHECKPOINT", str(tmp_path / "run"))
+    notebook = nbformat.read(EXAMPLES / "03_interpretability.ipynb", as_version=4)
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    text = _outputs(notebook)
+    assert "RANDOM WEIGHTS" not in text
+    # The checkpoint's own preprocessing (64x64) made the model's input, not the ABAW3 preset's 299x299.
+    assert "torch.Size([1, 3, 64, 64])" in text
+    assert "torch.Size([1, 17, 8])" in text  # votes.expr of the 17 regions, one image

@@ -54,11 +54,42 @@ def test_readme_has_exactly_two_setup_commands() -> None:
     assert lines == ['pip install -e ".[dev]"', "python -m pytest"]
 
 
-def test_quickstart_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+def test_quickstart_example_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SMM_CHECKPOINT", raising=False)
     runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "AU26" in out
     assert "Happiness" in out
+    assert out.startswith("RANDOM WEIGHTS")  # random outputs are never shown without saying so
+    runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="__main__")
+    assert capsys.readouterr().out == out  # seeded: the same numbers every run
+
+
+def test_quickstart_example_reads_smm_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("skimage", reason="scikit-image missing: pip install -e '.[dev]'")
+    import torch
+    import torch.nn.functional as F
+    from skimage import data
+
+    torch.manual_seed(3)
+    model = smm.create_model("smm_resnet18", image_size=64).eval()
+    model.save_pretrained(tmp_path / "run")
+    monkeypatch.setenv("SMM_CHECKPOINT", str(tmp_path / "run"))
+    runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "RANDOM WEIGHTS" not in out
+    # The printed AU1 probability is the checkpoint's, on the face preprocessed as its config says
+    # (64x64 here, ImageNet statistics), written out again here.
+    face = torch.from_numpy(data.astronaut()[30:220, 160:350].copy()).permute(2, 0, 1).float()[None] / 255
+    face = F.interpolate(face, size=(64, 64), mode="bilinear", align_corners=False)
+    face = (face - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(
+        1, 3, 1, 1
+    )
+    with torch.no_grad():
+        expected = torch.sigmoid(model(face).au[0, 0]).item()
+    assert f"AU1: {expected:.3f}" in out
 
 
 @pytest.mark.parametrize(

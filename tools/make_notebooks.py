@@ -12,25 +12,44 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-CALIBRATE_TEXT = (
-    "With random weights, eval-mode BatchNorm uses default statistics and activations reach arbitrary\n"
-    "scales. To keep the numbers readable we set every BatchNorm's running statistics from one batch of\n"
-    "random crops of the face (a trained checkpoint needs none of this)."
+PARAMETERS = """import os
+
+# Parameters: point SMM_CHECKPOINT at a trained checkpoint (a folder written by save_pretrained, such as
+# the demo's runs/demo, or a published .ckpt file) and every number and figure below becomes a real reading.
+CHECKPOINT = os.environ.get("SMM_CHECKPOINT")"""
+
+LOAD_MODEL = """def load_model(checkpoint):
+    if checkpoint is None:
+        return smm.SMMEmotionNet.abaw3(pretrained_backbone=False), False
+    if checkpoint.endswith(".ckpt"):
+        return smm.load_reference_checkpoint(checkpoint), True
+    return smm.load_checkpoint(checkpoint), True
+
+
+model, trained = load_model(CHECKPOINT)
+transform = eval_transform(model.data_config)  # the model's own preprocessing (299x299, ImageNet mean/std)
+if not trained:
+    print("RANDOM WEIGHTS: the numbers below show the mechanics, not predictions. Set SMM_CHECKPOINT for real ones.")
+    # Random BatchNorm statistics give activations of arbitrary scale; set them from crops of the face.
+    crops = torch.stack([transform(TF.resized_crop(face, i, j, 150, 150, [299, 299]))
+                         for i in range(0, 40, 10) for j in range(0, 40, 20)])
+    update_bn([crops], model)
+model = model.eval()"""
+
+LOAD_TEXT = (
+    "Without a checkpoint the weights are random. Their BatchNorm statistics are then set from crops of the\n"
+    "face with PyTorch's `torch.optim.swa_utils.update_bn`, so that the outputs keep a readable scale; a\n"
+    "trained checkpoint needs none of this."
 )
 
-CALIBRATE = """import torchvision.transforms.functional as TF
-
-transform = eval_transform(model.data_config)  # the model's own preprocessing (299x299, ImageNet mean/std)
-crops = torch.stack([transform(TF.resized_crop(face, i, j, 150, 150, [299, 299]))
-                     for i in range(0, 40, 10) for j in range(0, 40, 20)])
-for module in model.modules():
-    if isinstance(module, torch.nn.BatchNorm2d):
-        module.reset_running_stats()
-        module.momentum = None  # cumulative average: one pass sets the batch statistics
-model.train()
-with torch.no_grad():
-    model(crops)
-model.eval();"""
+IMPORTS = (
+    "import torch\n"
+    "import torchvision.transforms.functional as TF\n"
+    "from torch.optim.swa_utils import update_bn\n\n"
+    "import smm\n"
+    "from smm.data import eval_transform\n\n"
+    "torch.manual_seed(0)"
+)
 
 FACE = """from skimage import data
 from PIL import Image
@@ -43,13 +62,15 @@ QUICKSTART = [
         "# Quickstart: SMM-EmotionNet on one face\n\n"
         "Build the published ABAW3 configuration, run it on a real face and read every output.\n"
         "The weights here are random (`pretrained_backbone=False`, no checkpoint), so the numbers are\n"
-        "placeholders: load a trained model with `smm.load_reference_checkpoint(path)` (published code) or\n"
-        "`smm.load_checkpoint(folder)` (this library) and the same code gives real predictions."
+        "placeholders. Set the environment variable `SMM_CHECKPOINT` to a trained checkpoint (a folder from\n"
+        "`save_pretrained`, or a published `.ckpt`) before starting Jupyter, or edit the parameter cell, and the\n"
+        "same code gives real predictions."
     ),
-    new_code_cell("import torch\nimport smm\nfrom smm.data import eval_transform\n\ntorch.manual_seed(0)"),
+    new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+    new_code_cell(IMPORTS),
     new_code_cell(FACE),
-    new_markdown_cell(CALIBRATE_TEXT),
-    new_code_cell("model = smm.SMMEmotionNet.abaw3(pretrained_backbone=False)\n" + CALIBRATE),
+    new_markdown_cell(LOAD_TEXT),
+    new_code_cell(LOAD_MODEL),
     new_markdown_cell(
         "The published model expects 299x299 crops normalised with the ImageNet mean and standard deviation.\n"
         "The model carries that preprocessing in `model.data_config`, and `eval_transform` applies it."
@@ -111,6 +132,13 @@ TRAINING = [
         "a real Aff-Wild2 folder for the real thing, or run `smm-emotionnet train --recipe abaw3 --data ...`."
     ),
     new_code_cell(
+        "import os\n\n"
+        "# Parameters: SMM_AFFWILD2 names a real Aff-Wild2 folder (cropped_aligned/ and the three task folders);\n"
+        "# without it the notebook makes a small synthetic set in the same layout.\n"
+        "DATA = os.environ.get('SMM_AFFWILD2')",
+        metadata={"tags": ["parameters"]},
+    ),
+    new_code_cell(
         "%matplotlib inline\n"
         "import tempfile\n"
         "import torch\n"
@@ -118,9 +146,14 @@ TRAINING = [
         "import smm\n"
         "from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight\n"
         "from smm.data.synthetic import make_synthetic_affwild2\n"
-        "from smm.training import TaskBatchSampler, cosine_schedule, describe, train_transform, validate\n\n"
+        "from smm.training import (TaskBatchSampler, cosine_schedule, describe, find_affwild2, train_transform,\n"
+        "                          validate)\n\n"
         "torch.manual_seed(0)\n"
-        "root = make_synthetic_affwild2(tempfile.mkdtemp(), image_size=64)\n"
+        "if DATA:\n"
+        "    frames, annotations = find_affwild2(DATA)\n"
+        "else:\n"
+        "    synthetic = make_synthetic_affwild2(tempfile.mkdtemp(), image_size=64)\n"
+        "    frames, annotations = synthetic.frames, synthetic.annotations\n"
         "# The ABAW3 heads on ResNet-18's stride-16 stage, at 64x64; the model records its preprocessing.\n"
         "model = smm.create_model('smm_resnet18', image_size=64)\n"
         "# The published augmentation without colour jitter and flips: these synthetic labels depend on colour\n"
@@ -128,8 +161,8 @@ TRAINING = [
         "augment = train_transform(64, color_jitter=None, hflip=0.0)\n"
         "tasks = ('AU', 'EXPR', 'VA')\n\n"
         "def task_set(task, split, transform):\n"
-        "    folder = {f'{task.lower()}_dir': root.annotations[task][split]}\n"
-        "    return AffWild2Frames(root.frames, **folder, transform=transform)\n\n"
+        "    folder = {f'{task.lower()}_dir': annotations[task][split]}\n"
+        "    return AffWild2Frames(frames, **folder, transform=transform)\n\n"
         "train_sets = {t: task_set(t, 'Train_Set', augment) for t in tasks}\n"
         "val_sets = {t: task_set(t, 'Validation_Set', eval_transform(model.data_config)) for t in tasks}\n"
         "{t: (len(train_sets[t]), len(val_sets[t])) for t in tasks}"
@@ -168,29 +201,43 @@ TRAINING = [
     ),
     new_markdown_cell(
         "Each measure should rise, not only their sum. On this synthetic data a good run ends near P_AU 0.8,\n"
-        "P_EXPR 0.3 and P_VA 0.9 (chance: P_AU about 0.5, P_EXPR about 0.1, P_VA 0). The losses below, smoothed\n"
-        "over 10 steps, should fall: the expression loss starts near ln 8 = 2.08, the loss of guessing."
+        "P_EXPR 0.3 and P_VA 0.9 (chance: P_AU about 0.5, P_EXPR about 0.1, P_VA 0). Below, each task's loss\n"
+        "(smoothed over 10 steps) against its chance level: the loss of a model that knows nothing and outputs\n"
+        "zeros, that is probability 0.5 for every AU, the uniform distribution over the 8 expressions\n"
+        "(ln 8 = 2.08) and a constant valence/arousal (CCC 0, so a loss of 1)."
     ),
     new_code_cell(
         "import numpy as np\n"
-        "from matplotlib.figure import Figure\n\n"
-        "figure = Figure(figsize=(6, 3.5), layout='constrained')\n"
-        "axis = figure.subplots()\n"
-        "for task in tasks:\n"
+        "from matplotlib.figure import Figure\n"
+        "from matplotlib.ticker import MaxNLocator\n\n"
+        "def chance_loss(task):\n"
+        "    batch = default_collate([train_sets[task][i] for i in range(min(512, len(train_sets[task])))])\n"
+        "    n = len(batch['image'])\n"
+        "    zeros = smm.SMMOutput(*[None] * len(smm.SMMOutput._fields))._replace(\n"
+        "        au=torch.zeros(n, len(model.au_names)), expr=torch.zeros(n, len(model.expression_names)),\n"
+        "        va=torch.zeros(n, 2))\n"
+        "    return getattr(criterion(zeros, batch['au'], batch['expr'], batch['va']), task.lower()).item()\n\n"
+        "figure = Figure(figsize=(10, 3.2), layout='constrained')\n"
+        "for axis, task in zip(figure.subplots(1, 3), tasks):\n"
         "    values = np.array([row[task] for row in history])\n"
         "    smooth = np.convolve(values, np.ones(10) / 10, mode='valid')\n"
-        "    axis.plot(np.arange(len(smooth)) + 10, smooth, label=f'{task} loss')\n"
-        "axis.axhline(np.log(8), color='gray', linestyle=':', label='ln 8 (EXPR chance)')\n"
-        "axis.set_xlabel('step')\n"
-        "axis.set_ylabel('loss (10-step mean)')\n"
-        "axis.legend()\n"
+        "    steps_axis = np.arange(len(smooth)) + 10  # the step that ends each 10-step window\n"
+        "    axis.plot(steps_axis, smooth, label=f'{task} loss')\n"
+        "    axis.axhline(chance_loss(task), color='gray', linestyle=':', label='chance (outputs all zero)')\n"
+        "    axis.xaxis.set_major_locator(MaxNLocator(integer=True))\n"
+        "    axis.set_xlabel('step')\n"
+        "    axis.set_ylabel('loss (10-step mean)')\n"
+        "    axis.set_ylim(bottom=0)\n"
+        "    axis.set_title(task)\n"
+        "    axis.legend(fontsize=8)\n"
         "figure"
     ),
     new_code_cell(
         "for name in ('p_au', 'p_expr', 'p_va'):\n"
         "    print(f'{name}: {getattr(before, name):.3f} -> {getattr(after, name):.3f}')\n"
-        "for name in ('p_au', 'p_expr', 'p_va'):  # a demo that does not learn every task is a bug\n"
-        "    assert getattr(after, name) > getattr(before, name), name"
+        "if not DATA:  # on the synthetic set, a demo that does not learn every task is a bug\n"
+        "    for name in ('p_au', 'p_expr', 'p_va'):\n"
+        "        assert getattr(after, name) > getattr(before, name), name"
     ),
 ]
 
@@ -201,22 +248,20 @@ INTERPRETABILITY = [
         "each region is mapped into a shared message space by its own matrix, and the mean is read by linear\n"
         "layers. Because those layers are linear, each region's own reading (its *vote*) averages exactly to\n"
         "the model's prediction, so we can see which regions push towards which message, and how much they\n"
-        "disagree. With random weights (as here) the pictures show the mechanics; with a trained checkpoint\n"
-        "(`smm.load_reference_checkpoint`) they show what the model learned."
+        "disagree. With random weights (the default here) the pictures show the mechanics; with a trained\n"
+        "checkpoint (`SMM_CHECKPOINT`, see the parameter cell) they show what the model learned."
     ),
-    new_code_cell(
-        "%matplotlib inline\nimport torch\nimport smm\nfrom smm import viz\nfrom smm.data import eval_transform\n\n"
-        "torch.manual_seed(0)\nmodel = smm.SMMEmotionNet.abaw3().eval()"
-    ),
+    new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+    new_code_cell("%matplotlib inline\n" + IMPORTS + "\nfrom smm import viz"),
     new_code_cell(FACE),
-    new_markdown_cell(CALIBRATE_TEXT),
-    new_code_cell(CALIBRATE),
+    new_markdown_cell(LOAD_TEXT),
+    new_code_cell(LOAD_MODEL),
     new_code_cell(
         "images = transform(face).unsqueeze(0)\n"
         "with torch.no_grad():\n"
         "    out = model(images)\n"
         "    votes = model.message_space(out.region_features, reduction='none')  # per-region outputs\n"
-        "votes.expr.shape, votes.va.shape"
+        "images.shape, votes.expr.shape, votes.va.shape"
     ),
     new_markdown_cell("## Where each region looks\n\nThe 17 attention maps, upsampled and laid over the face:"),
     new_code_cell("viz.plot_attention(images[0], out.attention[0], model.region_names)"),
