@@ -19,7 +19,7 @@ def test_notebooks_exist() -> None:
     assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_training.ipynb", "03_interpretability.ipynb"]
 
 
-def _outputs(notebook) -> str:  # noqa: ANN001
+def _outputs(notebook) -> str:
     texts = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
