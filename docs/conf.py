@@ -76,6 +76,7 @@ nb_execution_raise_on_error = True  # a notebook that fails fails the build
 nb_execution_timeout = 900
 nb_execution_show_tb = True
 nb_merge_streams = True
+nb_output_stderr = "remove"  # progress-bar and kernel noise; errors still fail the build
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
 
