@@ -44,7 +44,8 @@ def save_checkpoint(model: SMMEmotionNet, folder: str | os.PathLike[str], **card
         Created if needed.
     **card
         JSON-able facts recorded in ``config.json`` under ``"card"`` and listed in the model
-        card, e.g. ``training_data="Aff-Wild2 (ABAW3)"``, ``metrics={"P_MTL": 1.8}``,
+        card, e.g. ``training_data="Aff-Wild2 (ABAW3)"``, ``metrics={"P_MTL": 1.8}``;
+        ``intended_use=`` and ``limitations=`` replace the card's default sections,
         ``license="..."``, ``steps=...``.
 
     Returns
@@ -257,6 +258,44 @@ def _model_card(model: SMMEmotionNet, card: Mapping[str, Any]) -> str:
         f"- metrics: {json.dumps(card['metrics']) if 'metrics' in card else 'not recorded'}",
         f"- license: {card.get('license', 'not recorded')}",
     ]
-    extra = {k: v for k, v in card.items() if k not in ("training_data", "metrics", "license")}
+    fixed = ("training_data", "metrics", "license", "intended_use", "limitations")
+    extra = {k: v for k, v in card.items() if k not in fixed}
     lines += [f"- {key}: {json.dumps(value)}" for key, value in extra.items()]
+    lines += [
+        "",
+        "## Intended use",
+        "",
+        card.get("intended_use", _INTENDED_USE),
+        "",
+        "## Limitations",
+        "",
+        card.get("limitations", _LIMITATIONS),
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        _PAPER_BIBTEX,
+        "```",
+    ]
     return "\n".join(lines) + "\n"
+
+
+_INTENDED_USE = (
+    "Research on facial behaviour: action unit occurrence, expression and valence/arousal estimation from "
+    "aligned face crops, e.g. in the ABAW challenges. Not for decisions about individuals (hiring, "
+    "policing, health, education) and not as evidence of what a person feels."
+)
+_LIMITATIONS = (
+    "Outputs are what the training data's annotators would perceive, not a person's inner state. AU outputs "
+    "are occurrence probabilities, not intensities. Accuracy drops for faces aligned differently from the "
+    "training crops, for strong head poses, occlusion and poor light, and may differ between groups of "
+    "people that the training data under-represents; measure it on your own data before relying on it."
+)
+_PAPER_BIBTEX = """@article{deng2022multiple,
+  title         = {Multiple Emotion Descriptors Estimation at the {ABAW3} Challenge},
+  author        = {Deng, Didan},
+  year          = {2022},
+  eprint        = {2203.12845},
+  archivePrefix = {arXiv},
+  primaryClass  = {cs.CV},
+}"""

@@ -117,7 +117,18 @@ def test_model_card_and_config_record_the_run(tmp_path: Path) -> None:
     assert "- training data: Aff-Wild2 (ABAW3)" in card
     assert '- metrics: {"P_MTL": 1.25}' in card
     assert "- input: 96x96" in card
+    # The card's template sections: intended use, limitations and the paper to cite.
+    sections = [line for line in card.splitlines() if line.startswith("## ")]
+    assert sections == ["## Model", "## Training", "## Intended use", "## Limitations", "## Citation"]
+    assert "Not for decisions about individuals" in card
+    assert "eprint        = {2203.12845}" in card
     assert load_checkpoint(tmp_path).data_config["input_size"] == (3, 96, 96)
+    save_checkpoint(model, tmp_path / "own", intended_use="Lab study X only.", limitations="Tested on 20 people.")
+    own = (tmp_path / "own" / "README.md").read_text()
+    assert "## Intended use\n\nLab study X only.\n" in own
+    assert "## Limitations\n\nTested on 20 people.\n" in own
+    assert "Not for decisions about individuals" not in own
+    assert "- intended_use" not in own  # not listed twice
     with pytest.raises(TypeError, match="model card entries must be JSON-able"):
         save_checkpoint(model, tmp_path / "bad", metrics=torch.zeros(1))
 

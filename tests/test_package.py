@@ -125,3 +125,12 @@ def test_facs_names() -> None:
     assert facs_label("AU25") == "AU25 Lips part"
     assert facs_label("AU6", sep="\n") == "AU6\nCheek raiser"
     assert facs_label("AU99") == "AU99"
+
+
+def test_citation_metadata_matches_the_package() -> None:
+    cff = (ROOT / "CITATION.cff").read_text()
+    assert re.search(r"^version: (.+)$", cff, flags=re.M).group(1) == smm.__version__
+    assert "arXiv:2203.12845" in cff
+    citing = (ROOT / "docs" / "citing.rst").read_text()
+    assert f"version = {{{smm.__version__}}}" in citing
+    assert "eprint        = {2203.12845}" in citing

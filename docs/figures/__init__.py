@@ -68,10 +68,24 @@ FIGURES: dict[str, Callable[[], Figure]] = {
 }
 
 
+def model_card(target: Path) -> Path:
+    """The model card that ``save_pretrained`` writes, for the ABAW3 preset (docs/citing.rst)."""
+    import shutil
+    import tempfile
+
+    import smm
+
+    model = smm.SMMEmotionNet.abaw3(pretrained_backbone=False)
+    with tempfile.TemporaryDirectory() as folder:
+        metrics = {"F1_AU": 0.548, "F1_EXPR": 0.518, "CCC_V": 0.447, "CCC_A": 0.499}  # the published validation
+        model.save_pretrained(folder, training_data="Aff-Wild2 (ABAW3 multi-task set)", metrics=metrics)
+        return Path(shutil.copyfile(Path(folder) / "README.md", target / "model_card.md"))
+
+
 def draw_all(target: Path, dpi: int = 110) -> list[Path]:
-    """Draw every figure into ``target`` as PNG; return the files."""
+    """Draw every figure into ``target`` as PNG, and write the model card; return the files."""
     target.mkdir(parents=True, exist_ok=True)
-    written = []
+    written = [model_card(target)]
     for name, draw in FIGURES.items():
         path = target / f"{name}.png"
         draw().savefig(path, dpi=dpi, bbox_inches="tight")
