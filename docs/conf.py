@@ -35,7 +35,7 @@ extensions = [
 # intersphinx is left out on purpose: it needs the network at build time.
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "notebooks/.ipynb_checkpoints"]
+exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store", "notebooks/.ipynb_checkpoints"]
 
 # --- API reference -----------------------------------------------------------------------------
 autodoc_member_order = "bysource"
