@@ -204,7 +204,7 @@ TRAINING = [
         "P_EXPR 0.3 and P_VA 0.9 (chance: P_AU about 0.5, P_EXPR about 0.1, P_VA 0). Below, each task's loss\n"
         "(smoothed over 10 steps) against its chance level: the loss of a model that knows nothing and outputs\n"
         "zeros, that is probability 0.5 for every AU, the uniform distribution over the 8 expressions\n"
-        "(ln 8 = 2.08) and a constant valence/arousal (CCC 0, so a loss of 1)."
+        "(ln 8 = 2.08) and a constant valence/arousal (CCC 0: a loss of 1 each, 2 for the two together)."
     ),
     new_code_cell(
         "import numpy as np\n"
