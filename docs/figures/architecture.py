@@ -47,6 +47,9 @@ def draw(example) -> Figure:
             middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + dy)
             axis.text(*middle, label, ha="center", va="bottom", fontsize=8, family="monospace", color="0.15")
 
+    def mono(x: float, y: float, text: str, **style: object) -> None:
+        axis.text(x, y, text, **{"ha": "center", "fontsize": 8, "family": "monospace", **style})
+
     # The face.
     face_axis = figure.add_axes((0.1 / width, 0.33, 1.3 / width, 1.3 / 5.0))
     face_axis.imshow(example.face)
@@ -69,35 +72,18 @@ def draw(example) -> Figure:
         inset.imshow(maps[index].numpy(), cmap="inferno", vmin=0, vmax=1)
         inset.set_xticks([])
         inset.set_yticks([])
-    axis.text(6.0, 1.15, "A " + _shape(out.attention), ha="center", fontsize=8, family="monospace")
+    mono(6.0, 1.15, "A " + _shape(out.attention))
 
     box(7.8, 1.7, 1.8, 1.6, "ROIEmbedding", "f_u = CNN_u(F * (1 + A_u))\none 16-d vector\nper region", "#e3f1df")
     arrow((7.0, 2.5), (7.8, 2.5))
     arrow((6.0, 1.0), (6.0, 0.45))
-    axis.text(
-        6.0,
-        0.38,
-        "attention logits " + _shape(out.attention_logits),
-        ha="center",
-        va="top",
-        fontsize=8,
-        family="monospace",
-    )
+    mono(6.0, 0.38, "attention logits " + _shape(out.attention_logits), va="top")
 
     box(10.6, 3.05, 1.75, 1.6, "SignVehicleHead", "transformer over\nthe regions; one\nmetric space per AU", "#ece2f4")
     message = "one matrix per region\ninto a shared space;\nmean = consensus"
     box(10.6, 0.35, 1.75, 1.6, "MessageSpaceHead", message, "#f6e0e6")
     arrow((9.6, 2.7), (10.6, 3.6))
-    axis.text(
-        10.1,
-        2.5,
-        "f " + _shape(out.region_features),
-        ha="center",
-        va="center",
-        fontsize=8,
-        family="monospace",
-        backgroundcolor="white",
-    )
+    mono(10.1, 2.5, "f " + _shape(out.region_features), va="center", backgroundcolor="white")
     arrow((9.6, 2.3), (10.6, 1.4))
     axis.text(
         12.45,
