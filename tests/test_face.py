@@ -121,6 +121,32 @@ def test_tracker_keeps_the_face_it_follows() -> None:
     assert tracker.update(faces((0, 0, 40, 40))) == 0  # missed more than max_missed: a new track
 
 
+def test_tracker_follows_a_fast_face_but_not_a_far_one() -> None:
+    def faces(*boxes: tuple[float, float, float, float]) -> Faces:
+        b = np.asarray(boxes, np.float32).reshape(-1, 4)
+        return Faces(b, np.ones(len(b), np.float32), np.zeros((len(b), 5, 2), np.float32))
+
+    tracker = FaceTracker()
+    assert tracker.update(faces((100, 100, 200, 200))) == 0
+    # Moved 60 px, 0.6 of its size: IoU 0.25 < 0.3, but its centre is within max_shift = 1 box size.
+    assert tracker.update(faces((500, 0, 520, 20), (160, 100, 260, 200))) == 1
+    assert tracker.box.tolist() == [160, 100, 260, 200]
+    # Exactly at the limit (100 px = 1.0 box size) still continues; just beyond does not.
+    assert tracker.update(faces((260, 100, 360, 200))) == 0
+    assert tracker.update(faces((361, 100, 461, 200))) is None
+    # max_shift=0: IoU alone, as before.
+    strict = FaceTracker(max_shift=0.0)
+    strict.update(faces((100, 100, 200, 200)))
+    assert strict.update(faces((160, 100, 260, 200))) is None
+    for bad, message in (
+        ({"iou_threshold": 1.5}, r"iou_threshold must be in \[0, 1\], got 1.5"),
+        ({"max_shift": -1}, r"max_shift must be >= 0, got -1"),
+        ({"max_missed": -2}, r"max_missed must be >= 0, got -2"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            FaceTracker(**bad)
+
+
 def test_predict_images(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCNNDetector) -> None:
     Image.fromarray(ASTRONAUT).save(tmp_path / "face.jpg")
     Image.new("RGB", (120, 90)).save(tmp_path / "empty.png")

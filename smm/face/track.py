@@ -26,13 +26,24 @@ class FaceTracker:
     ----------
     iou_threshold : float, default 0.3
         A detection continues the track when its IoU with the last box reaches this.
+    max_shift : float, default 1.0
+        Failing that, the detection whose centre is nearest the last box's centre continues
+        the track if that distance is at most ``max_shift`` times the last box's size (its
+        longer side): a face that moved fast between two detection rounds stays tracked,
+        while a face elsewhere in the frame does not take over. ``0`` matches by IoU only.
     max_missed : int, default 30
         After this many detection rounds without a match the track is dropped and the
         largest face starts a new one.
     """
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 30) -> None:
-        self.iou_threshold, self.max_missed = iou_threshold, max_missed
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 30, max_shift: float = 1.0) -> None:
+        if not 0.0 <= iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
+        if max_shift < 0:
+            raise ValueError(f"max_shift must be >= 0, got {max_shift}")
+        if max_missed < 0:
+            raise ValueError(f"max_missed must be >= 0, got {max_missed}")
+        self.iou_threshold, self.max_missed, self.max_shift = iou_threshold, max_missed, max_shift
         self.box: np.ndarray | None = None
         self.missed = 0
 
@@ -48,7 +59,12 @@ class FaceTracker:
         if self.box is not None:
             overlaps = box_iou(self.box, faces.boxes)
             best = int(overlaps.argmax())
-            if overlaps[best] >= self.iou_threshold:
+            if overlaps[best] < self.iou_threshold:
+                shifts = _centre_distance(self.box, faces.boxes) / _size(self.box)
+                best = int(shifts.argmin())
+                if shifts[best] > self.max_shift:
+                    best = -1
+            if best >= 0:
                 self.box, self.missed = faces.boxes[best], 0
                 return best
             self._miss()
@@ -62,3 +78,13 @@ class FaceTracker:
         self.missed += 1
         if self.missed > self.max_missed:
             self.reset()
+
+
+def _centre_distance(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    centre = (box[:2] + box[2:]) / 2
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return np.linalg.norm(centres - centre, axis=1)
+
+
+def _size(box: np.ndarray) -> float:
+    return max(float(box[2] - box[0]), float(box[3] - box[1]), 1e-9)
