@@ -21,6 +21,7 @@ from smm.runtime import describe_machine
 BENCHMARKS = (
     ("benchmarks.heads", [], ["--batch", "4", "--repeats", "1"]),
     ("benchmarks.model", [], ["--batch", "2", "--repeats", "1", "--no-compile"]),
+    ("benchmarks.train_step", [], ["--batch", "2", "--repeats", "1"]),
     ("benchmarks.video", ["--frames", "60"], ["--frames", "10", "--model", "smm_resnet18"]),
     ("benchmarks.input", [], ["--images", "32", "--model", "smm_resnet18"]),
 )

@@ -176,8 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--precision",
         choices=("fp32", "bf16", "fp16", "auto"),
-        default="fp32",
-        help="autocast dtype (default: fp32; auto = bf16 on CPUs and GPUs with bf16 units)",
+        default="auto",
+        help="autocast dtype (default: auto = bf16 and channels_last on CPUs and GPUs with bf16 units, else fp32; "
+        "fp32 = the published arithmetic)",
     )
     train.add_argument("--workers", type=int, default=0, help="data loading processes (default: 0)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

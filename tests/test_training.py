@@ -241,3 +241,43 @@ def test_torchrun_trains_with_two_processes(tmp_path: Path, tiny_data: Path) -> 
     assert smm.load_checkpoint(tmp_path / "two").config == smm.load_checkpoint(tmp_path / "one").config
     assert int(torch.load(tmp_path / "two" / "resume.pt", weights_only=True)["step"]) == 4
     assert len(torch.load(tmp_path / "two" / "resume.pt", weights_only=True)["rng"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("precision", "capability", "resolved", "expected"),
+    [
+        ("auto", "AVX512_BF16", "bf16", "(bf16, channels_last)"),  # a CPU with bf16 units
+        ("auto", "AVX2", "fp32", "(fp32)"),  # no bf16, no AVX512: the published arithmetic, NCHW
+        ("fp32", "AVX512", "fp32", "(fp32, channels_last)"),  # AVX512 without bf16: fp32, channels_last
+    ],
+)
+def test_trainer_picks_precision_and_layout_from_the_machine(
+    tmp_path: Path,
+    tiny_data: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    precision: str,
+    capability: str,
+    resolved: str,
+    expected: str,
+) -> None:
+    import smm.runtime
+    import smm.training.loop as loop
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setattr(smm.runtime, "cpu_supports_bf16", lambda flags=None: capability in ("AVX512_BF16", "AMX"))
+    models = []
+
+    def create(*args, **kwargs):
+        models.append(smm.create_model(*args, **kwargs))
+        return models[-1]
+
+    monkeypatch.setattr(loop, "create_model", create)
+    lines: list[str] = []
+    small = DEMO_RECIPE.replace(steps=2, image_size=32, batch_size=4, save_every=2, val_every=2)
+    train(small, tmp_path / "run", data=tiny_data, device="cpu", precision=precision, log=lines.append)
+    (started,) = [line for line in lines if line.startswith("training ")]
+    assert f"on cpu {expected} x 1 process(es)" in started
+    conv = next(m for m in models[0].modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) == ("channels_last" in expected)
+    assert conv.weight.dtype == torch.float32  # autocast: the weights stay fp32
+    assert resolved in started

@@ -38,7 +38,7 @@ from smm.losses import MultiTaskLoss
 from smm.metrics import ABAWMetrics, ABAWScores
 from smm.model import SMMEmotionNet
 from smm.registry import create_model
-from smm.runtime import autocast_dtype, resolve_precision
+from smm.runtime import autocast_dtype, resolve_precision, use_channels_last
 from smm.training.distributed import Processes
 from smm.training.recipes import Recipe
 from smm.training.sampler import TaskBatchSampler
@@ -146,7 +146,7 @@ def train(
     data: str | os.PathLike[str] | None = None,
     resume: bool = False,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = "auto",
     workers: int = 0,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
@@ -169,11 +169,12 @@ def train(
         an error (nothing is overwritten).
     device : str, default "auto"
         ``"auto"``: CUDA when available, else CPU.
-    precision : {"fp32", "bf16", "fp16", "auto"}, default "fp32"
+    precision : {"auto", "fp32", "bf16", "fp16"}, default "auto"
         Autocast dtype; ``"fp16"`` (CUDA) adds a gradient scaler; ``"auto"``: bf16 on a CPU
-        or GPU with bf16 units, else fp32 (:func:`smm.runtime.resolve_precision`). Training
-        stays fp32 by default until bf16 training has been compared with fp32 on real data;
-        prediction defaults to ``"auto"``.
+        or GPU with bf16 units, else fp32 (:func:`smm.runtime.resolve_precision`). Weights,
+        optimiser state and losses stay fp32. On a CPU the model and its inputs also go
+        ``channels_last`` where :func:`smm.runtime.use_channels_last` says so (bf16, or an
+        AVX512 CPU). ``"fp32"`` is the published setup's arithmetic.
     workers : int, default 0
         DataLoader worker processes (results do not depend on it).
     seed : int, default 0
@@ -234,6 +235,10 @@ def _train(
     model = create_model(recipe.model, image_size=recipe.image_size)
     device_ = procs.device
     model.to(device_)
+    resolved = resolve_precision(precision, device_)
+    channels_last = use_channels_last(resolved, device_)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # the trainer's own model: converting it is safe
     runner: torch.nn.Module = _TaskForward(model, recipe.forward)
     if procs.enabled:
         # The attention-logit branch feeds no loss (as in the published code): DDP must look for unused parameters.
@@ -275,7 +280,8 @@ def _train(
     )
     say(
         f"training {recipe.model} ({recipe.name} recipe) for {recipe.steps} steps, {recipe.batch_size} images per "
-        f"task and step, on {device_} ({dtype or 'fp32'}) x {procs.world} process(es); train "
+        f"task and step, on {device_} ({resolved}{', channels_last' if channels_last else ''}) x {procs.world} "
+        f"process(es); train "
         f"{[len(s) for s in train_sets.values()]} val {[len(s) for s in val_sets.values()]} frames (AU, EXPR, VA)"
     )
     if start == 0:
@@ -288,7 +294,7 @@ def _train(
     step = start
     for step, batches in zip(range(start, recipe.steps), loader, strict=False):
         runner.train()
-        losses = _step_losses(runner, criterion, batches, device_, dtype)
+        losses = _step_losses(runner, criterion, batches, device_, dtype, channels_last)
         total = sum(losses.values())
         if not procs.all_true(bool(torch.isfinite(total))):
             saved = _saved_step(state_path)
@@ -409,9 +415,11 @@ def _step_losses(
     batches: Mapping[str, Mapping[str, torch.Tensor]],
     device: torch.device,
     dtype: torch.dtype | None,
+    channels_last: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Each task's loss on its own batch (missing labels of the other tasks never enter)."""
-    images = {t: b["image"].to(device) for t, b in batches.items()}
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    images = {t: b["image"].to(device).contiguous(memory_format=layout) for t, b in batches.items()}
     with _autocast(device, dtype):
         outputs = runner(images)
     losses = {}
