@@ -1,6 +1,7 @@
 """Accuracy cost of bf16 (and channels_last) against fp32 on a trained checkpoint.
 
     python -m benchmarks.precision --checkpoint runs/demo --images runs/demo/demo-data/cropped_aligned
+    python -m benchmarks.precision --checkpoint runs/demo --lfw   # 200 real faces from scikit-image
 
 Runs every image of the folders (recursively) through the model in fp32 NCHW and in bf16
 autocast with channels_last input, and prints the largest and mean absolute differences of AU
@@ -38,19 +39,29 @@ def outputs(model: smm.SMMEmotionNet, images: torch.Tensor, bf16: bool, batch: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, type=Path)
-    parser.add_argument("--images", required=True, type=Path, nargs="+", help="folders of face crops")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", type=Path, nargs="+", help="folders of face crops")
+    source.add_argument(
+        "--lfw", action="store_true", help="scikit-image's 200 Labeled Faces in the Wild crops (25x25 grey, real faces)"
+    )
     parser.add_argument("--limit", type=int, default=512)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
     print(f"machine: {describe_machine()}")
     model = smm.load_checkpoint(args.checkpoint).eval()
     transform = eval_transform(model.data_config)
-    paths = sorted(p for folder in args.images for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
-    paths = paths[: args.limit]
-    images = torch.stack([transform(Image.open(p)) for p in paths])
+    if args.lfw:
+        from skimage import data
+
+        faces = (data.lfw_subset()[: args.limit] * 255).round().astype("uint8")
+        pictures = [Image.fromarray(face).convert("RGB") for face in faces]
+    else:
+        paths = sorted(p for folder in args.images for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
+        pictures = [Image.open(p) for p in paths[: args.limit]]
+    images = torch.stack([transform(picture) for picture in pictures])
     fp32, t32 = outputs(model, images, False, args.batch)
     bf16, t16 = outputs(model, images, True, args.batch)
-    print(f"{args.checkpoint}: {len(paths)} images, input {tuple(model.data_config['input_size'])}")
+    print(f"{args.checkpoint}: {len(pictures)} images, input {tuple(model.data_config['input_size'])}")
     print("| output | max abs diff | mean abs diff | decisions agree |")
     print("|---|---|---|---|")
     for name in ("au", "expr", "va"):
