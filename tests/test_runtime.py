@@ -40,6 +40,20 @@ def test_auto_precision_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     assert use_channels_last("bf16", "cpu")
 
 
+@pytest.mark.parametrize(
+    ("capability", "fp32_channels_last"),
+    [("AMX", True), ("AVX512_BF16", True), ("AVX512", True), ("AVX2", True), ("DEFAULT", False), ("NEON", False),
+     ("SVE256", False)],
+)  # fmt: skip
+def test_channels_last_follows_the_cpu_capability(
+    monkeypatch: pytest.MonkeyPatch, capability: str, fp32_channels_last: bool
+) -> None:
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert use_channels_last("fp32", "cpu") is fp32_channels_last
+    assert use_channels_last("bf16", "cpu")  # bf16 on a CPU always runs channels_last
+    assert not use_channels_last("fp32", "cuda")
+
+
 @pytest.fixture(scope="module")
 def model() -> smm.SMMEmotionNet:
     torch.manual_seed(0)

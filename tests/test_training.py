@@ -247,7 +247,8 @@ def test_torchrun_trains_with_two_processes(tmp_path: Path, tiny_data: Path) -> 
     ("precision", "capability", "resolved", "expected"),
     [
         ("auto", "AVX512_BF16", "bf16", "(bf16, channels_last)"),  # a CPU with bf16 units
-        ("auto", "AVX2", "fp32", "(fp32)"),  # no bf16, no AVX512: the published arithmetic, NCHW
+        ("auto", "AVX2", "fp32", "(fp32, channels_last)"),  # no bf16 units: fp32, channels_last
+        ("auto", "DEFAULT", "fp32", "(fp32)"),  # x86 without AVX2: the published arithmetic and layout
         ("fp32", "AVX512", "fp32", "(fp32, channels_last)"),  # AVX512 without bf16: fp32, channels_last
     ],
 )
@@ -265,6 +266,7 @@ def test_trainer_picks_precision_and_layout_from_the_machine(
 
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
     monkeypatch.setattr(smm.runtime, "cpu_supports_bf16", lambda flags=None: capability in ("AVX512_BF16", "AMX"))
+    # (the capability stands for the whole CPU here: bf16 units only with AVX512_BF16 or AMX)
     models = []
 
     def create(*args, **kwargs):
