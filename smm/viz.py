@@ -103,7 +103,7 @@ def plot_attention(
         if index < count:
             axis.imshow(picture)
             overlay = axis.imshow(upsampled[index], cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
-            axis.set_title(facs_label(region_names[index], sep="\n"), fontsize=8)
+            axis.set_title(facs_label(region_names[index], sep="\n"), fontsize=10)
     if overlay is not None:
         figure.colorbar(overlay, ax=axes, shrink=0.6, label="attention (0 to 1)")
     figure.suptitle("Region attention maps")

@@ -32,7 +32,7 @@ def _viz_attention() -> Figure:
     from .example import caveat, example
 
     e = example()
-    figure = viz.plot_attention(e.images[0], e.out.attention[0], e.model.region_names)
+    figure = viz.plot_attention(e.images[0], e.out.attention[0], e.model.region_names, panel_size=1.5)
     caveat(figure, e.trained)
     return figure
 

@@ -83,15 +83,8 @@ def example() -> Example:
 
 
 def caveat(figure, trained: bool) -> None:
-    """Say on the figure itself when its numbers come from random weights."""
+    """Say on the figure itself when its numbers come from random weights (in space the layout keeps free)."""
     if not trained:
-        figure.text(
-            0.5,
-            0.0,
-            "random weights: the mechanics, not a trained model's reading",
-            ha="center",
-            va="bottom",
-            fontsize=8,
-            color="0.35",
-            style="italic",
+        figure.supxlabel(
+            "random weights: the mechanics, not a trained model's reading", fontsize=8, color="0.35", style="italic"
         )
