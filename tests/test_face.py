@@ -108,11 +108,13 @@ def test_batched_alignment_equals_one_by_one() -> None:
         torch.testing.assert_close(batched[k : k + 1], single)
 
 
-def test_tracker_keeps_the_face_it_follows() -> None:
-    def faces(*boxes: tuple[float, float, float, float]) -> Faces:
-        b = np.asarray(boxes, np.float32).reshape(-1, 4)
-        return Faces(b, np.ones(len(b), np.float32), np.zeros((len(b), 5, 2), np.float32))
+def faces(*boxes: tuple[float, float, float, float]) -> Faces:
+    """Detections with these boxes (scores 1, landmarks 0)."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    return Faces(b, np.ones(len(b), np.float32), np.zeros((len(b), 5, 2), np.float32))
 
+
+def test_tracker_keeps_the_face_it_follows() -> None:
     tracker = FaceTracker(max_missed=2)
     assert tracker.update(faces((0, 0, 10, 10), (50, 50, 80, 80))) == 1  # largest first
     assert tracker.update(faces((0, 0, 40, 40), (52, 50, 82, 80))) == 1  # the overlapping one, not the larger
@@ -122,10 +124,6 @@ def test_tracker_keeps_the_face_it_follows() -> None:
 
 
 def test_tracker_follows_a_fast_face_but_not_a_far_one() -> None:
-    def faces(*boxes: tuple[float, float, float, float]) -> Faces:
-        b = np.asarray(boxes, np.float32).reshape(-1, 4)
-        return Faces(b, np.ones(len(b), np.float32), np.zeros((len(b), 5, 2), np.float32))
-
     tracker = FaceTracker()
     assert tracker.update(faces((100, 100, 200, 200))) == 0
     # Moved 60 px, 0.6 of its size: IoU 0.25 < 0.3, but its centre is within max_shift = 1 box size.

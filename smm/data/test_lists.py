@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from smm.data._text import AnnotationError, read_lines
+from smm.data.frames import frame_number
 
 
 def read_video_list(path: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -113,7 +114,6 @@ def _frame_number(image: str) -> int | None:
     if "," in image or "\\" in image:
         return None
     path = PurePosixPath(image)
-    if len(path.parts) < 2 or not path.suffix or not path.stem.isdigit() or not path.stem.isascii():
+    if len(path.parts) < 2 or not path.suffix:
         return None
-    frame = int(path.stem)
-    return frame if frame >= 1 else None
+    return frame_number(path)
