@@ -260,7 +260,8 @@ def _train(
     schedule = (
         published_schedule(optimizer) if recipe.schedule == "published" else cosine_schedule(optimizer, recipe.steps)
     )
-    dtype, scaler = _precision(precision, device_)
+    dtype = autocast_dtype(resolved)
+    scaler = torch.amp.GradScaler(device_.type, enabled=resolved == "fp16")
     sampler = TaskBatchSampler(
         {t: len(s) for t, s in train_sets.items()}, recipe.batch_size, splits=recipe.splits, seed=seed
     )
@@ -441,11 +442,6 @@ def _score_columns(scores: ABAWScores) -> dict[str, float]:
         "p_va": scores.p_va,
         "p_mtl": scores.p_mtl,
     }
-
-
-def _precision(precision: str, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
-    resolved = resolve_precision(precision, device)
-    return autocast_dtype(resolved), torch.amp.GradScaler(device.type, enabled=resolved == "fp16")
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
