@@ -59,14 +59,14 @@ def measure(loop: LoopHeads, ours: smm.SMMEmotionNet, batch: int, repeats: int, 
     loop.eval()
     ours.eval()
     with torch.no_grad():
-        expected, got = loop(x), ours.forward_heads(x)._asdict()
+        expected, got = loop(x), ours.forward_head(x)._asdict()
     error = max((got[k] - expected[k]).abs().max().item() for k in ("au", "expr", "va", "region_features"))
 
     steps = {
         "train loop": _train_step(loop, loop, x),
-        "train ours": _train_step(ours, ours.forward_heads, x),
+        "train ours": _train_step(ours, ours.forward_head, x),
         "eval loop": _eval_step(loop, loop, x),
-        "eval ours": _eval_step(ours, ours.forward_heads, x),
+        "eval ours": _eval_step(ours, ours.forward_head, x),
     }
     a = torch.randn(U * D * TAPS, C, device=device)
     b = torch.randn(C, batch * HW * HW, device=device)
@@ -75,7 +75,7 @@ def measure(loop: LoopHeads, ours: smm.SMMEmotionNet, batch: int, repeats: int, 
     matmul_gflops = 2 * a.shape[0] * a.shape[1] * b.shape[1] / t["matmul"] / 1e9
     train_gflops = 3 * heads_flops(batch) / t["train ours"] / 1e9
     mem_loop = _saved_bytes(loop, loop, x)
-    mem_ours = _saved_bytes(ours, ours.forward_heads, x)
+    mem_ours = _saved_bytes(ours, ours.forward_head, x)
     line = (
         f"B={batch:3d} | train ms loop {t['train loop'] * 1e3:7.1f} ours {t['train ours'] * 1e3:7.1f} "
         f"({t['train ours'] / t['train loop']:.2f}x) | eval ms loop {t['eval loop'] * 1e3:7.1f} "

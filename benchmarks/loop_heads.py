@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from smm.positional import sinusoidal_encoding
+from smm.layers.positional import sinusoidal_encoding
 
 
 class _Region(nn.Module):

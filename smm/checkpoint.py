@@ -1,9 +1,12 @@
-"""Checkpoints: a folder with ``model.safetensors``, ``config.json`` and a model card ``README.md``.
+"""Checkpoint files: a folder with ``model.safetensors``, ``config.json`` and a model card ``README.md``.
+
+This module reads and writes the files and nothing else; :mod:`smm.loader` decides which
+files a source means and which config wins, and :func:`smm.load_checkpoint` builds the model.
 
 ``config.json`` holds the model's :class:`~smm.presets.SMMConfig` (architecture and
 preprocessing), so a loaded model runs with the input size and normalisation it was trained
-with. Published-code checkpoints (``.ckpt``, ``.pt``) load too and are converted on the way in
-(:func:`smm.load_reference_checkpoint`).
+with. Published-code checkpoints (``.ckpt``, ``.pt``) are read here too
+(:func:`read_reference_state_dict`); :mod:`smm.convert` maps their keys.
 """
 
 from __future__ import annotations
@@ -12,19 +15,24 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from smm._atomic import atomic_write
-from smm.model import SMMEmotionNet
-from smm.presets import SMMConfig
+from smm._version import __version__
+from smm.presets import RENAMED_FIELDS, SMMConfig
+
+if TYPE_CHECKING:
+    from smm.model import SMMEmotionNet
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 REFERENCE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+#: Files the trainer keeps beside its model that are not weights to load (its resume state).
+NOT_WEIGHTS = ("resume.pt",)
 
 
 class CheckpointError(ValueError):
@@ -60,8 +68,6 @@ def save_checkpoint(model: SMMEmotionNet, folder: str | os.PathLike[str], **card
     """
     from safetensors.torch import save_file
 
-    from smm import __version__
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -77,54 +83,6 @@ def save_checkpoint(model: SMMEmotionNet, folder: str | os.PathLike[str], **card
     return folder / WEIGHTS_NAME
 
 
-def load_checkpoint(
-    path: str | os.PathLike[str],
-    *,
-    backbone: nn.Module | None = None,
-    map_location: str | torch.device = "cpu",
-) -> SMMEmotionNet:
-    """Load a model from a checkpoint folder or file, in eval mode.
-
-    Parameters
-    ----------
-    path : path-like
-        A folder written by :func:`save_checkpoint` (the one the trainer prints), its
-        ``model.safetensors`` (with ``config.json`` beside it; without one the ABAW3 model
-        is assumed), or a published-code ``.ckpt`` / ``.pt``.
-    backbone : nn.Module, optional
-        The backbone instance, for checkpoints of a model with a custom backbone module.
-    map_location : str or torch.device, default "cpu"
-
-    Raises
-    ------
-    FileNotFoundError
-        If nothing is at ``path``, or a folder holds no checkpoint.
-    CheckpointError
-        (a ``ValueError``) For a file that is not a checkpoint, or weights that do not fit
-        the architecture of the config: one line naming both architectures.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = _file_in(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if path.suffix != ".safetensors":
-        from smm.convert import load_reference_checkpoint
-
-        return load_reference_checkpoint(path, map_location=map_location)
-    state = read_safetensors(path, map_location)
-    config_path = path.with_name(CONFIG_NAME)
-    if config_path.is_file():
-        config, described = _read_config(config_path), str(config_path.name)
-    else:
-        config, described = SMMConfig(in_channels=768), "the ABAW3 model (no config.json beside it)"
-        if not any(k.startswith("backbone.") for k in state):
-            config = config.replace(backbone=None)
-    model = SMMEmotionNet(backbone, config=config) if backbone is not None else SMMEmotionNet(config=config)
-    load_weights(model, state, f"checkpoint {path}", described)
-    return model.eval()
-
-
 def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file; :class:`CheckpointError` if it is not one."""
     from safetensors import SafetensorError
@@ -136,7 +94,7 @@ def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> di
         raise CheckpointError(f"{path}: not a checkpoint (not a safetensors file: {error})") from None
 
 
-def load_weights(model: SMMEmotionNet, state: Mapping[str, torch.Tensor], what: str, described: str) -> None:
+def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], what: str, described: str) -> None:
     """``model.load_state_dict(state, strict=True)`` with a one-line error naming both architectures."""
     expected = model.state_dict()
     problem = _first_difference(state, expected)
@@ -180,14 +138,50 @@ def _first_difference(state: Mapping[str, torch.Tensor], expected: Mapping[str, 
     return None
 
 
-def _file_in(folder: Path) -> Path:
-    if (folder / WEIGHTS_NAME).is_file():
-        return folder / WEIGHTS_NAME
-    others = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", *REFERENCE_SUFFIXES))
-    if len(others) == 1:
-        return others[0]
-    found = ", ".join(p.name for p in others) if others else "no checkpoint file"
-    raise FileNotFoundError(f"checkpoint folder {folder} has no {WEIGHTS_NAME} ({found})")
+def weights_file(folder: str | os.PathLike[str]) -> Path:
+    """The one weights file of a checkpoint folder.
+
+    ``model.safetensors`` (else a single other ``*.safetensors``), or a single published-code
+    file (``.ckpt``, ``.pt``, ``.pth``, ``.bin``; the trainer's ``resume.pt`` is not one).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no weights file.
+    CheckpointError
+        If it holds two candidates (say ``model.safetensors`` and a ``.ckpt``): one line
+        naming both, never a silent pick.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"checkpoint folder {folder} does not exist")
+    ours = folder / WEIGHTS_NAME
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    safetensors = [ours] if ours.is_file() else [p for p in files if p.suffix == ".safetensors"]
+    published = [p for p in files if p.suffix in REFERENCE_SUFFIXES and p.name not in NOT_WEIGHTS]
+    found = safetensors + published
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise FileNotFoundError(
+            f"checkpoint folder {folder} holds no weights: expected {WEIGHTS_NAME} (with its {CONFIG_NAME}) "
+            f"or a published-code checkpoint ({', '.join(REFERENCE_SUFFIXES)})"
+        )
+    raise CheckpointError(
+        f"checkpoint folder {folder} is ambiguous: it holds {found[0].name} and {found[1].name}"
+        f"{f' (and {len(found) - 2} more)' if len(found) > 2 else ''}; pass the file you mean"
+    )
+
+
+def read_config(path: str | os.PathLike[str]) -> SMMConfig:
+    """The :class:`~smm.presets.SMMConfig` of a ``config.json`` (this release's or 0.1's).
+
+    Raises
+    ------
+    CheckpointError
+        If the file is not JSON or holds no config, naming the file.
+    """
+    return _read_config(Path(path))
 
 
 def _read_config(path: Path) -> SMMConfig:
@@ -195,6 +189,8 @@ def _read_config(path: Path) -> SMMConfig:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{path}: not a checkpoint config (not JSON: {error})") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror or error})") from None
     if isinstance(data, dict) and isinstance(data.get("config"), dict):
         return SMMConfig.from_dict(data["config"])
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
@@ -204,7 +200,8 @@ def _read_config(path: Path) -> SMMConfig:
 
 def _legacy_config(hparams: Mapping[str, Any], data: Mapping[str, Any]) -> SMMConfig:
     """The config of a 0.1 checkpoint (``{"model": hparams}``): no preprocessing was recorded."""
-    known = {k: v for k, v in hparams.items() if v is not None or k in ("backbone", "in_channels")}
+    hparams = {RENAMED_FIELDS.get(k, k): v for k, v in hparams.items()}
+    known = {k: v for k, v in hparams.items() if v is not None or k in ("backbone", "feature_channels")}
     for count, names in (("num_regions", "region_names"), ("num_classes", "expression_names"), ("va_dim", "va_names")):
         if known.get(names) is not None:
             known.pop(count, None)
@@ -225,8 +222,6 @@ def _jsonable(card: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _model_card(model: SMMEmotionNet, card: Mapping[str, Any]) -> str:
-    from smm import __version__
-
     config = model.config
     lines = [
         "---",
@@ -246,7 +241,7 @@ def _model_card(model: SMMEmotionNet, card: Mapping[str, Any]) -> str:
         "",
         "## Model",
         "",
-        f"- backbone: `{config.backbone}` (feature stage {config.feature_index}, {model.in_channels} channels)",
+        f"- backbone: `{config.backbone}` (feature stage {config.feature_index}, {model.feature_channels} channels)",
         f"- regions: {config.num_regions}; labelled AUs: {', '.join(config.au_names)}",
         f"- expressions: {', '.join(config.expression_names)}; continuous: {', '.join(config.va_names)}",
         f"- input: {config.input_size[1]}x{config.input_size[2]}, mean {list(config.mean)}, std {list(config.std)}, "
@@ -299,3 +294,36 @@ _PAPER_BIBTEX = """@article{deng2022multiple,
   archivePrefix = {arXiv},
   primaryClass  = {cs.CV},
 }"""
+
+
+def read_reference_state_dict(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> Mapping[str, torch.Tensor]:
+    """The ``state_dict`` of a published-code checkpoint, read with ``torch.load(weights_only=True)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    CheckpointError
+        If it is not a checkpoint (an image, text, a pickle of other objects).
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {os.fspath(path)} does not exist")
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch's zip format, or a legacy pickle
+        raise CheckpointError(f"{os.fspath(path)}: not a checkpoint (neither safetensors nor a PyTorch file)")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types here; its text advises weights_only=False
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if any(word in first.lower() for word in ("weights_only", "weights only", "unsupported")):
+            first = "it holds objects other than tensors, which are not loaded"
+        raise CheckpointError(
+            f"{os.fspath(path)}: not a checkpoint (torch.load with weights_only=True: {first})"
+        ) from None
+    state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
+    if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise CheckpointError(f"{os.fspath(path)}: not a checkpoint (no state_dict of tensors)")
+    return state_dict

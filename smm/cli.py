@@ -8,24 +8,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from smm import __version__
-from smm.formats import MULTITASK_FILE
+from smm._version import __version__
+from smm.formats.codes import MULTITASK_FILE
 from smm.presets import PUBLISHED_ALPHA
-
-#: Training recipes (kept in step with smm.training.recipes by a test).
-RECIPE_NAMES = ("abaw3", "demo")
-
-#: Registered model names, for the help text (kept in step with smm.registry by a test).
-REGISTERED = (
-    "smm_abaw3",
-    "smm_convnext_tiny",
-    "smm_efficientnet_b0",
-    "smm_mobilenetv3_large_100",
-    "smm_resnet18",
-    "smm_resnet50",
-)
+from smm.registry import list_models
+from smm.runtime import PRECISIONS
+from smm.training.recipes import RECIPES
 
 TRACKS = ("au", "expr", "va", "mtl")
+#: --precision's choices, "auto" first (the default).
+PRECISION_CHOICES = ("auto", *(p for p in PRECISIONS if p != "auto"))
 
 
 def _out(text: str) -> None:
@@ -69,14 +61,17 @@ def _parser() -> argparse.ArgumentParser:
         "writes OUT/<video>.csv per video and OUT/images.csv, one row per frame or photo",
     )
     predict.add_argument(
-        "--abaw", action="store_true", help="with --input videos, also write AU/, EXPR/, VA/<video>.txt"
+        "--abaw",
+        action="store_true",
+        help="with --input videos, also write AU/, EXPR/, VA/<video>.txt, smoothed as published (AU 7, EXPR 9, "
+        "VA 9) unless --alpha* say otherwise; the CSV stays unsmoothed unless --alpha* are given",
     )
     predict.add_argument(
         "--detect-every", type=int, default=5, help="with --input videos, detect faces every N frames (default: 5)"
     )
     predict.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16", "fp16"),
+        choices=PRECISION_CHOICES,
         default="auto",
         help="the model's autocast dtype (default: auto = bf16 on CPUs and GPUs with bf16 units, else fp32)",
     )
@@ -155,11 +150,16 @@ def _parser() -> argparse.ArgumentParser:
             "best model and a resume state. With no --data the demo recipe runs on generated data."
         ),
     )
-    train.add_argument("--recipe", choices=RECIPE_NAMES, default="demo", help="abaw3 (published) or demo (default)")
+    train.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="demo",
+        help=f"training recipe: {', '.join(sorted(RECIPES))} (default: demo; abaw3 is the published one)",
+    )
     train.add_argument("--data", type=Path, help="Aff-Wild2 folder: cropped_aligned/ and the *_Challenge annotations")
     train.add_argument("--out", type=Path, help="output folder (default: runs/<recipe>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its resume.pt")
-    train.add_argument("--model", help=f"registered model, overriding the recipe's ({', '.join(REGISTERED)})")
+    train.add_argument("--model", help=f"registered model, overriding the recipe's ({', '.join(list_models())})")
     train.add_argument("--steps", type=int, help="optimiser steps (demo 150, abaw3 600000)")
     train.add_argument("--batch-size", type=int, help="images per task and step (demo 16, abaw3 24)")
     train.add_argument("--image-size", type=int, help="input side (demo 64, abaw3 299)")
@@ -175,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="torch device (default: auto = cuda if available, else cpu)")
     train.add_argument(
         "--precision",
-        choices=("fp32", "bf16", "fp16", "auto"),
+        choices=PRECISION_CHOICES,
         default="auto",
         help="autocast dtype (default: auto = bf16 and channels_last on CPUs and GPUs with bf16 units, else fp32; "
         "fp32 = the published arithmetic)",
@@ -197,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Describe a checkpoint's model or a registered model (default: smm_abaw3).",
     )
     info.add_argument("--checkpoint", type=Path, help="a checkpoint folder or file (what the trainer printed)")
-    info.add_argument("--model", help=f"a registered model name ({', '.join(REGISTERED)})")
+    info.add_argument("--model", choices=list_models(), help="a registered model name (default: smm_abaw3)")
     return parser
 
 
@@ -264,6 +264,13 @@ def _test_lists(args: argparse.Namespace) -> dict[str, object]:
     return lists
 
 
+def _alpha_given(args: argparse.Namespace) -> bool:
+    """Whether any smoothing option was given."""
+    return args.published_alpha or any(
+        getattr(args, name) is not None for name in ("alpha", "alpha_au", "alpha_expr", "alpha_va")
+    )
+
+
 def _alpha(args: argparse.Namespace) -> dict[str, float | None]:
     base = dict(PUBLISHED_ALPHA) if args.published_alpha else dict.fromkeys(PUBLISHED_ALPHA, args.alpha)
     for output in base:
@@ -283,9 +290,9 @@ def _device(name: str) -> str:
 def _predict(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from smm.checkpoint import load_checkpoint
+    from smm.data.frames import list_frames
     from smm.data.test_lists import MultiTaskTestList
-    from smm.predictions import list_frames
+    from smm.factory import load_checkpoint
     from smm.submission import write_submission
 
     lists = _test_lists(args)
@@ -358,8 +365,9 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 def _predict_raw(args: argparse.Namespace, model: Any) -> None:
     """Photos and videos: detect, align, predict; a CSV per video and one for the photos."""
-    from smm.face import MTCNNDetector, abaw_rows, predict_images, predict_video, write_frames_csv
-    from smm.prediction_files import write_au_file, write_expr_file, write_va_file
+    from smm.face import MTCNNDetector, predict_images, video_features
+    from smm.formats.frames_csv import write_frames_csv
+    from smm.submission.write import write_video_files
 
     photos, videos = [], []
     for path in args.input:
@@ -376,43 +384,42 @@ def _predict_raw(args: argparse.Namespace, model: Any) -> None:
                 f"{path}: not a photo ({', '.join(PHOTO_SUFFIXES)}) or video ({', '.join(VIDEO_SUFFIXES)})"
             )
     detector = MTCNNDetector(str(next(model.parameters()).device))
+    names = (model.au_names, model.expression_names)
+    given = _alpha_given(args)
     written = []
     for video in videos:
-        results = list(
-            predict_video(
-                model,
-                video,
-                detector=detector,
-                detect_every=args.detect_every,
-                batch_size=args.batch_size,
-                precision=args.precision,
-                clamp_va=args.clamp_va,
-                progress=not args.quiet,
-            )
+        features = video_features(
+            model,
+            video,
+            detector=detector,
+            detect_every=args.detect_every,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            progress=not args.quiet,
         )
-        written.append(write_frames_csv(args.out / f"{video.stem}.csv", results, model))
-        found = sum(r.face for r in results)
+        options = {"threshold": args.threshold, "clamp_va": args.clamp_va}
+        result = features.predictions(model, alpha=_alpha(args) if given else None, **options)
+        written.append(write_frames_csv(args.out / f"{video.stem}.csv", result, *names))
+        found = int(result.observed.sum())
         if not args.quiet:
-            _err(f"{video.name}: {len(results)} frames, a face in {found}")
+            _err(f"{video.name}: {len(result.frame)} frames, a face in {found}")
         if args.abaw and found:
-            rows = abaw_rows(results, args.threshold)
-            written.append(write_au_file(args.out / "AU" / f"{video.stem}.txt", rows["au"], model.au_names))
-            written.append(
-                write_expr_file(args.out / "EXPR" / f"{video.stem}.txt", rows["expr"], model.expression_names)
-            )
-            written.append(write_va_file(args.out / "VA" / f"{video.stem}.txt", rows["va"]))
+            # The challenge files are smoothed as published unless --alpha* say otherwise.
+            smoothed = result if given else features.predictions(model, alpha="published", **options)
+            written += write_video_files(args.out, video.stem, smoothed, model)
     if photos:
-        results = predict_images(
+        result = predict_images(
             model,
             photos,
             detector=detector,
             batch_size=args.batch_size,
             precision=args.precision,
+            threshold=args.threshold,
             clamp_va=args.clamp_va,
         )
-        written.append(write_frames_csv(args.out / "images.csv", results, model))
+        written.append(write_frames_csv(args.out / "images.csv", result, *names))
         if not args.quiet:
-            _err(f"{len(photos)} photo(s), a face in {sum(r.face for r in results)}")
+            _err(f"{len(photos)} photo(s), a face in {int(result.observed.sum())}")
     if not written:
         raise ValueError("--input holds no photo or video")
     _out(f"wrote {len(written)} file(s) to {args.out}")
@@ -475,7 +482,7 @@ def _train(args: argparse.Namespace) -> None:
 
 def _convert(args: argparse.Namespace) -> None:
     from smm.checkpoint import save_checkpoint
-    from smm.convert import load_reference_checkpoint
+    from smm.factory import load_reference_checkpoint
 
     if not args.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist")
@@ -491,8 +498,8 @@ def _count(module: Any) -> int:
 def _info(args: argparse.Namespace) -> None:
     import torch
 
-    import smm
-    from smm.checkpoint import load_checkpoint
+    from smm.factory import create_model, load_checkpoint
+    from smm.registry import model_entry
 
     if args.checkpoint is not None and args.model is not None:
         raise ValueError("give at most one of --checkpoint and --model")
@@ -500,11 +507,11 @@ def _info(args: argparse.Namespace) -> None:
         model, source = load_checkpoint(args.checkpoint), str(args.checkpoint)
     else:
         name = args.model or "smm_abaw3"
-        model, source = smm.create_model(name), f"{name} (registry; {smm.registry.model_entry(name).description})"
-    _out(f"smm-emotionnet {smm.__version__} (torch {torch.__version__})")
+        model, source = create_model(name), f"{name} (registry; {model_entry(name).description})"
+    _out(f"smm-emotionnet {__version__} (torch {torch.__version__})")
     _out(f"model: {source}")
     config = model.config
-    _out(f"  backbone {config.backbone}, feature stage {config.feature_index}, C={model.in_channels}")
+    _out(f"  backbone {config.backbone}, feature stage {config.feature_index}, C={model.feature_channels}")
     _out(f"  regions U={model.num_regions}: {', '.join(model.region_names)}")
     _out(f"  labelled AUs H={len(model.au_names)}, D={model.roi_embedding.dim}")
     _out(f"  expressions: {', '.join(model.expression_names)}")

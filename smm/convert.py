@@ -1,6 +1,7 @@
-"""Load checkpoints of the published SMM-EmotionNet implementation.
+"""The key mapping from the published SMM-EmotionNet implementation's checkpoints to this library's.
 
-This module is the only place that knows the published code's key names. Its
+This module is the only place that knows the published code's key names; reading the files
+is :mod:`smm.checkpoint`'s job and loading them :func:`smm.load_checkpoint`'s. Its
 ``state_dict`` holds the backbone as a numbered ``nn.Sequential``
 (``backbone_CNN.<i>``), one module per region for the ROI embedding
 (``AU_Metric_Modules.<u>``) and for the message-space projection
@@ -9,15 +10,13 @@ This module is the only place that knows the published code's key names. Its
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from smm.model import SMMEmotionNet
+from smm._deprecation import warn_renamed
 
 #: Module names of the published backbone's ``nn.Sequential`` (torchvision's
 #: InceptionV3 cut after ``Mixed_6e``); timm's ``inception_v3`` uses the same names.
@@ -152,69 +151,12 @@ def _stack_regions(regions: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[st
     return out
 
 
-def load_reference_checkpoint(
-    path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu", **overrides: Any
-) -> SMMEmotionNet:
-    """Read a published-code checkpoint and return a ready :class:`~smm.SMMEmotionNet`.
+def __getattr__(name: str) -> object:
+    # 0.1 homes of two functions that now live where their job is (loading, file reading).
+    import importlib
 
-    The file is read with ``torch.load(weights_only=True)``, which never executes
-    code from the file. A Lightning ``.ckpt`` (weights under ``"state_dict"``) and a
-    bare ``state_dict`` are both accepted.
-
-    Parameters
-    ----------
-    path : path-like
-        The ``.ckpt`` or ``.pt`` file.
-    map_location : str or torch.device, default "cpu"
-        Where to load the tensors.
-    **overrides
-        Passed to :meth:`SMMEmotionNet.abaw3`; ``backbone=None`` loads a heads-only checkpoint.
-
-    Returns
-    -------
-    SMMEmotionNet
-        In eval mode, with every weight of the checkpoint loaded (``strict=True``).
-    """
-    from smm.checkpoint import load_weights
-
-    converted = convert_reference_state_dict(read_reference_state_dict(path, map_location))
-    if "backbone" not in overrides and not any(k.startswith("backbone.") for k in converted):
-        overrides["backbone"] = None
-    model = SMMEmotionNet.abaw3(**overrides)
-    load_weights(model, converted, f"checkpoint {os.fspath(path)}", "the published ABAW3 model")
-    return model.eval()
-
-
-def read_reference_state_dict(
-    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-) -> Mapping[str, torch.Tensor]:
-    """The ``state_dict`` of a published-code checkpoint, read with ``torch.load(weights_only=True)``.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    smm.checkpoint.CheckpointError
-        If it is not a checkpoint (an image, text, a pickle of other objects).
-    """
-    from smm.checkpoint import CheckpointError
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint {os.fspath(path)} does not exist")
-    with open(path, "rb") as file:
-        head = file.read(4)
-    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch's zip format, or a legacy pickle
-        raise CheckpointError(f"{os.fspath(path)}: not a checkpoint (neither safetensors nor a PyTorch file)")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises many types here; its text advises weights_only=False
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if any(word in first.lower() for word in ("weights_only", "weights only", "unsupported")):
-            first = "it holds objects other than tensors, which are not loaded"
-        raise CheckpointError(
-            f"{os.fspath(path)}: not a checkpoint (torch.load with weights_only=True: {first})"
-        ) from None
-    state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
-    if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise CheckpointError(f"{os.fspath(path)}: not a checkpoint (no state_dict of tensors)")
-    return state_dict
+    moved = {"load_reference_checkpoint": "smm.factory", "read_reference_state_dict": "smm.checkpoint"}
+    if name in moved:
+        warn_renamed(f"smm.convert.{name}", f"{moved[name]}.{name}")
+        return getattr(importlib.import_module(moved[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

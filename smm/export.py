@@ -40,7 +40,7 @@ def to_onnx(
     input_size : (int, int, int), optional
         ``(channels, height, width)`` of one input. Defaults to
         ``model.default_input_size`` for a model with a backbone, and to
-        ``(in_channels, 17, 17)`` for heads alone.
+        ``(feature_channels, 17, 17)`` for heads alone.
     opset : int, default 18
         ONNX opset; at least 18.
     dynamic_batch : bool, default True
@@ -58,7 +58,7 @@ def to_onnx(
         raise ValueError(f"opset must be >= {DEFAULT_OPSET} (Col2Im), got {opset}")
     heads_only = model.backbone is None
     if input_size is None:
-        input_size = (model.in_channels, 17, 17) if heads_only else model.default_input_size
+        input_size = (model.feature_channels, 17, 17) if heads_only else model.default_input_size
     if len(input_size) != 3:
         raise ValueError(f"input_size must be (channels, height, width), got {input_size}")
     parameter = next(model.parameters())

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from smm._checks import check_choice, check_ndim, check_same_shape, tracing
-from smm.formats import MISSING_LABEL, MISSING_VA
+from smm.formats.codes import MISSING_LABEL, MISSING_VA
 from smm.presets import ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT
 
 _REDUCTIONS = ("mean", "sum", "none")

@@ -22,7 +22,7 @@ from typing import Literal, NamedTuple
 import torch
 
 from smm._checks import check_choice, check_ndim, check_same_shape
-from smm.losses import MISSING_LABEL, MISSING_VA
+from smm.formats.codes import MISSING_LABEL, MISSING_VA
 
 
 class ABAWScores(NamedTuple):

@@ -11,11 +11,12 @@ import torch
 from torch import nn
 
 from smm._checks import check_dim, check_ndim, tracing
-from smm.attention import ROIAttention
-from smm.embedding import ROIEmbedding
-from smm.message_space import MessageSpaceHead
-from smm.presets import ABAW3, PREPROCESSING_FIELDS, SMMConfig
-from smm.sign_vehicle import SignVehicleHead
+from smm._deprecation import renamed_kwargs, warn_renamed
+from smm.layers.attention import ROIAttention
+from smm.layers.embedding import ROIEmbedding
+from smm.layers.message_space import MessageSpaceHead
+from smm.layers.sign_vehicle import SignVehicleHead
+from smm.presets import ABAW3, PREPROCESSING_FIELDS, RENAMED_FIELDS, SMMConfig
 
 
 class _Unset:
@@ -80,9 +81,9 @@ class SMMEmotionNet(nn.Module):
     backbone : str, nn.Module or None, optional
         A timm model name, created with ``features_only=True`` and
         ``out_indices=(feature_index,)``; or a module mapping images to a feature map
-        ``(B, C, h, w)`` (or to a list whose last element is one; give ``in_channels``
+        ``(B, C, h, w)`` (or to a list whose last element is one; give ``feature_channels``
         unless it has timm ``feature_info``); or ``None`` for the heads alone (use
-        :meth:`forward_heads`, give ``in_channels``). Default: the config's.
+        :meth:`forward_head`, give ``feature_channels``). Default: the config's.
         Choosing another timm backbone without giving ``input_size``, ``mean``, ``std`` or
         ``interpolation`` takes those from that backbone's timm ``pretrained_cfg``.
     config : SMMConfig, optional
@@ -104,6 +105,7 @@ class SMMEmotionNet(nn.Module):
         **overrides: Any,
     ) -> None:
         super().__init__()
+        overrides = renamed_kwargs(overrides, RENAMED_FIELDS, "SMMEmotionNet")
         config = ABAW3 if config is None else config
         module = backbone if isinstance(backbone, nn.Module) else None
         if not isinstance(backbone, _Unset) and module is None:
@@ -116,21 +118,23 @@ class SMMEmotionNet(nn.Module):
             overrides["backbone"] = f"custom:{type(module).__module__}.{type(module).__qualname__}"
         changed = overrides.get("backbone", config.backbone) != config.backbone
         if changed and overrides["backbone"] is not None:
-            overrides.setdefault("in_channels", None)  # the new backbone's, unless given
+            overrides.setdefault("feature_channels", None)  # the new backbone's, unless given
         config = config.replace(**overrides)
-        self.backbone, in_channels = _build_backbone(config, module, pretrained_backbone)
+        self.backbone, channels = _build_backbone(config, module, pretrained_backbone)
         if changed and module is None and not any(n in overrides for n in (*PREPROCESSING_FIELDS, "image_size")):
             config = config.replace(**_timm_preprocessing(self.backbone, config))
-        self.config: SMMConfig = config.replace(in_channels=in_channels)
+        self.config: SMMConfig = config.replace(feature_channels=channels)
         self.in_chans = config.in_chans
-        self.in_channels = in_channels
+        self.feature_channels = channels
         self.region_names = config.region_names
         self.au_names = config.au_names
         self.expression_names = config.expression_names
         self.va_names = config.va_names
+        #: Facts recorded with the loaded checkpoint (its model card's entries), ``{}`` for a new model.
+        self.card: dict[str, Any] = {}
 
-        self.roi_attention = ROIAttention(in_channels, config.num_regions)
-        self.roi_embedding = ROIEmbedding(in_channels, config.num_regions, config.dim)
+        self.roi_attention = ROIAttention(channels, config.num_regions)
+        self.roi_embedding = ROIEmbedding(channels, config.num_regions, config.dim)
         self.sign_vehicle = SignVehicleHead(
             config.dim,
             config.num_regions,
@@ -143,7 +147,7 @@ class SMMEmotionNet(nn.Module):
             tokens=config.tokens,
         )
         self.message_space = MessageSpaceHead(
-            config.dim, config.num_regions, config.num_classes, config.va_dim, reduction=config.message_reduction
+            config.dim, config.num_regions, config.num_classes, config.va_dim, average=config.message_average
         )
 
     @classmethod
@@ -167,15 +171,47 @@ class SMMEmotionNet(nn.Module):
     @classmethod
     def from_pretrained(
         cls,
-        path: str | os.PathLike[str],
+        source: str | os.PathLike[str],
         *,
+        name: str | None = None,
         backbone: nn.Module | None = None,
         map_location: str | torch.device = "cpu",
+        **overrides: Any,
     ) -> SMMEmotionNet:
-        """Load a checkpoint folder or file; see :func:`smm.load_checkpoint`."""
-        from smm.checkpoint import load_checkpoint
+        """Load a model from any source, in eval mode: the one door every loader goes through.
 
-        return load_checkpoint(path, backbone=backbone, map_location=map_location)
+        Parameters
+        ----------
+        source : path-like or str
+            A checkpoint folder or file, a published-code ``.ckpt``, a registry name (its cache
+            folder) or ``"hf-hub:org/name"``; see :mod:`smm.loader`.
+        name : str, optional
+            The registry entry whose defaults apply where the weights store no config (with
+            ``source=True``, whose weights to find).
+        backbone : nn.Module, optional
+            The backbone instance, for checkpoints of a model with a custom backbone module.
+        map_location : str or torch.device, default "cpu"
+        **overrides
+            :class:`~smm.presets.SMMConfig` fields. Precedence: these > the config stored with
+            the weights > the registry entry's defaults.
+
+        Raises
+        ------
+        FileNotFoundError
+            When the source holds no weights.
+        smm.checkpoint.CheckpointError
+            (a ``ValueError``) For a file that is not a checkpoint, an ambiguous source, an
+            override that disagrees with the stored architecture, or weights that do not fit.
+        """
+        from smm.checkpoint import load_weights
+        from smm.loader import read_weights
+
+        weights = read_weights(source, name=name, map_location=map_location)
+        config = weights.config_for(name, **overrides)
+        model = cls(backbone, config=config) if backbone is not None else cls(config=config)
+        load_weights(model, weights.state, f"weights {weights.source.weights}", weights.described)
+        model.card = dict(weights.card)
+        return model.eval()
 
     def save_pretrained(self, folder: str | os.PathLike[str], **card: Any) -> Path:
         """Save weights, config and a model card to ``folder``; see :func:`smm.save_checkpoint`."""
@@ -211,7 +247,7 @@ class SMMEmotionNet(nn.Module):
         Tensor[B, C, h, w]
         """
         if self.backbone is None:
-            raise RuntimeError("this SMMEmotionNet has no backbone (backbone=None); call forward_heads(feature_maps)")
+            raise RuntimeError("this SMMEmotionNet has no backbone (backbone=None); call forward_head(feature_maps)")
         if not tracing():
             check_ndim(images, "images", "B C H W")
             check_dim(images, "images", 1, self.in_chans, "channels")
@@ -220,7 +256,7 @@ class SMMEmotionNet(nn.Module):
             features = features[-1]
         return features
 
-    def forward_heads(self, feature_maps: torch.Tensor) -> SMMOutput:
+    def forward_head(self, feature_maps: torch.Tensor) -> SMMOutput:
         """Run the four heads on backbone feature maps.
 
         Parameters
@@ -262,7 +298,18 @@ class SMMEmotionNet(nn.Module):
         -------
         SMMOutput
         """
-        return self.forward_heads(self.forward_features(images))
+        return self.forward_head(self.forward_features(images))
+
+    def forward_heads(self, feature_maps: torch.Tensor) -> SMMOutput:
+        """Deprecated name of :meth:`forward_head`."""
+        warn_renamed("SMMEmotionNet.forward_heads", "SMMEmotionNet.forward_head")
+        return self.forward_head(feature_maps)
+
+    @property
+    def in_channels(self) -> int:
+        """Deprecated name of :attr:`feature_channels`."""
+        warn_renamed("SMMEmotionNet.in_channels", "SMMEmotionNet.feature_channels")
+        return self.feature_channels
 
 
 def _timm_preprocessing(backbone: nn.Module | None, config: SMMConfig) -> dict[str, Any]:
@@ -280,7 +327,7 @@ def _timm_preprocessing(backbone: nn.Module | None, config: SMMConfig) -> dict[s
 
 
 def _build_backbone(config: SMMConfig, module: nn.Module | None, pretrained: bool) -> tuple[nn.Module | None, int]:
-    in_channels = config.in_channels
+    channels = config.feature_channels
     if module is None and config.backbone is not None and config.backbone.startswith("custom:"):
         raise ValueError(
             f"this config's backbone is a custom module ({config.backbone[7:]}): pass backbone=<an instance of it>"
@@ -294,16 +341,16 @@ def _build_backbone(config: SMMConfig, module: nn.Module | None, pretrained: boo
             in_chans=config.in_chans,
             **config.backbone_kwargs,
         )
-        channels = model.feature_info.channels()[-1]
-        if in_channels is not None and in_channels != channels:
+        found = model.feature_info.channels()[-1]
+        if channels is not None and channels != found:
             raise ValueError(
-                f"in_channels={in_channels} does not match the backbone {config.backbone!r}, whose "
-                f"feature stage {config.feature_index} has {channels} channels"
+                f"feature_channels={channels} does not match the backbone {config.backbone!r}, whose "
+                f"feature stage {config.feature_index} has {found} channels"
             )
-        return model, channels
-    if in_channels is None:
+        return model, found
+    if channels is None:
         info = getattr(module, "feature_info", None)
         if info is None or not hasattr(info, "channels"):
-            raise ValueError("in_channels is required when backbone is None or a module without timm feature_info")
-        in_channels = info.channels()[-1]
-    return module, in_channels
+            raise ValueError("feature_channels is required when backbone is None or a module without timm feature_info")
+        channels = info.channels()[-1]
+    return module, channels

@@ -10,9 +10,12 @@ standard deviation it was trained with. The defaults are the published ABAW3 mod
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from smm._deprecation import renamed_kwargs, warn_renamed
 
 #: The 12 action units annotated in Aff-Wild2, in label-file order.
 ABAW3_AU_NAMES: tuple[str, ...] = (
@@ -55,8 +58,11 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 #: Fields of :class:`SMMConfig` that describe preprocessing rather than architecture.
 PREPROCESSING_FIELDS = ("input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")
 
+#: 0.1 field names -> their 0.2 names (still accepted, with a DeprecationWarning).
+RENAMED_FIELDS = {"in_channels": "feature_channels", "message_reduction": "message_average"}
+
 Tokens = Literal["all", "labelled"]
-MessageReduction = Literal["features", "logits", "none"]
+MessageAverage = Literal["features", "logits", "none"]
 
 
 @dataclass(frozen=True)
@@ -75,9 +81,9 @@ class SMMConfig:
         Which of the backbone's feature stages (timm ``out_indices``) feeds the heads.
     in_chans : int
         Image channels.
-    in_channels : int or None
-        Channels C of the feature map; read from the backbone when ``None`` (required
-        without a timm backbone).
+    feature_channels : int or None
+        Channels C of the backbone's feature map; read from the backbone when ``None``
+        (required without a timm backbone). (``in_chans`` is the images' channels, as in timm.)
     region_names : tuple of str
         One name per facial region, length U. The first ``num_labelled`` are the labelled
         action units, in the order of the AU targets.
@@ -102,8 +108,8 @@ class SMMConfig:
         Expression classes, in the order of the EXPR logits.
     va_names : tuple of str
         Names of the continuous outputs.
-    message_reduction : {"features", "logits", "none"}
-        How :class:`~smm.MessageSpaceHead` combines the regions.
+    message_average : {"features", "logits", "none"}
+        How :class:`~smm.MessageSpaceHead` averages the regions (its ``average``).
     backbone_kwargs : dict
         Extra keyword arguments for ``timm.create_model``.
     input_size : tuple of int
@@ -124,7 +130,7 @@ class SMMConfig:
     backbone: str | None = "inception_v3"
     feature_index: int = 3
     in_chans: int = 3
-    in_channels: int | None = None
+    feature_channels: int | None = None
     region_names: tuple[str, ...] = ABAW3_REGION_NAMES
     num_labelled: int = len(ABAW3_AU_NAMES)
     dim: int = 16
@@ -136,7 +142,7 @@ class SMMConfig:
     tokens: Tokens = "all"
     expression_names: tuple[str, ...] = ABAW3_EXPRESSION_NAMES
     va_names: tuple[str, ...] = ABAW3_VA_NAMES
-    message_reduction: MessageReduction = "features"
+    message_average: MessageAverage = "features"
     backbone_kwargs: Mapping[str, Any] = field(default_factory=dict)
     input_size: tuple[int, int, int] = (3, 299, 299)
     mean: tuple[float, ...] = IMAGENET_MEAN
@@ -156,13 +162,25 @@ class SMMConfig:
                 "num_labelled must be <= num_regions (the labelled AUs are the first regions), "
                 f"got num_labelled={self.num_labelled} > num_regions={len(self.region_names)}"
             )
-        for name, choices in (("tokens", ("all", "labelled")), ("message_reduction", ("features", "logits", "none"))):
+        for name, choices in (("tokens", ("all", "labelled")), ("message_average", ("features", "logits", "none"))):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
         if len(self.input_size) != 3 or self.input_size[0] != self.in_chans:
             raise ValueError(f"input_size must be (in_chans={self.in_chans}, H, W), got {self.input_size}")
         if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
             raise ValueError(f"mean and std must have in_chans={self.in_chans} values, got {self.mean} and {self.std}")
+
+    @property
+    def in_channels(self) -> int | None:
+        """Deprecated name of :attr:`feature_channels`."""
+        warn_renamed("SMMConfig.in_channels", "SMMConfig.feature_channels")
+        return self.feature_channels
+
+    @property
+    def message_reduction(self) -> str:
+        """Deprecated name of :attr:`message_average`."""
+        warn_renamed("SMMConfig.message_reduction", "SMMConfig.message_average")
+        return self.message_average
 
     @property
     def num_regions(self) -> int:
@@ -213,7 +231,7 @@ class SMMConfig:
         TypeError
             For a name that is neither a field nor one of those.
         """
-        changes = dict(changes)
+        changes = renamed_kwargs(changes, RENAMED_FIELDS, "SMMConfig.replace")
         for count, names, stem in (
             ("num_regions", "region_names", "region"),
             ("num_classes", "expression_names", "class"),
@@ -245,11 +263,26 @@ class SMMConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SMMConfig:
-        """The config saved by :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        """The config saved by :meth:`to_dict`; unknown keys raise ``TypeError``.
+
+        A 0.1 config's field names (``in_channels``, ``message_reduction``) are read as
+        their new names, silently: the file is not the caller's code to change.
+        """
+        data = {RENAMED_FIELDS.get(key, key): value for key, value in data.items()}
         return cls().replace(**data)
 
+
+_dataclass_init = SMMConfig.__init__
+
+
+@functools.wraps(_dataclass_init)
+def _init(self: SMMConfig, *args: Any, **kwargs: Any) -> None:
+    _dataclass_init(self, *args, **renamed_kwargs(kwargs, RENAMED_FIELDS, "SMMConfig"))
+
+
+SMMConfig.__init__ = _init  # type: ignore[method-assign]  # 0.1 field names, with a warning
 
 #: The published configuration: InceptionV3 cut after ``Mixed_6e`` (768x17x17 at 299x299),
 #: 17 regions, D=16, one transformer layer with 8 heads; 299x299 faces, ImageNet
 #: normalisation, bilinear resize.
-ABAW3 = SMMConfig(in_channels=768)
+ABAW3 = SMMConfig(feature_channels=768)

@@ -9,10 +9,16 @@ oneDNN's convolutions need to be fast.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used, so the command line's --help stays fast
+    import torch
+    from torch import nn
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -45,6 +51,8 @@ def resolve_precision(precision: str, device: torch.device | str, *, flags: froz
     ValueError
         For an unknown precision, or fp16 on a CPU.
     """
+    import torch
+
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     device = torch.device(device)
@@ -61,6 +69,8 @@ def resolve_precision(precision: str, device: torch.device | str, *, flags: froz
 
 def autocast_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype of a resolved precision (``None`` for fp32)."""
+    import torch
+
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
@@ -76,13 +86,92 @@ def use_channels_last(precision: str, device: torch.device | str) -> bool:
     (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``) fp32 eval 1.34x and a fp32 training
     step 1.14x. Other CPUs (ARM, x86 without AVX2) keep NCHW: not measured there.
     """
+    import torch
+
     if torch.device(device).type != "cpu":
         return False
     return precision == "bf16" or torch.backends.cpu.get_cpu_capability() in CHANNELS_LAST_CAPABILITIES
 
 
+@dataclass(frozen=True)
+class Precision:
+    """The one precision set-up of prediction and training: resolved once, then applied the same way.
+
+    Build it with :meth:`resolve`; then run the model under :meth:`autocast` on inputs passed
+    through :meth:`inputs`. The trainer also converts its own model with :meth:`prepare_model`.
+
+    Attributes
+    ----------
+    name : {"fp32", "bf16", "fp16"}
+        The resolved precision.
+    device : torch.device
+    channels_last : bool
+        Whether images (and the trainer's model) use the ``channels_last`` memory format
+        (:func:`use_channels_last`).
+    """
+
+    name: str
+    device: torch.device
+    channels_last: bool
+
+    @classmethod
+    def resolve(
+        cls, precision: str | Precision, device: torch.device | str, *, flags: frozenset[str] | None = None
+    ) -> Precision:
+        """Resolve ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``, ``"fp16"``) for ``device``.
+
+        A :class:`Precision` passes through unchanged when it is for the same device type.
+
+        Raises
+        ------
+        ValueError
+            For an unknown precision, or fp16 on a CPU (:func:`resolve_precision`).
+        """
+        import torch
+
+        device = torch.device(device)
+        if isinstance(precision, Precision) and precision.device.type == device.type:
+            return precision
+        name = resolve_precision(precision.name if isinstance(precision, Precision) else precision, device, flags=flags)
+        return cls(name, device, use_channels_last(name, device))
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The autocast dtype (``None`` for fp32)."""
+        return autocast_dtype(self.name)
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """``torch.autocast`` on the device's type with :attr:`dtype`; a no-op for fp32."""
+        import torch
+
+        dtype = self.dtype
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            yield
+
+    def inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` (Tensor[B, C, H, W]) on the device, in the memory format the model runs fastest with."""
+        import torch
+
+        images = images.to(self.device, non_blocking=True)
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        """Convert ``model``'s weights to ``channels_last`` where that is faster (in place; for a model you own)."""
+        import torch
+
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    def __str__(self) -> str:
+        return f"{self.name}{', channels_last' if self.channels_last else ''}"
+
+
 def describe_machine() -> str:
     """One line for benchmark tables: CPU model and bf16 flags, threads, torch, GPU."""
+    import torch
+
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -22,6 +22,8 @@ from typing import Literal, NamedTuple
 
 import torch
 
+from smm.presets import PUBLISHED_ALPHA
+
 _CHUNK = 64
 OUTPUTS = ("AU", "EXPR", "VA")
 
@@ -31,22 +33,31 @@ def _check_alpha(alpha: float, name: str = "alpha") -> None:
         raise ValueError(f"{name} must be a number >= 0, got {alpha!r}")
 
 
-def smoothing_strengths(alpha: float | Mapping[str, float | None] | None) -> dict[str, float | None]:
+def smoothing_strengths(
+    alpha: float | Mapping[str, float | None] | Literal["published"] | None,
+) -> dict[str, float | None]:
     """One smoothing strength per output, ``{"AU": ..., "EXPR": ..., "VA": ...}``.
 
     Parameters
     ----------
-    alpha : float, mapping or None
+    alpha : float, mapping, "published" or None
         One strength for every output; a mapping from output name to strength (a missing
-        key or ``None`` means no smoothing for that output); or ``None`` for none.
+        key or ``None`` means no smoothing for that output); ``"published"`` for the
+        published submission's strengths (:data:`smm.presets.PUBLISHED_ALPHA`: AU 7,
+        EXPR 9, VA 9); or ``None`` for none.
 
     Raises
     ------
     ValueError
-        For a negative or NaN strength, or a key other than ``"AU"``, ``"EXPR"``, ``"VA"``.
+        For a negative or NaN strength, a key other than ``"AU"``, ``"EXPR"``, ``"VA"``, or
+        another string.
     """
     if alpha is None:
         return dict.fromkeys(OUTPUTS)
+    if isinstance(alpha, str):
+        if alpha != "published":
+            raise ValueError(f"alpha must be a number, a mapping, 'published' or None, got {alpha!r}")
+        alpha = PUBLISHED_ALPHA
     if isinstance(alpha, Mapping):
         unknown = sorted(set(alpha) - set(OUTPUTS))
         if unknown:

@@ -29,7 +29,7 @@ class TinyBackbone(nn.Module):
 
 def test_custom_backbone_saves_and_loads_with_its_instance(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    model = smm.SMMEmotionNet(TinyBackbone(), in_channels=6, image_size=32, **SMALL).eval()
+    model = smm.SMMEmotionNet(TinyBackbone(), feature_channels=6, image_size=32, **SMALL).eval()
     assert model.config.backbone == f"custom:{__name__}.TinyBackbone"
     save_checkpoint(model, tmp_path)
     with pytest.raises(
@@ -44,7 +44,7 @@ def test_custom_backbone_saves_and_loads_with_its_instance(tmp_path: Path) -> No
 
 
 def test_weights_of_another_architecture_give_one_short_line(tmp_path: Path) -> None:
-    smm.SMMEmotionNet(None, in_channels=32, **SMALL).save_pretrained(tmp_path / "small")
+    smm.SMMEmotionNet(None, feature_channels=32, **SMALL).save_pretrained(tmp_path / "small")
     config = json.loads((tmp_path / "small" / "config.json").read_text())
     config["config"]["dim"] = 16
     (tmp_path / "small" / "config.json").write_text(json.dumps(config))
@@ -60,7 +60,7 @@ def test_weights_of_another_architecture_give_one_short_line(tmp_path: Path) -> 
 def test_published_model_file_without_config_is_checked_against_abaw3(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
-    state = smm.SMMEmotionNet(None, in_channels=32, **SMALL).state_dict()
+    state = smm.SMMEmotionNet(None, feature_channels=32, **SMALL).state_dict()
     save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "model.safetensors")
     with pytest.raises(
         CheckpointError, match=r"the ABAW3 model \(no config\.json beside it\): the weights are for C=32"
@@ -134,7 +134,7 @@ def test_model_card_and_config_record_the_run(tmp_path: Path) -> None:
 
 
 def test_a_failed_save_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = smm.SMMEmotionNet(None, in_channels=32, **SMALL)
+    model = smm.SMMEmotionNet(None, feature_channels=32, **SMALL)
     save_checkpoint(model, tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 

@@ -24,7 +24,7 @@ def _pair(s: Sizes) -> tuple[LoopHeads, smm.SMMEmotionNet]:
     loop = LoopHeads(s.channels, s.regions, s.labelled, s.dim, s.nhead, 16, dropout=0.0).double()
     ours = smm.SMMEmotionNet(
         backbone=None,
-        in_channels=s.channels,
+        feature_channels=s.channels,
         num_regions=s.regions,
         num_labelled=s.labelled,
         dim=s.dim,
@@ -58,7 +58,7 @@ def test_heads_equal_loop(s: Sizes, training: bool) -> None:
     x_loop = x.clone().requires_grad_(True)
     x_ours = x.clone().requires_grad_(True)
     expected = loop(x_loop)
-    got = ours.forward_heads(x_ours)._asdict()
+    got = ours.forward_head(x_ours)._asdict()
     for name in FIELDS:
         torch.testing.assert_close(got[name], expected[name], **TOL, msg=name)
 

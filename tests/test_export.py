@@ -44,9 +44,9 @@ def test_compile_inductor_heads_match_eager() -> None:
     torch._dynamo.reset()
     model = _small(None)
     x = torch.randn(3, 32, 7, 7)
-    compiled = torch.compile(model.forward_heads, fullgraph=True)
+    compiled = torch.compile(model.forward_head, fullgraph=True)
     with torch.no_grad():
-        _assert_outputs_close(compiled(x), model.forward_heads(x))
+        _assert_outputs_close(compiled(x), model.forward_head(x))
 
 
 def test_torch_export_dynamic_batch() -> None:
@@ -84,7 +84,7 @@ def test_onnx_matches_pytorch(tmp_path: Path, backbone: str | None) -> None:
     for batch in (1, 5):
         x = torch.randn(batch, *size)
         with torch.no_grad():
-            expected = model(x) if backbone else model.forward_heads(x)
+            expected = model(x) if backbone else model.forward_head(x)
         got = session.run(None, {graph_input.name: x.numpy()})
         _assert_outputs_close(got, expected, atol=1e-4, rtol=1e-4)
 

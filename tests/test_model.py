@@ -29,18 +29,18 @@ def test_abaw3_preset_shapes(abaw3: SMMEmotionNet) -> None:
         "attention": (2, 17, 17, 17), "attention_logits": (2, 17), "region_features": (2, 17, 16),
     }  # fmt: skip
     assert {k: tuple(v.shape) for k, v in out._asdict().items()} == expected
-    # forward == forward_heads(forward_features)
+    # forward == forward_head(forward_features)
     with torch.no_grad():
-        again = abaw3.forward_heads(abaw3.forward_features(images))
+        again = abaw3.forward_head(abaw3.forward_features(images))
     torch.testing.assert_close(again.au, out.au)
 
 
 def test_abaw3_heads_only_takes_feature_maps() -> None:
-    heads = SMMEmotionNet.abaw3(backbone=None, in_channels=768).eval()
+    heads = SMMEmotionNet.abaw3(backbone=None, feature_channels=768).eval()
     assert heads.backbone is None
     assert heads.in_channels == 768
     with torch.no_grad():
-        out = heads.forward_heads(torch.randn(3, 768, 17, 17))
+        out = heads.forward_head(torch.randn(3, 768, 17, 17))
     assert out.au.shape == (3, 12)
     with pytest.raises(RuntimeError, match="no backbone"):
         heads(torch.randn(1, 3, 299, 299))
@@ -77,7 +77,7 @@ def test_feature_index_selects_stage() -> None:
 
 def test_custom_module_backbone() -> None:
     backbone = torch.nn.Conv2d(3, 10, kernel_size=4, stride=4)
-    model = SMMEmotionNet(backbone, in_channels=10, num_regions=3, num_labelled=2, dim=4, nhead=2).eval()
+    model = SMMEmotionNet(backbone, feature_channels=10, num_regions=3, num_labelled=2, dim=4, nhead=2).eval()
     with torch.no_grad():
         out = model(torch.randn(2, 3, 16, 16))
     assert out.attention.shape == (2, 3, 4, 4)
@@ -102,11 +102,11 @@ def test_bf16_autocast_close_to_fp32() -> None:
 def test_bad_input_messages() -> None:
     model = SMMEmotionNet.abaw3(backbone=None)
     with pytest.raises(ValueError, match=r"x must have 768 channels \(dim 1\), got 512"):
-        model.forward_heads(torch.randn(1, 512, 17, 17))
+        model.forward_head(torch.randn(1, 512, 17, 17))
     with pytest.raises(ValueError, match=r"x must be a 4-D tensor of shape \(B, C, h, w\), got a 3-D"):
-        model.forward_heads(torch.randn(768, 17, 17))
+        model.forward_head(torch.randn(768, 17, 17))
     with pytest.raises(TypeError, match=r"x must be a torch.Tensor"):
-        model.forward_heads([[0.0]])
+        model.forward_head([[0.0]])
     full = SMMEmotionNet("resnet18", num_regions=3, num_labelled=2, dim=4, nhead=2)
     with pytest.raises(ValueError, match=r"images must have 3 channels \(dim 1\), got 1"):
         full(torch.randn(1, 1, 32, 32))
@@ -116,20 +116,20 @@ def test_bad_input_messages() -> None:
 
 def test_bad_configuration_messages() -> None:
     with pytest.raises(ValueError, match=r"num_labelled must be <= num_regions.*num_labelled=5 > num_regions=4"):
-        SMMEmotionNet(None, in_channels=8, num_regions=4, num_labelled=5, dim=8, nhead=2)
+        SMMEmotionNet(None, feature_channels=8, num_regions=4, num_labelled=5, dim=8, nhead=2)
     with pytest.raises(ValueError, match=r"dim must be divisible by nhead, got dim=10, nhead=4"):
-        SMMEmotionNet(None, in_channels=8, num_regions=4, num_labelled=2, dim=10, nhead=4)
+        SMMEmotionNet(None, feature_channels=8, num_regions=4, num_labelled=2, dim=10, nhead=4)
     with pytest.raises(ValueError, match=r"in_channels is required"):
         SMMEmotionNet(None, config=smm.SMMConfig())
     assert SMMEmotionNet(None).in_channels == 768  # the ABAW3 heads
-    with pytest.raises(ValueError, match=r"in_channels=100 does not match the backbone 'resnet18'.*stage 3 has 256"):
-        SMMEmotionNet("resnet18", in_channels=100)
+    with pytest.raises(ValueError, match=r"feature_channels=100 does not match the backbone 'resnet18'.*stage 3 has 256"):
+        SMMEmotionNet("resnet18", feature_channels=100)
     with pytest.raises(ValueError, match=r"region_names must have 4 names, got 2"):
-        SMMEmotionNet(None, in_channels=8, num_regions=4, num_labelled=2, dim=8, nhead=2, region_names=("a", "b"))
+        SMMEmotionNet(None, feature_channels=8, num_regions=4, num_labelled=2, dim=8, nhead=2, region_names=("a", "b"))
     with pytest.raises(ValueError, match=r"tokens must be one of \('all', 'labelled'\), got 'first'"):
-        SMMEmotionNet(None, in_channels=8, tokens="first")
+        SMMEmotionNet(None, feature_channels=8, tokens="first")
     with pytest.raises(ValueError, match=r"reduction must be one of"):
-        SMMEmotionNet(None, in_channels=8, message_reduction="median")
+        SMMEmotionNet(None, feature_channels=8, message_average="median")
     with pytest.raises(ValueError, match=r"num_regions must be a positive integer, got 0"):
         smm.ROIAttention(8, 0)
     with pytest.raises(TypeError, match=r"backbone must be a timm model name, an nn.Module or None"):

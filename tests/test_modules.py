@@ -48,8 +48,8 @@ def test_message_space_shapes(s: Sizes, num_classes: int, va_dim: int) -> None:
     torch.manual_seed(s.seed)
     module = MessageSpaceHead(s.dim, s.regions, num_classes, va_dim)
     f = _randn(s.batch, s.regions, s.dim, seed=s.seed)
-    for reduction in ("features", "logits"):
-        out = module(f, reduction)
+    for average in ("features", "logits"):
+        out = module(f, average)
         assert out.expr.shape == (s.batch, num_classes)
         assert out.va.shape == (s.batch, va_dim)
         assert out.message.shape == (s.batch, s.dim)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from smm.data import read_annotation_file, read_multitask_csv
-from smm.prediction_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
+from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
 
 AU_HEADER = b"AU1,AU2,AU4,AU6,AU7,AU10,AU12,AU15,AU23,AU24,AU25,AU26\n"
 EXPR_HEADER = b"Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n"

@@ -13,7 +13,7 @@ import smm
 from smm.checkpoint import save_checkpoint
 from smm.cli import _parser, main
 from smm.data import read_annotation_file, read_multitask_csv
-from smm.predictions import predict_frames, write_au_file, write_expr_file, write_multitask_file, write_va_file
+from smm.inference.frames import predict_frames, write_au_file, write_expr_file, write_multitask_file, write_va_file
 from smm.temporal import exponential_smoothing
 
 

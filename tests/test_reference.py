@@ -23,8 +23,8 @@ def heads(reference_weights: dict[str, torch.Tensor]) -> smm.SMMEmotionNet:
 @pytest.fixture(scope="module")
 def outputs(heads: smm.SMMEmotionNet, reference_tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     with torch.no_grad():
-        out = heads.forward_heads(reference_tensors["input.feature_maps"])
-        votes = heads.message_space(out.region_features, reduction="none")
+        out = heads.forward_head(reference_tensors["input.feature_maps"])
+        votes = heads.message_space(out.region_features, average="none")
     return {
         "AU": out.au,
         "EXPR": out.expr,
@@ -57,8 +57,8 @@ def test_heads_reproduce_reference(name: str, outputs: dict[str, torch.Tensor], 
 
 def test_averaging_logits_reproduces_reference(heads, reference_tensors) -> None:
     with torch.no_grad():
-        f = heads.forward_heads(reference_tensors["input.feature_maps"]).region_features
-        by_logits = heads.message_space(f, reduction="logits")
+        f = heads.forward_head(reference_tensors["input.feature_maps"]).region_features
+        by_logits = heads.message_space(f, average="logits")
     torch.testing.assert_close(by_logits.expr, reference_tensors["expected.EXPR"], **TOL)
     torch.testing.assert_close(by_logits.va, reference_tensors["expected.VA"], **TOL)
 
@@ -118,7 +118,7 @@ def test_load_reference_checkpoint_heads_only(tmp_path: Path, reference_weights,
     model = smm.load_reference_checkpoint(path)
     assert model.backbone is None
     with torch.no_grad():
-        out = model.forward_heads(reference_tensors["input.feature_maps"])
+        out = model.forward_head(reference_tensors["input.feature_maps"])
     torch.testing.assert_close(out.au, reference_tensors["expected.AU"], **TOL)
 
 

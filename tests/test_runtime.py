@@ -76,8 +76,8 @@ def test_bf16_channels_last_stays_close_to_fp32(model: smm.SMMEmotionNet) -> Non
 
 def test_predict_frames_precision_option(model: smm.SMMEmotionNet) -> None:
     frames = [torch.randn(3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(3)]
-    fp32 = smm.predictions.predict_frames(model, frames, precision="fp32")
-    bf16 = smm.predictions.predict_frames(model, frames, precision="bf16")
+    fp32 = smm.inference.frames.predict_frames(model, frames, precision="fp32")
+    bf16 = smm.inference.frames.predict_frames(model, frames, precision="bf16")
     assert not torch.equal(fp32.au_prob, bf16.au_prob)
     assert (fp32.au_prob - bf16.au_prob).abs().max() < 0.05
     with torch.no_grad():

@@ -13,7 +13,7 @@ import smm
 from smm.checkpoint import save_checkpoint
 from smm.cli import main
 from smm.data import read_annotation_file, read_multitask_csv, read_multitask_test_list
-from smm.prediction_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
+from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
 from smm.submission import Problem, check_submission
 
 FRAMES = {"vidA": 4, "vidB_left": 3}

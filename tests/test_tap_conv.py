@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smm._tap_conv import _tap_conv2d_traced, tap_conv2d
+from smm.layers.tap_conv import _tap_conv2d_traced, tap_conv2d
 
 
 def _reference(x, weight, bias, scale):
@@ -140,7 +140,7 @@ def test_cuda_matches_cpu(autocast: bool) -> None:
 def test_roi_attention_runs_its_own_convolution_module() -> None:
     """Forward hooks on the trunk's first convolution fire: the module that holds the weight runs."""
     from smm import ROIAttention
-    from smm._tap_conv import TapConv2d
+    from smm.layers.tap_conv import TapConv2d
 
     attention = ROIAttention(6, 3).eval()
     seen = []

@@ -27,7 +27,7 @@ class Example(NamedTuple):
     images: torch.Tensor  # (1, 3, 299, 299), normalised
     model: smm.SMMEmotionNet
     out: smm.SMMOutput
-    votes: smm.MessageOutput
+    votes: smm.MessageSpaceOutput
     trained: bool
 
 
@@ -78,7 +78,7 @@ def example() -> Example:
     model.eval()
     with torch.no_grad():
         out = model(images)
-        votes = model.message_space(out.region_features, reduction="none")
+        votes = model.message_space(out.region_features, average="none")
     return Example(face, landmarks, images, model, out, votes, trained)
 
 

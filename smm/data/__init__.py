@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from smm.data._text import AnnotationError
 from smm.data.annotations import (
     MultiTaskAnnotations,
     VideoAnnotations,
@@ -14,6 +13,7 @@ from smm.data.dataset import AffWild2Frames
 from smm.data.stats import au_counts, au_pos_weight, expr_class_weight, expr_counts, va_count
 from smm.data.test_lists import MultiTaskTestList, read_multitask_test_list, read_video_list
 from smm.data.transforms import default_transform, eval_transform
+from smm.formats.text import AnnotationError
 
 __all__ = [
     "AffWild2Frames",

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from smm.data._text import AnnotationError, is_number, read_lines, split_fields
-from smm.formats import MISSING_LABEL, MISSING_VA, MULTITASK_HEADER, TASKS
+from smm.formats.codes import MISSING_LABEL, MISSING_VA, MULTITASK_HEADER, TASKS
+from smm.formats.text import AnnotationError, is_number, read_lines, split_fields
 from smm.presets import ABAW3_AU_NAMES
 
 
@@ -159,7 +159,7 @@ def read_multitask_csv(
     ----------
     path : path-like
         ``train_set.txt``, ``validation_set.txt`` or a file written by
-        :func:`smm.predictions.write_multitask_file`.
+        :func:`smm.inference.frames.write_multitask_file`.
     num_classes : int, default 8
         Expression codes must be in ``[0, num_classes)`` or -1.
     num_aus : int, default 12

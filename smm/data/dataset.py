@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from smm.data.annotations import VideoAnnotations, read_annotation_dir
 from smm.data.frames import list_frames
 from smm.data.transforms import default_transform
-from smm.losses import MISSING_LABEL, MISSING_VA
+from smm.formats.codes import MISSING_LABEL, MISSING_VA
 
 
 class AffWild2Frames(Dataset):

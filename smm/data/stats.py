@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from smm.losses import MISSING_LABEL, MISSING_VA
+from smm.formats.codes import MISSING_LABEL, MISSING_VA
 
 
 def _as_numpy(labels: np.ndarray | torch.Tensor) -> np.ndarray:

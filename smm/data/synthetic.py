@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from smm.formats import TASK_FOLDERS
+from smm.formats.codes import TASK_FOLDERS
 from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES
 
 

@@ -14,8 +14,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from smm.data._text import AnnotationError, read_lines
 from smm.data.frames import frame_number
+from smm.formats.text import AnnotationError, read_lines
 
 
 def read_video_list(path: str | os.PathLike[str]) -> tuple[str, ...]:

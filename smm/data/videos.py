@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from smm.data._text import read_lines
+from smm.formats.text import read_lines
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 _SIDES = ("_left", "_right")

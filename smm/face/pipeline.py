@@ -1,12 +1,18 @@
 """From photos or a video to per-frame AU, expression and valence/arousal: detect, align, predict.
 
+The face part of the pipeline (decode, detect, track, align) ends in 112 x 112 face crops,
+rounded to 8 bits like Aff-Wild2's cropped-aligned frames; from there every path shares the
+inference core (:mod:`smm.inference`): the model's own preprocessing, one precision set-up,
+temporal smoothing on request, and one result type, :class:`~smm.inference.FramePredictions`
+(frames numbered from 1).
+
 Outputs, stated once:
 
-- ``au``: the **occurrence probability** of each labelled AU (sigmoid of its logit), not an
-  intensity, in ``model.au_names`` order; the ABAW decision is ``probability > 0.5``.
-- ``expr``: the probability of each expression (softmax), in ``model.expression_names`` order;
-  ``expression`` is the most probable.
-- ``valence``, ``arousal``: the model's raw outputs (trained on labels in [-1, 1]; not
+- ``au_prob``: the **occurrence probability** of each labelled AU (sigmoid of its logit), not
+  an intensity, in ``model.au_names`` order; ``au`` is the decision ``probability > threshold``.
+- ``expr_prob``: the probability of each expression (softmax), in ``model.expression_names``
+  order; ``expr`` is the most probable.
+- ``va``: valence and arousal, the model's raw outputs (trained on labels in [-1, 1]; not
   clipped unless ``clamp_va=True``).
 """
 
@@ -21,102 +27,41 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from smm.face.align import TEMPLATE_112, align_faces
 from smm.face.detector import FaceDetector, Faces, MTCNNDetector
 from smm.face.track import FaceTracker
+from smm.inference.core import Alpha, image_features, predictions
+from smm.inference.preprocess import Preprocess, to_uint8
+from smm.inference.results import FramePredictions
 from smm.model import SMMEmotionNet
-from smm.runtime import autocast_dtype, resolve_precision, use_channels_last
+from smm.runtime import Precision
 
 ALIGNED_SIZE = 112
-
-
-@dataclass
-class FrameResult:
-    """One frame (or photo): the face found in it, if any, and the model's outputs for it.
-
-    Attributes
-    ----------
-    index : int
-        Frame number from 0 (or the photo's position in the input).
-    time : float
-        Seconds from the start of the video (0 for photos).
-    box : numpy.ndarray or None
-        ``(4,)`` ``x0, y0, x1, y1`` of the face; ``None`` when no face was found.
-    landmarks : numpy.ndarray or None
-        ``(5, 2)``.
-    au : numpy.ndarray or None
-        ``(H,)`` AU occurrence probabilities.
-    expr : numpy.ndarray or None
-        ``(K,)`` expression probabilities.
-    va : numpy.ndarray or None
-        ``(2,)`` valence, arousal.
-    source : str
-        The file it came from.
-    """
-
-    index: int
-    time: float
-    box: np.ndarray | None = None
-    landmarks: np.ndarray | None = None
-    au: np.ndarray | None = None
-    expr: np.ndarray | None = None
-    va: np.ndarray | None = None
-    source: str = ""
-
-    @property
-    def face(self) -> bool:
-        """Whether a face was found (and predicted)."""
-        return self.box is not None
 
 
 def _detector(detector: FaceDetector | None, device: torch.device) -> FaceDetector:
     return detector if detector is not None else MTCNNDetector(str(device))
 
 
-def _model_inputs(model: SMMEmotionNet, crops: torch.Tensor) -> torch.Tensor:
-    """Aligned 112 x 112 crops in [0, 1] -> the model's input size and normalisation."""
-    config = model.config
-    size = tuple(config.input_size[1:])
-    if crops.shape[-2:] != size:
-        mode = "bicubic" if config.interpolation == "bicubic" else "bilinear"
-        crops = F.interpolate(crops, size=size, mode=mode, align_corners=False, antialias=True).clamp(0, 1)
-    mean = torch.tensor(config.mean, device=crops.device, dtype=crops.dtype).view(1, -1, 1, 1)
-    std = torch.tensor(config.std, device=crops.device, dtype=crops.dtype).view(1, -1, 1, 1)
-    return (crops - mean) / std
+def aligned_crops(frames: np.ndarray | torch.Tensor, landmarks: np.ndarray, index: np.ndarray) -> torch.Tensor:
+    """The 112 x 112 aligned face crops, ``Tensor[B, 112, 112, 3]`` uint8, of faces in ``frames``.
 
-
-@torch.no_grad()
-def _predict_faces(
-    model: SMMEmotionNet,
-    frames: torch.Tensor,
-    landmarks: np.ndarray,
-    index: np.ndarray,
-    precision: str,
-    clamp_va: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """AU and expression probabilities and VA of the faces at ``landmarks`` in ``frames`` (uint8, N H W 3)."""
-    device = next(model.parameters()).device
-    images = frames.to(device).permute(0, 3, 1, 2).float().div_(255)
+    Parameters
+    ----------
+    frames : array or Tensor[N, H, W, 3] of uint8
+        RGB frames.
+    landmarks : numpy.ndarray
+        ``(B, 5, 2)`` landmarks of each face, in its frame's pixels.
+    index : numpy.ndarray
+        ``(B,)`` the frame of each face.
+    """
+    images = torch.as_tensor(frames).permute(0, 3, 1, 2).float()  # 0..255: rounding restores exact pixels
     crops = align_faces(
         images, torch.from_numpy(landmarks), index=torch.from_numpy(index), size=ALIGNED_SIZE, template=TEMPLATE_112
     )
-    inputs = _model_inputs(model, crops)
-    dtype = autocast_dtype(precision)
-    if use_channels_last(precision, device):
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        out = model(inputs)
-    va = out.va.float()
-    if clamp_va:
-        va = va.clamp(-1, 1)
-    return (
-        torch.sigmoid(out.au.float()).cpu().numpy(),
-        torch.softmax(out.expr.float(), -1).cpu().numpy(),
-        va.cpu().numpy(),
-    )
+    return to_uint8(crops)
 
 
 def predict_images(
@@ -126,9 +71,10 @@ def predict_images(
     detector: FaceDetector | None = None,
     all_faces: bool = False,
     batch_size: int = 32,
-    precision: str = "auto",
+    precision: Precision | str = "auto",
+    threshold: float = 0.5,
     clamp_va: bool = False,
-) -> list[FrameResult]:
+) -> FramePredictions:
     """Detect, align and predict the face(s) of each photo.
 
     Parameters
@@ -139,49 +85,134 @@ def predict_images(
     detector : FaceDetector, optional
         Default :class:`~smm.face.MTCNNDetector` on the model's device.
     all_faces : bool, default False
-        One result per face found (the largest first); default only the largest face.
+        One row per face found (the largest first); default only the largest face.
     batch_size : int, default 32
-    precision : {"auto", "fp32", "bf16", "fp16"}, default "auto"
+    precision : {"auto", "fp32", "bf16", "fp16"} or Precision, default "auto"
         Autocast dtype of the model; ``"auto"``: bf16 where the CPU or GPU has bf16 units, else
-        fp32 (:func:`smm.runtime.resolve_precision`).
+        fp32 (:class:`smm.runtime.Precision`).
+    threshold : float, default 0.5
+        AU decision: ``au_prob > threshold``.
     clamp_va : bool, default False
 
     Returns
     -------
-    list of FrameResult
-        At least one per image; a photo without a face gives one result with ``face`` False.
+    FramePredictions
+        At least one row per photo, in input order, all frame 1, with ``source`` (the file
+        name, or ``""`` for arrays and PIL images), ``box`` and ``landmarks``; a photo without
+        a face gives one row with ``observed`` False.
     """
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     detect = _detector(detector, device)
-    precision = resolve_precision(precision, device)
-    results: list[FrameResult] = []
-    try:
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            arrays = [_load(image) for image in chunk]
-            found = detect.detect(arrays)
-            for offset, (array, faces) in enumerate(zip(arrays, found, strict=True)):
-                name = str(chunk[offset]) if isinstance(chunk[offset], (str, os.PathLike)) else ""
-                if len(faces) == 0:
-                    results.append(FrameResult(start + offset, 0.0, source=name))
-                    continue
-                order = np.argsort(-faces.areas)
-                chosen = faces.take(order if all_faces else order[:1])
-                frame = torch.from_numpy(np.array(array))[None]
-                au, expr, va = _predict_faces(
-                    model, frame, chosen.landmarks, np.zeros(len(chosen), np.int64), precision, clamp_va
-                )
-                for k in range(len(chosen)):
-                    results.append(
-                        FrameResult(
-                            start + offset, 0.0, chosen.boxes[k], chosen.landmarks[k], au[k], expr[k], va[k], name
-                        )
-                    )
-    finally:
-        model.train(was_training)
-    return results
+    setup = Precision.resolve(precision, device)
+    transform = Preprocess(model.data_config)
+    sources: list[str] = []
+    faces: list[Faces] = []
+    crops: list[torch.Tensor] = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        arrays = [_load(image) for image in chunk]
+        for item, array, found in zip(chunk, arrays, detect.detect(arrays), strict=True):
+            name = str(item) if isinstance(item, (str, os.PathLike)) else ""
+            order = np.argsort(-found.areas, kind="stable")
+            chosen = found.take(order if all_faces else order[:1])
+            sources += [name] * max(1, len(chosen))
+            faces.append(chosen)
+            if len(chosen):
+                frame = torch.from_numpy(np.ascontiguousarray(array))[None]
+                crops.append(aligned_crops(frame, chosen.landmarks, np.zeros(len(chosen), np.int64)))
+    inputs = (transform(crop) for batch in crops for crop in batch)
+    au_features, messages = image_features(model, inputs, precision=setup, batch_size=batch_size)
+    found_rows = predictions(
+        model,
+        au_features,
+        messages,
+        np.arange(1, len(au_features) + 1),
+        threshold=threshold,
+        clamp_va=clamp_va,
+    )
+    return _photo_rows(model, found_rows, faces, tuple(sources))
+
+
+def _photo_rows(
+    model: SMMEmotionNet, found: FramePredictions, faces: Sequence[Faces], sources: tuple[str, ...]
+) -> FramePredictions:
+    """One row per face (one empty row per photo without a face), from the rows of the faces found."""
+    rows = len(sources)
+    empty = predictions(model, torch.zeros(0), torch.zeros(0), np.zeros(0), num_frames=rows)
+    observed = torch.cat(
+        [torch.ones(len(f), dtype=torch.bool) if len(f) else torch.zeros(1, dtype=torch.bool) for f in faces]
+    )
+    where = observed.nonzero().flatten()
+    filled = [field.clone() for field in empty[:5]]
+    for target, values in zip(filled, found[:5], strict=True):
+        target[where] = values.to(target.dtype)
+    box = torch.full((rows, 4), float("nan"))
+    landmarks = torch.full((rows, 5, 2), float("nan"))
+    if len(where):
+        box[where] = torch.from_numpy(np.concatenate([f.boxes for f in faces if len(f)])).float()
+        landmarks[where] = torch.from_numpy(np.concatenate([f.landmarks for f in faces if len(f)])).float()
+    return FramePredictions(
+        *filled,
+        frame=torch.ones(rows, dtype=torch.int64),
+        observed=observed,
+        time=torch.zeros(rows, dtype=torch.float64),
+        box=box,
+        landmarks=landmarks,
+        source=sources,
+    )
+
+
+@dataclass(frozen=True)
+class VideoFeatures:
+    """What the model saw in a video, kept small: each face frame's features and each frame's face.
+
+    :func:`predict_video` is ``video_features(...).predictions(model, ...)``; keep this object
+    to get predictions with other smoothing strengths or thresholds without running the model
+    again (the command line writes an unsmoothed CSV and published-smoothed ABAW files so).
+
+    Attributes
+    ----------
+    au_features : Tensor[N, H, D]
+        Of the N frames with a face, in frame order.
+    messages : Tensor[N, D]
+    observed : numpy.ndarray
+        ``(T,)`` bool, whether frame ``t + 1`` had a face.
+    time : Tensor[T] of float64
+    box : Tensor[T, 4]
+        NaN without a face.
+    landmarks : Tensor[T, 5, 2]
+    source : str
+    """
+
+    au_features: torch.Tensor
+    messages: torch.Tensor
+    observed: np.ndarray
+    time: torch.Tensor
+    box: torch.Tensor
+    landmarks: torch.Tensor
+    source: str
+
+    def predictions(
+        self, model: SMMEmotionNet, *, alpha: Alpha = None, threshold: float = 0.5, clamp_va: bool = False
+    ) -> FramePredictions:
+        """One row per frame (see :func:`predict_video`)."""
+        result = predictions(
+            model,
+            self.au_features,
+            self.messages,
+            np.flatnonzero(self.observed) + 1,
+            num_frames=len(self.observed),
+            alpha=alpha,
+            threshold=threshold,
+            clamp_va=clamp_va,
+        )
+        return result._replace(
+            observed=torch.from_numpy(self.observed),
+            time=self.time,
+            box=self.box,
+            landmarks=self.landmarks,
+            source=(self.source,) * len(self.observed),
+        )
 
 
 def predict_video(
@@ -191,17 +222,21 @@ def predict_video(
     detector: FaceDetector | None = None,
     detect_every: int = 5,
     batch_size: int = 32,
-    precision: str = "auto",
+    precision: Precision | str = "auto",
+    alpha: Alpha = None,
+    threshold: float = 0.5,
     clamp_va: bool = False,
     progress: bool = False,
-) -> Iterator[FrameResult]:
-    """Stream a video through detection, tracking, alignment and the model; one result per frame.
+) -> FramePredictions:
+    """Decode a video, detect, track and align its face, and predict every frame; one row per frame.
 
-    Frames are decoded with PyAV one at a time and processed ``batch_size`` at a time, so
-    memory does not grow with the video's length. Faces are detected every ``detect_every``
-    frames; one face is followed with :class:`~smm.face.FaceTracker` (the largest at first),
-    and frames between detections reuse the last tracked landmarks. Frames where the tracked
-    face is lost are yielded with ``face`` False, never dropped.
+    Frames are decoded with PyAV one at a time and go through detection, alignment and the
+    model ``batch_size`` at a time; only each face's small feature vectors are kept, so memory
+    does not grow with the video's length beyond a few hundred bytes per frame. Faces are
+    detected every ``detect_every`` frames; one face is followed with
+    :class:`~smm.face.FaceTracker` (the largest at first), and frames between detections reuse
+    the last tracked landmarks. Frames where the tracked face is lost keep their row, with
+    ``observed`` False.
 
     Parameters
     ----------
@@ -212,33 +247,62 @@ def predict_video(
     detect_every : int, default 5
         1 detects on every frame (slowest, follows fast motion best).
     batch_size : int, default 32
-    precision : {"auto", "fp32", "bf16", "fp16"}, default "auto"
+    precision : {"auto", "fp32", "bf16", "fp16"} or Precision, default "auto"
         See :func:`predict_images`.
+    alpha : float, mapping, "published" or None, default None
+        Temporal smoothing over the frames with a face, per output, as in
+        :func:`smm.inference.predict_frames`; ``"published"``: AU 7, EXPR 9, VA 9.
+    threshold : float, default 0.5
     clamp_va : bool, default False
     progress : bool, default False
         A progress line on stderr.
 
-    Yields
-    ------
-    FrameResult
-        In frame order.
+    Returns
+    -------
+    FramePredictions
+        One row per decoded frame (frame ``n`` is the ``n``-th, from 1) with ``time``,
+        ``box``, ``landmarks`` (NaN without a face) and ``source``. Rows without a face repeat
+        the nearest earlier face's prediction, as the published tester filled frames without an
+        image (``observed`` tells them apart); a video without any face has NaN rows.
     """
+    features = video_features(
+        model,
+        path,
+        detector=detector,
+        detect_every=detect_every,
+        batch_size=batch_size,
+        precision=precision,
+        progress=progress,
+    )
+    return features.predictions(model, alpha=alpha, threshold=threshold, clamp_va=clamp_va)
+
+
+def video_features(
+    model: SMMEmotionNet,
+    path: str | os.PathLike[str],
+    *,
+    detector: FaceDetector | None = None,
+    detect_every: int = 5,
+    batch_size: int = 32,
+    precision: Precision | str = "auto",
+    progress: bool = False,
+) -> VideoFeatures:
+    """Run a video through detection, tracking, alignment and the model; see :func:`predict_video`."""
     try:
         import av
     except ImportError as error:
         raise ImportError('reading videos needs PyAV: pip install "smm-emotionnet[video]"') from error
-    if detect_every < 1:
-        raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+    if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
+        raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"video {path} does not exist")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     detect = _detector(detector, device)
-    precision = resolve_precision(precision, device)
+    setup = Precision.resolve(precision, device)
+    transform = Preprocess(model.data_config)
     tracker = FaceTracker(max_missed=max(1, 30 // detect_every))
-    state: dict[str, Any] = {"faces": None}
+    track = _Track()
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as error:
@@ -247,58 +311,69 @@ def predict_video(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         total = stream.frames or None
-        frames = (
-            (i, float(frame.time or 0.0), frame.to_ndarray(format="rgb24"))
-            for i, frame in enumerate(container.decode(stream))
-        )
-        done = 0
-        for chunk in _chunks(frames, batch_size):
-            yield from _process_chunk(
-                model, chunk, detect, detect_every, tracker, state, precision, clamp_va, str(path)
-            )
-            done += len(chunk)
-            if progress:
-                sys.stderr.write(f"\r{path.name}: {done}{f'/{total}' if total else ''} frames")
-                sys.stderr.flush()
+        decoded = ((float(frame.time or 0.0), frame.to_ndarray(format="rgb24")) for frame in container.decode(stream))
+
+        def crops() -> Iterator[torch.Tensor]:
+            for chunk in _chunks(decoded, batch_size):
+                for crop in track.chunk(chunk, detect, detect_every, tracker):
+                    yield transform(crop)
+                if progress:
+                    sys.stderr.write(f"\r{path.name}: {len(track.times)}{f'/{total}' if total else ''} frames")
+                    sys.stderr.flush()
+
+        au_features, messages = image_features(model, crops(), precision=setup, batch_size=batch_size)
         if progress:
             sys.stderr.write("\n")
     finally:
         container.close()
-        model.train(was_training)
+    observed = np.asarray(track.observed, dtype=bool)
+    return VideoFeatures(
+        au_features,
+        messages,
+        observed,
+        torch.tensor(track.times, dtype=torch.float64),
+        torch.from_numpy(np.stack(track.boxes)).float() if track.boxes else torch.zeros(0, 4),
+        torch.from_numpy(np.stack(track.landmarks)).float() if track.landmarks else torch.zeros(0, 5, 2),
+        str(path),
+    )
 
 
-def _process_chunk(
-    model: SMMEmotionNet,
-    chunk: list[tuple[int, float, np.ndarray]],
-    detect: FaceDetector,
-    every: int,
-    tracker: FaceTracker,
-    state: dict[str, Any],
-    precision: str,
-    clamp_va: bool,
-    source: str,
-) -> list[FrameResult]:
-    rounds = [k for k, (i, _, _) in enumerate(chunk) if i % every == 0]
-    found = dict(zip(rounds, detect.detect([chunk[k][2] for k in rounds]), strict=True)) if rounds else {}
-    chosen: list[Faces | None] = []
-    for k in range(len(chunk)):
-        if k in found:
-            pick = tracker.update(found[k])
-            state["faces"] = None if pick is None else found[k].take(pick)
-        chosen.append(state["faces"])
-    with_face = [k for k, faces in enumerate(chosen) if faces is not None]
-    results = [FrameResult(i, t, source=source) for i, t, _ in chunk]
-    if with_face:
-        frames = torch.from_numpy(np.stack([chunk[k][2] for k in with_face]))
-        landmarks = np.concatenate([chosen[k].landmarks for k in with_face])  # type: ignore[union-attr]
-        au, expr, va = _predict_faces(
-            model, frames, landmarks, np.arange(len(with_face), dtype=np.int64), precision, clamp_va
-        )
-        for row, k in enumerate(with_face):
-            faces = chosen[k]
-            results[k].box, results[k].landmarks = faces.boxes[0], faces.landmarks[0]  # type: ignore[union-attr]
-            results[k].au, results[k].expr, results[k].va = au[row], expr[row], va[row]
-    return results
+class _Track:
+    """Per-frame facts of a video gathered while its chunks stream past: times, boxes, landmarks."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.observed: list[bool] = []
+        self.boxes: list[np.ndarray] = []
+        self.landmarks: list[np.ndarray] = []
+        self.faces: Faces | None = None
+
+    def chunk(
+        self, chunk: list[tuple[float, np.ndarray]], detect: FaceDetector, every: int, tracker: FaceTracker
+    ) -> torch.Tensor:
+        """Detect and track faces in one chunk of frames; the aligned crops of its frames with a face."""
+        first = len(self.times)
+        rounds = [k for k in range(len(chunk)) if (first + k) % every == 0]
+        found = dict(zip(rounds, detect.detect([chunk[k][1] for k in rounds]), strict=True)) if rounds else {}
+        with_face, landmarks = [], []
+        for k, (time, _) in enumerate(chunk):
+            if k in found:
+                pick = tracker.update(found[k])
+                self.faces = None if pick is None else found[k].take(pick)
+            self.times.append(time)
+            self.observed.append(self.faces is not None)
+            if self.faces is None:
+                self.boxes.append(np.full(4, np.nan, np.float32))
+                self.landmarks.append(np.full((5, 2), np.nan, np.float32))
+                continue
+            with_face.append(k)
+            landmarks.append(self.faces.landmarks[0])
+            self.boxes.append(self.faces.boxes[0])
+            self.landmarks.append(self.faces.landmarks[0])
+        if not with_face:
+            return torch.zeros(0, ALIGNED_SIZE, ALIGNED_SIZE, 3, dtype=torch.uint8)
+        frames = np.stack([chunk[k][1] for k in with_face])
+        return aligned_crops(frames, np.stack(landmarks), np.arange(len(with_face), dtype=np.int64))
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -330,93 +405,11 @@ def _load(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> np.ndarra
     return array
 
 
-def csv_columns(model: SMMEmotionNet) -> list[str]:
-    """The per-frame CSV's header for ``model``."""
-    return [
-        "source",
-        "frame",
-        "time",
-        "face",
-        "x0",
-        "y0",
-        "x1",
-        "y1",
-        *(f"{name}_{axis}" for name in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right") for axis in "xy"),
-        *model.au_names,
-        *model.expression_names,
-        "expression",
-        "valence",
-        "arousal",
-    ]
-
-
-def write_frames_csv(path: str | os.PathLike[str], results: Iterable[FrameResult], model: SMMEmotionNet) -> Path:
-    """Write one CSV row per frame (see :func:`csv_columns`), streaming; returns the path.
-
-    Columns: ``source`` (file), ``frame`` (from 0), ``time`` (s), ``face`` (1/0), the box
-    ``x0, y0, x1, y1`` and the five landmarks in pixels, one column per AU with its
-    occurrence probability, one per expression with its probability, ``expression`` (the most
-    probable one's name), ``valence``, ``arousal``. A frame without a face keeps its row with
-    ``face`` 0 and the other values empty. Written to a temporary file and renamed at the end.
-    """
-    from smm.prediction_files import write_atomic
-
-    columns = csv_columns(model)
-
-    def rows() -> Iterator[str]:
-        yield ",".join(columns)
-        for result in results:
-            values: list[Any] = [_csv_text(result.source), result.index, f"{result.time:.6f}", int(result.face)]
-            if result.face:
-                expression = model.expression_names[int(np.argmax(result.expr))]
-                values += [f"{v:.2f}" for v in (*result.box.tolist(), *result.landmarks.reshape(-1).tolist())]
-                values += [f"{p:.6f}" for p in (*result.au, *result.expr)]
-                values += [expression, f"{result.va[0]:.6f}", f"{result.va[1]:.6f}"]
-            else:
-                values += [""] * (len(columns) - 4)
-            yield ",".join(map(str, values))
-
-    return write_atomic(path, rows())
-
-
-def _csv_text(text: str) -> str:
-    if any(c in text for c in ',"\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def video_frame_count(results: Sequence[FrameResult]) -> int:
-    """Frames seen (the ABAW files need one line per frame)."""
-    return 0 if not results else max(r.index for r in results) + 1
-
-
-def abaw_rows(results: Sequence[FrameResult], threshold: float = 0.5) -> dict[str, np.ndarray]:
-    """Per-frame AU decisions, expression classes and VA for the ABAW files.
-
-    Frames without a face repeat the previous frame's prediction (the first face's for
-    leading frames), as the published tester filled frames without an image.
-    """
-    with_face = [r for r in results if r.face]
-    if not with_face:
-        raise ValueError("no face was found in any frame; the ABAW files need at least one prediction")
-    count = video_frame_count(results)
-    from smm.predictions import fill_index
-
-    frames = np.asarray([r.index + 1 for r in with_face])
-    index = fill_index(frames, count)
-    au = np.stack([r.au for r in with_face])[index]
-    expr = np.stack([r.expr for r in with_face])[index]
-    va = np.stack([r.va for r in with_face])[index]
-    return {"au": (au > threshold).astype(np.int64), "expr": expr.argmax(-1), "va": va}
-
-
 __all__ = [
     "ALIGNED_SIZE",
-    "FrameResult",
-    "abaw_rows",
-    "csv_columns",
+    "VideoFeatures",
+    "aligned_crops",
     "predict_images",
     "predict_video",
-    "video_frame_count",
-    "write_frames_csv",
+    "video_features",
 ]

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from smm.submission.check import Problem, check_submission
-from smm.submission.write import SubmissionReport, write_submission
+from smm.submission.write import SubmissionReport, write_submission, write_video_files
 
-__all__ = ["Problem", "SubmissionReport", "check_submission", "write_submission"]
+__all__ = ["Problem", "SubmissionReport", "check_submission", "write_submission", "write_video_files"]

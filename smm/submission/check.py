@@ -1,6 +1,6 @@
 """Check a folder of ABAW3 prediction files against the test lists before submitting it.
 
-The folder layout is the one :mod:`smm.prediction_files` and ``smm-emotionnet predict``
+The folder layout is the one :mod:`smm.formats.abaw_files` and ``smm-emotionnet predict``
 write: ``AU/<video>.txt``, ``EXPR/<video>.txt``, ``VA/<video>.txt`` and the multi-task file
 ``MTL_predictions.txt``. :func:`check_submission` returns one :class:`Problem` per mistake
 (file names, headers, line counts, value ranges, class codes, image order) so they can be
@@ -16,16 +16,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from smm.data.annotations import MULTITASK_HEADER
 from smm.data.test_lists import MultiTaskTestList
-from smm.prediction_files import MULTITASK_FILE, VA_NAMES
-from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES
+from smm.formats.codes import MULTITASK_FILE, MULTITASK_HEADER
+from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES, ABAW3_VA_NAMES
 
 _INTEGER = re.compile(r"[0-9]+")
 TRACK_HEADERS: Mapping[str, tuple[str, ...]] = {
     "AU": ABAW3_AU_NAMES,
     "EXPR": ABAW3_EXPRESSION_NAMES,
-    "VA": VA_NAMES,
+    "VA": ABAW3_VA_NAMES,
 }
 
 
@@ -229,7 +228,7 @@ def _row_problems(fields: list[str], kind: str, path: str, number: int) -> Itera
         elif not _INTEGER.fullmatch(fields[0]) or int(fields[0]) >= len(ABAW3_EXPRESSION_NAMES):
             yield Problem(path, number, f"expression must be a class 0..7, got {fields[0]!r}")
     else:
-        if len(fields) != len(VA_NAMES):
+        if len(fields) != len(ABAW3_VA_NAMES):
             yield Problem(path, number, f"expected valence and arousal, got {len(fields)} fields")
             return
         try:

@@ -10,10 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from smm.data.frames import list_frames
 from smm.data.test_lists import MultiTaskTestList
+from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
+from smm.formats.codes import MULTITASK_FILE
+from smm.inference.frames import predict_frames
+from smm.inference.results import FramePredictions
 from smm.model import SMMEmotionNet
-from smm.prediction_files import MULTITASK_FILE, write_au_file, write_expr_file, write_multitask_file, write_va_file
-from smm.predictions import FramePredictions, list_frames, predict_frames
 
 
 @dataclass
@@ -57,7 +60,7 @@ def write_submission(
 ) -> SubmissionReport:
     """Predict every video a test list names and write the challenge's files.
 
-    Each video is predicted once (:func:`smm.predictions.predict_frames`), smoothed per
+    Each video is predicted once (:func:`smm.inference.frames.predict_frames`), smoothed per
     output with ``alpha``, and written to every track that lists it:
     ``out/AU/<video>.txt``, ``out/EXPR/<video>.txt``, ``out/VA/<video>.txt`` with one line
     per frame of the video, and ``out/MTL_predictions.txt`` with one row per image of the
@@ -85,7 +88,7 @@ def write_submission(
     alpha : float or mapping, optional
         Smoothing per output, e.g. :data:`smm.temporal.PUBLISHED_ALPHA`.
     threshold, clamp_va, batch_size, precision, progress
-        As in :func:`smm.predictions.predict_frames`.
+        As in :func:`smm.inference.frames.predict_frames`.
     mtl_file : str, default "MTL_predictions.txt"
     log : callable, optional
         Called with one line of text per video.
@@ -140,6 +143,39 @@ def write_submission(
         va, expr, au = _in_list_order(mtl_list, mtl_rows)
         report.files.append(write_multitask_file(out / mtl_file, mtl_list.images, va, expr, au))
     return report
+
+
+def write_video_files(
+    out: str | os.PathLike[str],
+    video: str,
+    result: FramePredictions,
+    model: SMMEmotionNet,
+    tracks: Sequence[str] = ("AU", "EXPR", "VA"),
+) -> list[Path]:
+    """Write one video's ABAW files, ``out/<TRACK>/<video>.txt``, one line per row of ``result``.
+
+    Parameters
+    ----------
+    out : path-like
+    video : str
+        The video's name.
+    result : FramePredictions
+        One row per video frame (filled frames included), e.g. from :func:`smm.predict_video`.
+    model : SMMEmotionNet
+        For the AU and expression names of the headers.
+    tracks : sequence of {"AU", "EXPR", "VA"}
+
+    Raises
+    ------
+    ValueError
+        If a row has no prediction (a video in which no face was found), naming the video.
+    """
+    if not bool(result.observed.any()):
+        raise ValueError(f"{video}: no face was found in any frame; the ABAW files need at least one prediction")
+    unknown = sorted(set(tracks) - {"AU", "EXPR", "VA"})
+    if unknown:
+        raise ValueError(f"tracks must be among ('AU', 'EXPR', 'VA'), got {unknown}")
+    return [_write_track(Path(out) / track / f"{video}.txt", track, result, model) for track in tracks]
 
 
 def _write_track(path: Path, track: str, result: FramePredictions, model: SMMEmotionNet) -> Path:

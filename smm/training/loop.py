@@ -33,12 +33,12 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from smm._atomic import atomic_write
 from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
-from smm.formats import TASK_FOLDERS, TASKS
+from smm.formats.codes import TASK_FOLDERS, TASKS
 from smm.losses import MultiTaskLoss
 from smm.metrics import ABAWMetrics, ABAWScores
 from smm.model import SMMEmotionNet
 from smm.registry import create_model
-from smm.runtime import autocast_dtype, resolve_precision, use_channels_last
+from smm.runtime import Precision
 from smm.training.distributed import Processes
 from smm.training.recipes import Recipe
 from smm.training.sampler import TaskBatchSampler
@@ -235,10 +235,8 @@ def _train(
     model = create_model(recipe.model, image_size=recipe.image_size)
     device_ = procs.device
     model.to(device_)
-    resolved = resolve_precision(precision, device_)
-    channels_last = use_channels_last(resolved, device_)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)  # the trainer's own model: converting it is safe
+    setup = Precision.resolve(precision, device_)
+    setup.prepare_model(model)  # the trainer's own model: converting it is safe
     runner: torch.nn.Module = _TaskForward(model, recipe.forward)
     if procs.enabled:
         # The attention-logit branch feeds no loss (as in the published code): DDP must look for unused parameters.
@@ -260,8 +258,7 @@ def _train(
     schedule = (
         published_schedule(optimizer) if recipe.schedule == "published" else cosine_schedule(optimizer, recipe.steps)
     )
-    dtype = autocast_dtype(resolved)
-    scaler = torch.amp.GradScaler(device_.type, enabled=resolved == "fp16")
+    scaler = torch.amp.GradScaler(device_.type, enabled=setup.name == "fp16")
     sampler = TaskBatchSampler(
         {t: len(s) for t, s in train_sets.items()}, recipe.batch_size, splits=recipe.splits, seed=seed
     )
@@ -281,12 +278,12 @@ def _train(
     )
     say(
         f"training {recipe.model} ({recipe.name} recipe) for {recipe.steps} steps, {recipe.batch_size} images per "
-        f"task and step, on {device_} ({resolved}{', channels_last' if channels_last else ''}) x {procs.world} "
+        f"task and step, on {device_} ({setup}) x {procs.world} "
         f"process(es); train "
         f"{[len(s) for s in train_sets.values()]} val {[len(s) for s in val_sets.values()]} frames (AU, EXPR, VA)"
     )
     if start == 0:
-        scores = validate(model, val_sets, device_, dtype, workers, procs=procs)
+        scores = validate(model, val_sets, device_, setup, workers, procs=procs)
         result.history.append((0, scores))
         if logger is not None:
             logger.write({"step": 0, "lr": optimizer.param_groups[0]["lr"], **_score_columns(scores)})
@@ -295,7 +292,7 @@ def _train(
     step = start
     for step, batches in zip(range(start, recipe.steps), loader, strict=False):
         runner.train()
-        losses = _step_losses(runner, criterion, batches, device_, dtype, channels_last)
+        losses = _step_losses(runner, criterion, batches, setup)
         total = sum(losses.values())
         if not procs.all_true(bool(torch.isfinite(total))):
             saved = _saved_step(state_path)
@@ -312,7 +309,7 @@ def _train(
         row = {"step": done, "lr": optimizer.param_groups[0]["lr"], "loss": total.item()}
         row.update({f"loss_{t.lower()}": v.detach().item() for t, v in losses.items()})
         if done % recipe.val_every == 0 or done == recipe.steps:
-            scores = validate(model, val_sets, device_, dtype, workers, procs=procs)
+            scores = validate(model, val_sets, device_, setup, workers, procs=procs)
             result.history.append((done, scores))
             row.update(_score_columns(scores))
             if scores.p_mtl > best:
@@ -340,8 +337,8 @@ def _train(
 def validate(
     model: SMMEmotionNet,
     val_sets: Mapping[str, AffWild2Frames],
-    device: torch.device,
-    dtype: torch.dtype | None = None,
+    device: torch.device | str,
+    precision: Precision | str | torch.dtype | None = None,
     workers: int = 0,
     batch_size: int = 64,
     *,
@@ -349,9 +346,12 @@ def validate(
 ) -> ABAWScores:
     """ABAW3 measures of ``model`` on each task's validation set (each task's measure on its own set).
 
-    With ``procs`` of several processes, each scores every ``world``-th frame and the counts
-    are merged, so every process gets the measures of the whole sets.
+    ``precision`` is a :class:`~smm.runtime.Precision`, a name (``"auto"``, ``"fp32"``,
+    ``"bf16"``, ``"fp16"``), an autocast dtype, or ``None`` for fp32. With ``procs`` of
+    several processes, each scores every ``world``-th frame and the counts are merged, so
+    every process gets the measures of the whole sets.
     """
+    setup = Precision.resolve(_precision_name(precision), device)
     metric = ABAWMetrics(len(model.au_names), len(model.expression_names), len(model.va_names))
     rank, world = (procs.rank, procs.world) if procs is not None else (0, 1)
     model.eval()
@@ -359,8 +359,8 @@ def validate(
         for task, dataset in val_sets.items():
             shard = Subset(dataset, range(rank, len(dataset), world))
             for batch in DataLoader(shard, batch_size=batch_size, num_workers=workers, generator=torch.Generator()):
-                with _autocast(device, dtype):
-                    output = model(batch["image"].to(device))
+                with setup.autocast():
+                    output = model(setup.inputs(batch["image"]))
                 key = task.lower()
                 metric.update(**{f"{key}_preds": getattr(output, key).float().cpu(), f"{key}_targets": batch[key]})
     return (procs.merge(metric) if procs is not None else metric).compute()
@@ -414,14 +414,12 @@ def _step_losses(
     runner: torch.nn.Module,
     criterion: MultiTaskLoss,
     batches: Mapping[str, Mapping[str, torch.Tensor]],
-    device: torch.device,
-    dtype: torch.dtype | None,
-    channels_last: bool = False,
+    setup: Precision,
 ) -> dict[str, torch.Tensor]:
     """Each task's loss on its own batch (missing labels of the other tasks never enter)."""
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    images = {t: b["image"].to(device).contiguous(memory_format=layout) for t, b in batches.items()}
-    with _autocast(device, dtype):
+    device = setup.device
+    images = {t: setup.inputs(b["image"]) for t, b in batches.items()}
+    with setup.autocast():
         outputs = runner(images)
     losses = {}
     for task, batch in batches.items():
@@ -444,8 +442,15 @@ def _score_columns(scores: ABAWScores) -> dict[str, float]:
     }
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+def _precision_name(precision: Precision | str | torch.dtype | None) -> Precision | str:
+    if precision is None:
+        return "fp32"
+    if isinstance(precision, torch.dtype):
+        names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+        if precision not in names:
+            raise ValueError(f"precision must be float32, bfloat16 or float16 as a dtype, got {precision}")
+        return names[precision]
+    return precision
 
 
 def _demo_data(out: Path, seed: int, image_size: int, say: Callable[[str], None]) -> Path:

@@ -13,7 +13,7 @@ materialising the U re-weighted copies of ``x`` (a ``(B, U, C, h, w)`` tensor). 
 
 with ``s_u = 1 + m_u``. One matrix product of ``x`` against the taps of all regions
 (``9 U D`` output channels) is therefore scaled, position by position, by each
-region's ``s_u`` and summed over the shifted taps (see :mod:`smm._tap_conv`). The result
+region's ``s_u`` and summed over the shifted taps (see :mod:`smm.layers.tap_conv`). The result
 is exactly the per-region convolution; autograd keeps the 9-tap product (about 3x the
 feature map) instead of U re-weighted copies (17x for ABAW3).
 """
@@ -26,8 +26,8 @@ from einops import rearrange
 from torch import nn
 
 from smm._checks import check_dim, check_ndim, check_positive, tracing
-from smm._init import uniform_fan_in_
-from smm._tap_conv import tap_conv2d
+from smm.layers.init import uniform_fan_in_
+from smm.layers.tap_conv import tap_conv2d
 
 _KERNEL = 3
 

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from smm._checks import check_choice, check_dim, check_ndim, check_positive, tracing
-from smm._init import uniform_fan_in_
-from smm.positional import sinusoidal_encoding
+from smm.layers.init import uniform_fan_in_
+from smm.layers.positional import sinusoidal_encoding
 
 TOKENS = ("all", "labelled")
 

@@ -29,11 +29,10 @@ import numpy as np
 import torch
 
 from smm._atomic import atomic_write
-from smm.formats import MULTITASK_FILE, MULTITASK_HEADER
-from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES
+from smm.formats.codes import MULTITASK_HEADER
+from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES, ABAW3_VA_NAMES
 
 __all__ = [
-    "MULTITASK_FILE",
     "au_decisions",
     "class_decisions",
     "va_values",
@@ -44,7 +43,6 @@ __all__ = [
     "write_va_file",
 ]
 
-VA_NAMES = ("valence", "arousal")
 VA_DECIMALS = 6
 
 
@@ -109,7 +107,7 @@ def class_decisions(expr: torch.Tensor | np.ndarray, num_classes: int, name: str
 def va_values(va: torch.Tensor | np.ndarray, name: str = "va") -> np.ndarray:
     """Check that ``va`` is finite and of shape ``(frames, 2)``; return it as float64."""
     array = _array(va, name).astype(np.float64)
-    if array.ndim != 2 or array.shape[1] != len(VA_NAMES):
+    if array.ndim != 2 or array.shape[1] != len(ABAW3_VA_NAMES):
         raise ValueError(f"{name} must have shape (frames, 2), got {array.shape}")
     if not np.isfinite(array).all():
         raise ValueError(f"{name} must be finite, got {array[~np.isfinite(array)].flat[0].item()!r}")
@@ -155,7 +153,9 @@ def write_expr_file(
     return write_atomic(path, [",".join(names), *map(str, rows.tolist())])
 
 
-def write_va_file(path: str | os.PathLike[str], va: torch.Tensor | np.ndarray, names: Sequence[str] = VA_NAMES) -> Path:
+def write_va_file(
+    path: str | os.PathLike[str], va: torch.Tensor | np.ndarray, names: Sequence[str] = ABAW3_VA_NAMES
+) -> Path:
     """Write a VA-track prediction file: ``valence,arousal`` header, one pair per frame (6 decimals).
 
     Parameters
@@ -166,7 +166,7 @@ def write_va_file(path: str | os.PathLike[str], va: torch.Tensor | np.ndarray, n
         Finite values, written as given (raw, like the published tester; clamp first if wanted).
     names : sequence of str, default ("valence", "arousal")
     """
-    if len(names) != len(VA_NAMES):
+    if len(names) != len(ABAW3_VA_NAMES):
         raise ValueError(f"names must name 2 columns (valence, arousal), got {list(names)}")
     rows = va_values(va)
     return write_atomic(path, [",".join(names), *map(_format_va, rows.tolist())])
@@ -190,7 +190,7 @@ def write_multitask_file(
     Parameters
     ----------
     path : path-like
-        e.g. ``<out>/MTL_predictions.txt`` (:data:`MULTITASK_FILE`).
+        e.g. ``<out>/MTL_predictions.txt`` (:data:`smm.formats.codes.MULTITASK_FILE`).
     images : sequence of str
         The test list's image paths, in its order.
     va : Tensor[N, 2]

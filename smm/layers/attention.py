@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from smm._checks import check_dim, check_ndim, check_positive, tracing
-from smm._tap_conv import TapConv2d
+from smm.layers.tap_conv import TapConv2d
 
 
 class ROIAttentionOutput(NamedTuple):

@@ -8,15 +8,17 @@ import torch
 from torch import nn
 
 from smm._checks import check_choice, check_dim, check_ndim, check_positive, tracing
-from smm._init import uniform_fan_in_
+from smm._deprecation import warn_renamed
+from smm.layers.init import uniform_fan_in_
 
-REDUCTIONS = ("features", "logits", "none")
+AVERAGES = ("features", "logits", "none")
+Average = Literal["features", "logits", "none"]
 
 
-class MessageOutput(NamedTuple):
+class MessageSpaceOutput(NamedTuple):
     """What :class:`MessageSpaceHead` returns.
 
-    With ``reduction="features"`` or ``"logits"`` the shapes are ``expr (B, K)``,
+    With ``average="features"`` or ``"logits"`` the shapes are ``expr (B, K)``,
     ``va (B, V)``, ``message (B, D)``; with ``"none"`` every field keeps the region
     axis: ``(B, U, K)``, ``(B, U, V)``, ``(B, U, D)``.
 
@@ -53,9 +55,9 @@ class MessageSpaceHead(nn.Module):
         K, expression classes.
     va_dim : int, default 2
         V, continuous outputs (valence, arousal).
-    reduction : {"features", "logits", "none"}, default "features"
+    average : {"features", "logits", "none"}, default "features"
         Average the message vectors then classify; classify each region then
-        average; or return every region's outputs ("votes") unreduced.
+        average; or return every region's outputs ("votes") without averaging.
     bias : bool, default True
         Bias in the expression and VA layers (the published code has one; the
         paper's text has none).
@@ -63,7 +65,7 @@ class MessageSpaceHead(nn.Module):
     Shape
     -----
     - Input ``f``: ``(B, U, D)``
-    - Output: :class:`MessageOutput`.
+    - Output: :class:`MessageSpaceOutput`.
     """
 
     def __init__(
@@ -73,10 +75,14 @@ class MessageSpaceHead(nn.Module):
         num_classes: int = 8,
         va_dim: int = 2,
         *,
-        reduction: Literal["features", "logits", "none"] = "features",
+        average: Average = "features",
         bias: bool = True,
+        reduction: Average | None = None,
     ) -> None:
         super().__init__()
+        if reduction is not None:
+            warn_renamed("MessageSpaceHead(reduction=...)", "average=")
+            average = reduction
         for value, name in (
             (dim, "dim"),
             (num_regions, "num_regions"),
@@ -84,10 +90,10 @@ class MessageSpaceHead(nn.Module):
             (va_dim, "va_dim"),
         ):
             check_positive(value, name)
-        check_choice(reduction, "reduction", REDUCTIONS)
+        check_choice(average, "average", AVERAGES)
         self.dim = dim
         self.num_regions = num_regions
-        self.reduction = reduction
+        self.average = average
         self.transforms = nn.Parameter(torch.empty(num_regions, dim, dim))
         uniform_fan_in_(self.transforms, dim)
         self.expr = nn.Linear(dim, num_classes, bias=bias)
@@ -120,34 +126,57 @@ class MessageSpaceHead(nn.Module):
         """
         return self.expr(message), self.va(message)
 
-    def forward(self, f: torch.Tensor, reduction: Literal["features", "logits", "none"] | None = None) -> MessageOutput:
+    def forward(
+        self, f: torch.Tensor, average: Average | None = None, *, reduction: Average | None = None
+    ) -> MessageSpaceOutput:
         """Compute expression logits, VA and the message vector.
 
         Parameters
         ----------
         f : Tensor[B, U, D]
             Region features.
+        average : {"features", "logits", "none"}, optional
+            Overrides the module's ``average`` for this call (``"none"``: per-region votes).
         reduction : str, optional
-            Overrides the module's ``reduction`` for this call.
+            Deprecated name of ``average``.
 
         Returns
         -------
-        MessageOutput
+        MessageSpaceOutput
         """
-        reduction = self.reduction if reduction is None else reduction
+        if reduction is not None:
+            warn_renamed("MessageSpaceHead.forward(reduction=...)", "average=")
+            average = reduction
+        average = self.average if average is None else average
         if not tracing():
-            check_choice(reduction, "reduction", REDUCTIONS)
+            check_choice(average, "average", AVERAGES)
             check_ndim(f, "f", "B U D")
             check_dim(f, "f", 1, self.num_regions, "regions")
             check_dim(f, "f", 2, self.dim, "features")
         per_region = self.project(f)
-        if reduction == "features":
+        if average == "features":
             message = per_region.mean(dim=1)
-            return MessageOutput(*self.classify(message), message)
+            return MessageSpaceOutput(*self.classify(message), message)
         expr, va = self.classify(per_region)
-        if reduction == "logits":
-            return MessageOutput(expr.mean(dim=1), va.mean(dim=1), per_region.mean(dim=1))
-        return MessageOutput(expr, va, per_region)
+        if average == "logits":
+            return MessageSpaceOutput(expr.mean(dim=1), va.mean(dim=1), per_region.mean(dim=1))
+        return MessageSpaceOutput(expr, va, per_region)
+
+    @property
+    def reduction(self) -> str:
+        """Deprecated name of :attr:`average`."""
+        warn_renamed("MessageSpaceHead.reduction", "MessageSpaceHead.average")
+        return self.average
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, num_regions={self.num_regions}, reduction={self.reduction!r}"
+        return f"dim={self.dim}, num_regions={self.num_regions}, average={self.average!r}"
+
+
+def __getattr__(name: str) -> object:
+    if name == "MessageOutput":
+        warn_renamed("smm.layers.message_space.MessageOutput", "MessageSpaceOutput")
+        return MessageSpaceOutput
+    if name == "REDUCTIONS":
+        warn_renamed("REDUCTIONS", "AVERAGES")
+        return AVERAGES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,68 @@
+"""Aff-Wild2 and ABAW3 file formats in one place: codes, headers, the readers' shared rules, the writers.
+
+- :mod:`smm.formats.codes`: missing-label codes (-1, -5), task names, headers, FACS names;
+- :mod:`smm.formats.text`: how every reader splits lines and fields, and its error type;
+- :mod:`smm.formats.abaw_files`: the challenge prediction files (AU, EXPR, VA, multi-task);
+- :mod:`smm.formats.frames_csv`: the per-frame CSV of photos and videos.
+
+An output format goes in a module of its own here; the readers of the Aff-Wild2 download
+(annotations, test lists) are in :mod:`smm.data`, built on :mod:`smm.formats.text`. Names are
+imported on first use (the codes need no torch).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from smm._lazy import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(
+        ("write_atomic", "write_au_file", "write_expr_file", "write_multitask_file", "write_va_file"),
+        "smm.formats.abaw_files",
+    ),
+    **dict.fromkeys(
+        ("FACS_NAMES", "MISSING_LABEL", "MISSING_VA", "MULTITASK_FILE", "MULTITASK_HEADER", "TASKS", "facs_label"),
+        "smm.formats.codes",
+    ),
+    "TASK_FOLDERS": "smm.formats.codes",
+    "csv_columns": "smm.formats.frames_csv",
+    "write_frames_csv": "smm.formats.frames_csv",
+    "AnnotationError": "smm.formats.text",
+}
+
+if TYPE_CHECKING:
+    from smm.formats.abaw_files import write_atomic, write_au_file, write_expr_file, write_multitask_file, write_va_file
+    from smm.formats.codes import (
+        FACS_NAMES,
+        MISSING_LABEL,
+        MISSING_VA,
+        MULTITASK_FILE,
+        MULTITASK_HEADER,
+        TASK_FOLDERS,
+        TASKS,
+        facs_label,
+    )
+    from smm.formats.frames_csv import csv_columns, write_frames_csv
+    from smm.formats.text import AnnotationError
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = [
+    "FACS_NAMES",
+    "MISSING_LABEL",
+    "MISSING_VA",
+    "MULTITASK_FILE",
+    "MULTITASK_HEADER",
+    "TASKS",
+    "TASK_FOLDERS",
+    "AnnotationError",
+    "csv_columns",
+    "facs_label",
+    "write_atomic",
+    "write_au_file",
+    "write_expr_file",
+    "write_frames_csv",
+    "write_multitask_file",
+    "write_va_file",
+]

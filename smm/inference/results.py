@@ -1,0 +1,131 @@
+"""The one per-frame result type of every prediction entry point, and the published rule for frames without a face.
+
+Frames are numbered from 1 everywhere, as Aff-Wild2 names its frame images (``00001.jpg`` is
+the first frame of the video) and as the challenge files count their lines (line ``n`` after
+the header is frame ``n``). A photo is frame 1 of itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+
+class FramePredictions(NamedTuple):
+    """Per-frame predictions, one row per frame (or per face of a photo), T rows (``len(p.frame)``).
+
+    :func:`smm.inference.predict_frames`, :func:`smm.predict_video` and
+    :func:`smm.predict_images` all return this type.
+
+    Attributes
+    ----------
+    au_prob : Tensor[T, H]
+        AU occurrence probabilities (not intensities), in ``model.au_names`` order.
+    au : Tensor[T, H] of int64
+        0/1 decisions at ``au_prob > threshold``.
+    expr_prob : Tensor[T, K]
+        Expression probabilities (softmax), in ``model.expression_names`` order.
+    expr : Tensor[T] of int64
+        The most probable expression.
+    va : Tensor[T, V]
+        Valence and arousal, raw (as the published tester writes them) unless
+        ``clamp_va=True`` clamped them to [-1, 1].
+    frame : Tensor[T] of int64
+        The frame number of each row, from 1 (a video's row ``n - 1`` is frame ``n``; a photo's
+        rows are frame 1).
+    observed : Tensor[T] of bool
+        ``True`` where the row had its own image (a frame image, a detected face); ``False``
+        where it had none. In a video such a row repeats the nearest earlier frame's prediction
+        (the first image's before the first image, the published tester's rule,
+        :func:`fill_index`); a photo without a face has NaN probabilities and VA and ``-1``
+        decisions. Index a metric's inputs with it to leave such rows out.
+    time : Tensor[T] of float64, optional
+        Seconds from the start of the video (0 for photos); ``None`` for frame folders.
+    box : Tensor[T, 4], optional
+        ``x0, y0, x1, y1`` of the face in pixels, NaN without a face; ``None`` for frame folders
+        (already cropped).
+    landmarks : Tensor[T, 5, 2], optional
+        ``(x, y)`` of the eyes, nose tip and mouth corners, NaN without a face.
+    source : tuple of str, optional
+        The file each row came from.
+    """
+
+    au_prob: torch.Tensor
+    au: torch.Tensor
+    expr_prob: torch.Tensor
+    expr: torch.Tensor
+    va: torch.Tensor
+    frame: torch.Tensor
+    observed: torch.Tensor
+    time: torch.Tensor | None = None
+    box: torch.Tensor | None = None
+    landmarks: torch.Tensor | None = None
+    source: tuple[str, ...] | None = None
+
+    def select(self, index: Sequence[int] | np.ndarray | torch.Tensor) -> FramePredictions:
+        """The rows at the given positions (0-based row indices, or a boolean mask), in that order."""
+        index = torch.as_tensor(np.asarray(index))
+        if index.dtype == torch.bool:
+            index = index.nonzero().flatten()
+        positions = index.tolist()
+        return FramePredictions(
+            *(
+                None
+                if field is None
+                else tuple(field[i] for i in positions)
+                if isinstance(field, tuple)
+                else field[index]
+                for field in self
+            )
+        )
+
+    def rows(self, frames: Sequence[int] | np.ndarray | torch.Tensor) -> FramePredictions:
+        """The rows of the given frame numbers (from 1) of a video, in the given order."""
+        index = torch.as_tensor(np.asarray(frames, dtype=np.int64)) - 1
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= len(self.frame)):
+            raise ValueError(f"frames must be in [1, {len(self.frame)}], got {np.asarray(frames).tolist()[:5]}...")
+        return self.select(index)
+
+
+def fill_index(frames: Sequence[int] | np.ndarray, num_frames: int) -> np.ndarray:
+    """For each frame ``1..num_frames``, the position in ``frames`` of the image to use.
+
+    Frame ``n`` uses its own image when ``n`` is in ``frames``; otherwise the nearest earlier
+    frame that has one; frames before the first image use the first image (the published
+    tester's rule).
+
+    Parameters
+    ----------
+    frames : sequence of int
+        Frame numbers (1-based) of the images found, strictly increasing.
+    num_frames : int
+        Frames of the video.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(num_frames,)`` int64 positions into ``frames``.
+
+    Raises
+    ------
+    ValueError
+        If ``frames`` is empty, not strictly increasing, or has a frame outside
+        ``[1, num_frames]``.
+    """
+    numbers = np.asarray(frames, dtype=np.int64).reshape(-1)
+    if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
+        raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
+    if numbers.size == 0:
+        raise ValueError("frames must list at least one frame with an image")
+    if (np.diff(numbers) <= 0).any():
+        raise ValueError("frames must be strictly increasing frame numbers")
+    if numbers[0] < 1 or numbers[-1] > num_frames:
+        raise ValueError(
+            f"frames must be in [1, num_frames={num_frames}], got frame {numbers[0] if numbers[0] < 1 else numbers[-1]}"
+        )
+    # Position of the last image at or before each frame; -1 before the first image.
+    position = np.searchsorted(numbers, np.arange(1, num_frames + 1), side="right") - 1
+    return np.maximum(position, 0)
