@@ -327,3 +327,15 @@ def read_reference_state_dict(
     if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise CheckpointError(f"{os.fspath(path)}: not a checkpoint (no state_dict of tensors)")
     return state_dict
+
+
+def __getattr__(name: str) -> object:
+    # 0.1 home of load_checkpoint (now smm.factory: this module only reads and writes files).
+    if name == "load_checkpoint":
+        import importlib
+
+        from smm._deprecation import warn_renamed
+
+        warn_renamed("smm.checkpoint.load_checkpoint", "smm.load_checkpoint")
+        return importlib.import_module("smm.factory").load_checkpoint
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -207,13 +207,15 @@ def read_weights(
     """
     found = source if isinstance(source, Source) else resolve_source(source, name=name)
     path = found.weights
-    if found.entry is not None and found.entry.sha256 is not None:
-        _check_sha256(path, found.entry)
+    entry = found.entry if found.entry is not None else model_entry(name) if name is not None else None
+    if entry is not None and entry.sha256 is not None:
+        _check_sha256(path, entry)
     if path.suffix == ".safetensors":
         state = read_safetensors(path, map_location)
         if found.config is not None:
             return Weights(state, read_config(found.config), found, str(found.config), _card(found.config))
-        return Weights(state, None, found, f"{path} (no {CONFIG_NAME} beside it)")
+        model = f"registry entry {name!r}" if name is not None else "the ABAW3 model"
+        return Weights(state, None, found, f"{model} (no {CONFIG_NAME} beside {path.name})")
     if path.suffix not in REFERENCE_SUFFIXES:
         raise CheckpointError(
             f"{path}: not a checkpoint file (expected .safetensors or a published-code {', '.join(REFERENCE_SUFFIXES)})"

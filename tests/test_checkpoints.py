@@ -11,7 +11,8 @@ from PIL import Image
 from torch import nn
 
 import smm
-from smm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from smm.checkpoint import CheckpointError, save_checkpoint
+from smm.factory import load_checkpoint
 
 SMALL = {"num_regions": 5, "num_labelled": 3, "dim": 8, "nhead": 2, "dim_feedforward": 16}
 
@@ -63,7 +64,7 @@ def test_published_model_file_without_config_is_checked_against_abaw3(tmp_path: 
     state = smm.SMMEmotionNet(None, feature_channels=32, **SMALL).state_dict()
     save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "model.safetensors")
     with pytest.raises(
-        CheckpointError, match=r"the ABAW3 model \(no config\.json beside it\): the weights are for C=32"
+        CheckpointError, match=r"the ABAW3 model \(no config\.json beside model\.safetensors\): the weights are for C=32"
     ):
         load_checkpoint(tmp_path / "model.safetensors")
 
@@ -96,7 +97,7 @@ def test_missing_paths(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(
-        FileNotFoundError, match=r"checkpoint folder .*empty has no model\.safetensors \(no checkpoint file\)"
+        FileNotFoundError, match=r"checkpoint folder .*empty holds no weights: expected model\.safetensors"
     ):
         load_checkpoint(tmp_path / "empty")
 

@@ -15,7 +15,7 @@ TOL = {"atol": 1e-5, "rtol": 1e-4}
 
 
 def _small(backbone: str | None = "resnet18") -> SMMEmotionNet:
-    kwargs = {"in_channels": 32} if backbone is None else {}
+    kwargs = {"feature_channels": 32} if backbone is None else {}
     kwargs["feature_index"] = -1
     return SMMEmotionNet(backbone, num_regions=5, num_labelled=3, dim=8, nhead=2, dim_feedforward=32, **kwargs).eval()
 

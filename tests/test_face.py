@@ -16,19 +16,19 @@ import smm
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
 pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
 
+import timm.data  # noqa: E402
+
 from smm.face import (  # noqa: E402
     TEMPLATE_112,
     Faces,
     FaceTracker,
     MTCNNDetector,
-    abaw_rows,
     align_faces,
-    csv_columns,
     predict_images,
     predict_video,
     similarity_transform,
-    write_frames_csv,
 )
+from smm.formats import csv_columns, write_frames_csv  # noqa: E402
 
 ASTRONAUT = skimage_data.astronaut()  # 512 x 512, one face
 CENTRE = (224, 117)  # near the face
@@ -145,19 +145,44 @@ def test_tracker_follows_a_fast_face_but_not_a_far_one() -> None:
             FaceTracker(**bad)
 
 
+def _expected(model: smm.SMMEmotionNet, image: np.ndarray, landmarks: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """AU probabilities, expression probabilities and VA of one face, computed here: align, round to 8 bits,
+    timm's transform of the model's data_config, the model, sigmoid / softmax."""
+    frame = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].double()
+    crop = align_faces(frame, torch.from_numpy(landmarks[None]).double())[0]
+    crop = crop.round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    inputs = timm.data.create_transform(**model.data_config)(Image.fromarray(crop))[None]
+    with torch.no_grad():
+        out = model(inputs)
+    return torch.sigmoid(out.au)[0], torch.softmax(out.expr, -1)[0], out.va[0]
+
+
 def test_predict_images(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCNNDetector) -> None:
-    Image.fromarray(ASTRONAUT).save(tmp_path / "face.jpg")
+    Image.fromarray(ASTRONAUT).save(tmp_path / "face.png")
     Image.new("RGB", (120, 90)).save(tmp_path / "empty.png")
-    results = predict_images(
-        model, [tmp_path / "face.jpg", tmp_path / "empty.png", _variants()["two"]], detector=detector
+    two = _variants()["two"]
+    result = predict_images(
+        model, [tmp_path / "face.png", tmp_path / "empty.png", two], detector=detector, precision="fp32"
     )
-    assert [r.face for r in results] == [True, False, True]
-    first = results[0]
-    assert first.au.shape == (12,)
-    assert ((first.au > 0) & (first.au < 1)).all()
-    assert first.expr.sum() == pytest.approx(1, abs=1e-5)
-    assert first.source.endswith("face.jpg")
-    assert len(predict_images(model, [_variants()["two"]], detector=detector, all_faces=True)) == 2
+    assert result.observed.tolist() == [True, False, True]
+    assert result.frame.tolist() == [1, 1, 1]  # a photo is frame 1 of itself
+    assert result.source[0].endswith("face.png") and result.source[1].endswith("empty.png")
+    assert result.source[2] == ""
+    found = detector.detect([ASTRONAUT])[0]
+    np.testing.assert_allclose(result.box[0].numpy(), found.boxes[0], atol=1e-3)
+    au, expr, va = _expected(model, ASTRONAUT, found.landmarks[0])
+    torch.testing.assert_close(result.au_prob[0], au, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(result.expr_prob[0], expr, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(result.va[0], va, atol=1e-5, rtol=1e-5)
+    assert result.au[0].tolist() == (au > 0.5).long().tolist()
+    assert torch.isnan(result.au_prob[1]).all() and result.au[1].tolist() == [-1] * 12  # no face: no prediction
+    assert torch.isnan(result.box[1]).all()
+    largest = int(detector.detect([two])[0].areas.argmax())
+    every = predict_images(model, [two], detector=detector, all_faces=True, precision="fp32")
+    assert len(every.frame) == 2
+    assert every.box[0].tolist() == pytest.approx(detector.detect([two])[0].boxes[largest].tolist(), abs=1e-3)
+    assert (every.box[0, 2] - every.box[0, 0]) > (every.box[1, 2] - every.box[1, 0])  # the largest first
+    torch.testing.assert_close(every.au_prob[0], result.au_prob[2])
     with pytest.raises(FileNotFoundError, match=r"missing\.jpg does not exist"):
         predict_images(model, [tmp_path / "missing.jpg"], detector=detector)
 
@@ -187,33 +212,54 @@ def _video(path: Path) -> list[str]:
 
 def test_video_to_csv_one_row_per_frame(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCNNDetector) -> None:
     kinds = _video(tmp_path / "clip.mp4")
-    results = list(predict_video(model, tmp_path / "clip.mp4", detector=detector, detect_every=1, batch_size=5))
-    assert [r.index for r in results] == list(range(12))
-    assert [r.face for r in results] == [k == "face" for k in kinds]
-    times = [r.time for r in results]
-    assert times == sorted(times)
-    assert times[1] == pytest.approx(0.1)
-    tracked = results[5].box
-    for r in results[10:]:  # two faces: the one that continues the track, not the new one
-        assert r.box[0] < 200
-        assert abs(r.box[0] - tracked[0]) < 40
-    path = write_frames_csv(tmp_path / "clip.csv", results, model)
+    result = predict_video(
+        model, tmp_path / "clip.mp4", detector=detector, detect_every=1, batch_size=5, precision="fp32"
+    )
+    assert result.frame.tolist() == list(range(1, 13))
+    assert result.observed.tolist() == [k == "face" for k in kinds]
+    assert result.time.tolist() == pytest.approx([i / 10 for i in range(12)])
+    tracked = result.box[5]
+    for box in result.box[10:]:  # two faces: the one that continues the track, not the new one
+        assert box[0] < 200
+        assert abs(box[0] - tracked[0]) < 40
+    path = write_frames_csv(tmp_path / "clip.csv", result, model.au_names, model.expression_names)
     with path.open() as file:
-        rows = list(csv.DictReader(file))
-    assert list(rows[0]) == csv_columns(model)
+        lines = file.read().splitlines()
+    header = lines[0].split(",")
+    assert header == [
+        "source", "frame", "time", "face", "x0", "y0", "x1", "y1",
+        "left_eye_x", "left_eye_y", "right_eye_x", "right_eye_y", "nose_x", "nose_y",
+        "mouth_left_x", "mouth_left_y", "mouth_right_x", "mouth_right_y",
+        *model.au_names, *model.expression_names, "expression", "valence", "arousal",
+    ]  # fmt: skip
+    assert header == csv_columns(model.au_names, model.expression_names)
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
     assert len(rows) == 12
-    assert rows[7]["face"] == "0"
-    assert rows[7]["AU12"] == rows[7]["valence"] == rows[7]["x0"] == ""
-    assert rows[0]["face"] == "1"
-    assert float(rows[0]["AU12"]) == pytest.approx(float(results[0].au[6]), abs=1e-6)
-    assert rows[0]["expression"] in model.expression_names
-    sparse = list(predict_video(model, tmp_path / "clip.mp4", detector=detector, detect_every=4, batch_size=3))
-    assert len(sparse) == 12
-    assert sparse[1].face
-    assert np.array_equal(sparse[1].landmarks, sparse[0].landmarks)  # reused between detections
-    abaw = abaw_rows(results)
-    assert abaw["au"].shape == (12, 12)
-    np.testing.assert_array_equal(abaw["va"][7], results[5].va)  # frames without a face repeat the last one
+    assert all(len(line.split(",")) == len(header) for line in lines[1:])  # rows without a face too
+    assert rows[7]["face"] == "0" and rows[7]["frame"] == "8"
+    assert rows[7]["AU12"] == rows[7]["valence"] == rows[7]["x0"] == rows[7]["nose_y"] == ""
+    assert rows[0]["face"] == "1" and rows[0]["frame"] == "1"
+    assert float(rows[3]["AU12"]) == pytest.approx(float(result.au_prob[3, 6]), abs=1e-6)
+    assert float(rows[3]["Fear"]) == pytest.approx(float(result.expr_prob[3, 3]), abs=1e-6)
+    assert float(rows[3]["arousal"]) == pytest.approx(float(result.va[3, 1]), abs=1e-6)
+    assert float(rows[3]["nose_x"]) == pytest.approx(float(result.landmarks[3, 2, 0]), abs=0.01)
+    assert float(rows[3]["mouth_right_y"]) == pytest.approx(float(result.landmarks[3, 4, 1]), abs=0.01)
+    assert float(rows[3]["y1"]) == pytest.approx(float(result.box[3, 3]), abs=0.01)
+    assert rows[3]["expression"] == model.expression_names[int(result.expr_prob[3].argmax())]
+    # Each face frame's values are the model's on that frame's aligned crop.
+    import av
+
+    with av.open(str(tmp_path / "clip.mp4")) as container:
+        frame3 = next(f for i, f in enumerate(container.decode(video=0)) if i == 3).to_ndarray(format="rgb24")
+    au, _, va = _expected(model, frame3, result.landmarks[3].numpy())
+    torch.testing.assert_close(result.au_prob[3], au, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(result.va[3], va, atol=1e-5, rtol=1e-5)
+    # Frames without a face repeat the last face's prediction (the published fill), flagged unobserved.
+    torch.testing.assert_close(result.va[7], result.va[5])
+    sparse = predict_video(model, tmp_path / "clip.mp4", detector=detector, detect_every=4, batch_size=3)
+    assert len(sparse.frame) == 12
+    assert bool(sparse.observed[1])
+    torch.testing.assert_close(sparse.landmarks[1], sparse.landmarks[0])  # reused between detections
 
 
 def test_without_the_face_extra_the_library_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -254,11 +300,11 @@ def test_alignment_on_cuda_matches_cpu() -> None:
 
 
 def test_bf16_predictions_stay_close_to_fp32(model: smm.SMMEmotionNet, detector: MTCNNDetector) -> None:
-    fp32 = predict_images(model, [ASTRONAUT], detector=detector, precision="fp32")[0]
-    bf16 = predict_images(model, [ASTRONAUT], detector=detector, precision="bf16")[0]
-    assert np.abs(fp32.au - bf16.au).max() < 0.05
-    assert np.abs(fp32.expr - bf16.expr).max() < 0.05
-    assert not np.array_equal(fp32.au, bf16.au)  # the option has an effect
+    fp32 = predict_images(model, [ASTRONAUT], detector=detector, precision="fp32")
+    bf16 = predict_images(model, [ASTRONAUT], detector=detector, precision="bf16")
+    assert (fp32.au_prob - bf16.au_prob).abs().max() < 0.05
+    assert (fp32.expr_prob - bf16.expr_prob).abs().max() < 0.05
+    assert not torch.equal(fp32.au_prob, bf16.au_prob)  # the option has an effect
     with pytest.raises(ValueError, match=r"precision must be one of \('fp32', 'bf16', 'fp16', 'auto'\), got 'int8'"):
         predict_images(model, [ASTRONAUT], detector=detector, precision="int8")
 

@@ -15,7 +15,7 @@ from PIL import Image
 import smm
 from smm.data import read_annotation_file, read_multitask_csv, read_multitask_test_list
 from smm.data.dataset import default_transform
-from smm.inference.frames import fill_index, predict_frames
+from smm.inference import fill_index, predict_frames
 from smm.submission import write_submission
 
 MAX_FRAMES = 14

@@ -16,7 +16,7 @@ def abaw3() -> SMMEmotionNet:
 
 
 def test_abaw3_preset_shapes(abaw3: SMMEmotionNet) -> None:
-    assert abaw3.in_channels == 768
+    assert abaw3.feature_channels == 768
     assert abaw3.au_names == ABAW3.au_names
     assert abaw3.region_names[12:] == ("AU5", "AU9", "AU14", "AU16", "AU17")
     assert abaw3.expression_names[4] == "Happiness"
@@ -38,7 +38,7 @@ def test_abaw3_preset_shapes(abaw3: SMMEmotionNet) -> None:
 def test_abaw3_heads_only_takes_feature_maps() -> None:
     heads = SMMEmotionNet.abaw3(backbone=None, feature_channels=768).eval()
     assert heads.backbone is None
-    assert heads.in_channels == 768
+    assert heads.feature_channels == 768
     with torch.no_grad():
         out = heads.forward_head(torch.randn(3, 768, 17, 17))
     assert out.au.shape == (3, 12)
@@ -69,7 +69,7 @@ def test_any_features_only_backbone_trains(name: str, size: int) -> None:
 
 def test_feature_index_selects_stage() -> None:
     model = SMMEmotionNet("resnet18", feature_index=2, num_regions=4, num_labelled=2, dim=8, nhead=2)
-    assert model.in_channels == 128
+    assert model.feature_channels == 128
     with torch.no_grad():
         out = model.eval()(torch.randn(1, 3, 64, 64))
     assert out.attention.shape == (1, 4, 8, 8)
@@ -119,16 +119,16 @@ def test_bad_configuration_messages() -> None:
         SMMEmotionNet(None, feature_channels=8, num_regions=4, num_labelled=5, dim=8, nhead=2)
     with pytest.raises(ValueError, match=r"dim must be divisible by nhead, got dim=10, nhead=4"):
         SMMEmotionNet(None, feature_channels=8, num_regions=4, num_labelled=2, dim=10, nhead=4)
-    with pytest.raises(ValueError, match=r"in_channels is required"):
+    with pytest.raises(ValueError, match=r"feature_channels is required"):
         SMMEmotionNet(None, config=smm.SMMConfig())
-    assert SMMEmotionNet(None).in_channels == 768  # the ABAW3 heads
+    assert SMMEmotionNet(None).feature_channels == 768  # the ABAW3 heads
     with pytest.raises(ValueError, match=r"feature_channels=100 does not match the backbone 'resnet18'.*stage 3 has 256"):
         SMMEmotionNet("resnet18", feature_channels=100)
     with pytest.raises(ValueError, match=r"region_names must have 4 names, got 2"):
         SMMEmotionNet(None, feature_channels=8, num_regions=4, num_labelled=2, dim=8, nhead=2, region_names=("a", "b"))
     with pytest.raises(ValueError, match=r"tokens must be one of \('all', 'labelled'\), got 'first'"):
         SMMEmotionNet(None, feature_channels=8, tokens="first")
-    with pytest.raises(ValueError, match=r"reduction must be one of"):
+    with pytest.raises(ValueError, match=r"message_average must be one of"):
         SMMEmotionNet(None, feature_channels=8, message_average="median")
     with pytest.raises(ValueError, match=r"num_regions must be a positive integer, got 0"):
         smm.ROIAttention(8, 0)

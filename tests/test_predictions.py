@@ -13,7 +13,8 @@ import smm
 from smm.checkpoint import save_checkpoint
 from smm.cli import _parser, main
 from smm.data import read_annotation_file, read_multitask_csv
-from smm.inference.frames import predict_frames, write_au_file, write_expr_file, write_multitask_file, write_va_file
+from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
+from smm.inference import predict_frames
 from smm.temporal import exponential_smoothing
 
 
@@ -47,7 +48,7 @@ def test_predict_frames_batches_and_smooths(model: smm.SMMEmotionNet) -> None:
 def test_predict_frames_errors(tmp_path: Path, model: smm.SMMEmotionNet) -> None:
     with pytest.raises(ValueError, match="the video has no frames"):
         predict_frames(model, [], precision="fp32")
-    with pytest.raises(ValueError, match=r"frame 1 is \(3, 32, 32\), frame 0 \(3, 64, 64\)"):
+    with pytest.raises(ValueError, match=r"input 1 is \(3, 32, 32\), input 0 \(3, 64, 64\)"):
         predict_frames(model, [torch.randn(3, 64, 64), torch.randn(3, 32, 32)], precision="fp32")
     with pytest.raises(ValueError, match=r"alpha must be a number >= 0, got -2"):
         predict_frames(model, [torch.randn(3, 64, 64)], alpha=-2, precision="fp32")
@@ -98,7 +99,7 @@ def test_cli_predict_convert_info(tmp_path: Path, model, capsys: pytest.CaptureF
 def test_cli_convert_published_checkpoint(tmp_path: Path, reference_weights) -> None:
     torch.save({"state_dict": dict(reference_weights)}, tmp_path / "published.ckpt")
     assert main(["convert", "--checkpoint", str(tmp_path / "published.ckpt"), "--out", str(tmp_path / "ours")]) == 0
-    loaded = smm.checkpoint.load_checkpoint(tmp_path / "ours" / "model.safetensors")
+    loaded = smm.load_checkpoint(tmp_path / "ours" / "model.safetensors")
     assert loaded.backbone is None
     torch.testing.assert_close(
         loaded.message_space.transforms[3], reference_weights["transformation_matrices.3.weight"]

@@ -14,9 +14,12 @@ import torch
 from PIL import Image
 
 import smm
-from smm.cli import REGISTERED
+
 from smm.data import eval_transform
-from smm.registry import CACHE_ENV, ModelEntry, create_model, list_models, model_entry
+from smm.factory import create_model
+from smm.registry import CACHE_ENV, ModelEntry, list_models, model_entry
+
+REGISTERED = ("smm_abaw3", "smm_convnext_tiny", "smm_efficientnet_b0", "smm_mobilenetv3_large_100", "smm_resnet18", "smm_resnet50")
 
 SMALL = {"dim": 8, "nhead": 2, "dim_feedforward": 16}
 
@@ -40,7 +43,7 @@ def test_overrides_and_the_preprocessing_of_another_backbone() -> None:
     model = smm.SMMEmotionNet(backbone="resnet18", pretrained_backbone=False)
     cfg = timm.get_pretrained_cfg("resnet18").to_dict()
     assert model.config.backbone == "resnet18"
-    assert model.in_channels == 256  # stage 3 of resnet18
+    assert model.feature_channels == 256  # stage 3 of resnet18
     assert model.data_config["input_size"] == tuple(cfg["input_size"])
     assert model.data_config["interpolation"] == cfg["interpolation"]
     assert model.data_config["mean"] == tuple(cfg["mean"])
@@ -130,7 +133,7 @@ def test_pretrained_resolves_from_the_cache_then_says_where_to_put_weights(
     torch.testing.assert_close(
         loaded.state_dict()["sign_vehicle.au_weight"], trained.state_dict()["sign_vehicle.au_weight"]
     )
-    with pytest.raises(FileNotFoundError, match=r"weights file .*missing\.safetensors does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"checkpoint .*missing\.safetensors does not exist"):
         create_model("smm_resnet18", pretrained=tmp_path / "missing.safetensors")
 
 

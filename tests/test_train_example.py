@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 import smm
-from smm.checkpoint import load_checkpoint
+from smm.factory import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--demo-videos", "3", "--demo-frames", "10", "--image-size", "64", "--batch-size", "4", "--epochs", "1"]

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from torchvision import transforms
 
 import smm
-from smm.cli import RECIPE_NAMES, main
+from smm.cli import main
 from smm.data.synthetic import make_synthetic_affwild2
 from smm.training import (
     DEMO_RECIPE,
@@ -122,7 +122,22 @@ def test_published_schedule_is_periodic_and_cosine_anneals_once() -> None:
 def test_abaw3_loss_uses_the_published_ccc_statistics() -> None:
     assert smm.MultiTaskLoss.abaw3().va_correction == 1
     assert RECIPES["abaw3"].va_correction == 1
-    assert set(RECIPE_NAMES) == set(RECIPES)
+
+
+def test_cli_takes_its_lists_from_the_recipes_and_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smm import registry
+    from smm.cli import _parser
+
+    extra = registry.ModelEntry("smm_test_extra", smm.ABAW3, "test entry")
+    monkeypatch.setitem(registry._REGISTRY, extra.name, extra)
+    monkeypatch.setitem(RECIPES, "tiny", RECIPES["demo"].replace(name="tiny"))
+    commands = next(a for a in _parser()._actions if a.dest == "command").choices
+    train = {a.dest: a for a in commands["train"]._actions}
+    info = {a.dest: a for a in commands["info"]._actions}
+    assert set(train["recipe"].choices) == {"abaw3", "demo", "tiny"}
+    assert "smm_test_extra" in info["model"].choices
+    assert "smm_test_extra" in train["model"].help
+    assert tuple(train["precision"].choices) == ("auto", "fp32", "bf16", "fp16")
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,8 @@ def aligned_crops(frames: np.ndarray | torch.Tensor, landmarks: np.ndarray, inde
     index : numpy.ndarray
         ``(B,)`` the frame of each face.
     """
+    if isinstance(frames, np.ndarray) and not frames.flags.writeable:
+        frames = frames.copy()
     images = torch.as_tensor(frames).permute(0, 3, 1, 2).float()  # 0..255: rounding restores exact pixels
     crops = align_faces(
         images, torch.from_numpy(landmarks), index=torch.from_numpy(index), size=ALIGNED_SIZE, template=TEMPLATE_112
@@ -118,8 +120,7 @@ def predict_images(
             sources += [name] * max(1, len(chosen))
             faces.append(chosen)
             if len(chosen):
-                frame = torch.from_numpy(np.ascontiguousarray(array))[None]
-                crops.append(aligned_crops(frame, chosen.landmarks, np.zeros(len(chosen), np.int64)))
+                crops.append(aligned_crops(array[None], chosen.landmarks, np.zeros(len(chosen), np.int64)))
     inputs = (transform(crop) for batch in crops for crop in batch)
     au_features, messages = image_features(model, inputs, precision=setup, batch_size=batch_size)
     found_rows = predictions(

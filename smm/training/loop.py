@@ -37,7 +37,7 @@ from smm.formats.codes import TASK_FOLDERS, TASKS
 from smm.losses import MultiTaskLoss
 from smm.metrics import ABAWMetrics, ABAWScores
 from smm.model import SMMEmotionNet
-from smm.registry import create_model
+from smm.factory import create_model
 from smm.runtime import Precision
 from smm.training.distributed import Processes
 from smm.training.recipes import Recipe
