@@ -14,7 +14,6 @@ import torch
 from PIL import Image
 
 import smm
-
 from smm.data import eval_transform
 from smm.factory import create_model
 from smm.registry import CACHE_ENV, ModelEntry, list_models, model_entry
