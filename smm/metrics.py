@@ -17,7 +17,7 @@ undefined (no labelled sample, or both sequences constant).
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -179,9 +179,9 @@ def _va_moments(
     """The shared update step of the functional and the accumulating CCC."""
     check_ndim(preds, preds_name, "N V")
     check_same_shape(targets, targets_name, preds, preds_name)
-    targets = targets.detach().cpu().double()
+    targets = targets.detach().to(preds.device, torch.float64)
     valid = targets != missing
-    return _Moments.of(preds.detach().cpu().double(), torch.where(valid, targets, 0.0), valid)
+    return _Moments.of(preds.detach().double(), torch.where(valid, targets, 0.0), valid)
 
 
 def abaw_scores(
@@ -213,14 +213,27 @@ def abaw_scores(
 class _Moments:
     """Count, means and co-moments of (x, y) per dimension, merged exactly (Chan et al.)."""
 
-    def __init__(self, dims: int) -> None:
-        zeros = torch.zeros(dims, dtype=torch.float64)
+    FIELDS = ("n", "mx", "my", "sxx", "syy", "sxy")
+
+    def __init__(self, dims: int, device: torch.device | str | None = None) -> None:
+        zeros = torch.zeros(dims, dtype=torch.float64, device=device)
         self.n, self.mx, self.my, self.sxx, self.syy, self.sxy = (zeros.clone() for _ in range(6))
+
+    def stacked(self) -> torch.Tensor:
+        """``Tensor[6, V]``: n, mx, my, sxx, syy, sxy."""
+        return torch.stack([getattr(self, name) for name in self.FIELDS])
+
+    @classmethod
+    def from_stacked(cls, values: torch.Tensor) -> _Moments:
+        moments = cls(values.shape[1], values.device)
+        for name, row in zip(cls.FIELDS, values, strict=True):
+            setattr(moments, name, row.clone())
+        return moments
 
     @classmethod
     def of(cls, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> _Moments:
         """Moments of the valid entries of ``x``, ``y`` (``Tensor[N, V]``)."""
-        moments = cls(x.shape[1])
+        moments = cls(x.shape[1], x.device)
         w = valid.double()
         moments.n = w.sum(0)
         safe = moments.n.clamp_min(1)
@@ -230,6 +243,7 @@ class _Moments:
         return moments
 
     def merge(self, other: _Moments) -> None:
+        other = _Moments.from_stacked(other.stacked().to(self.n.device))
         total = self.n + other.n
         share = torch.where(total > 0, other.n / total.clamp_min(1), torch.zeros_like(total))
         ddx, ddy = other.mx - self.mx, other.my - self.my
@@ -251,7 +265,12 @@ class ABAWMetrics:
 
     AU and EXPR keep integer confusion counts; VA keeps per-dimension counts, means and
     co-moments in float64, merged with the parallel algorithm of Chan et al., so the
-    result does not depend on how the data was split into batches.
+    result does not depend on how the data was split into batches or processes.
+
+    The state is a few tensors on the device of the predictions it was given (the model's):
+    :meth:`update` never copies a batch to the CPU. :meth:`sync` merges the state of every
+    process with ``torch.distributed`` collectives (an ``all_reduce`` of the counts, an
+    ``all_gather`` of the moments), as torchmetrics does.
 
     Parameters
     ----------
@@ -288,10 +307,23 @@ class ABAWMetrics:
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything seen so far."""
-        self.au_counts = torch.zeros(3, self.num_aus, dtype=torch.int64)
-        self.expr_counts = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
-        self.va_moments = _Moments(self.va_dim)
+        """Forget everything seen so far (the state stays on its device)."""
+        device = getattr(self, "device", torch.device("cpu"))
+        self.au_counts = torch.zeros(3, self.num_aus, dtype=torch.int64, device=device)
+        self.expr_counts = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64, device=device)
+        self.va_moments = _Moments(self.va_dim, device)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the state lives: the device of the predictions given to :meth:`update`."""
+        return self.au_counts.device
+
+    def to(self, device: torch.device | str) -> ABAWMetrics:
+        """Move the state to ``device`` (in place); returns ``self``."""
+        self.au_counts = self.au_counts.to(device)
+        self.expr_counts = self.expr_counts.to(device)
+        self.va_moments = _Moments.from_stacked(self.va_moments.stacked().to(device))
+        return self
 
     @torch.no_grad()
     def update(
@@ -303,22 +335,59 @@ class ABAWMetrics:
         va_preds: torch.Tensor | None = None,
         va_targets: torch.Tensor | None = None,
     ) -> None:
-        """Add a batch. Any task may be left out (both its predictions and targets ``None``)."""
+        """Add a batch. Any task may be left out (both its predictions and targets ``None``).
+
+        The state moves to the predictions' device on the first batch; targets are moved to it.
+        """
+        given = next((p for p in (au_preds, expr_preds, va_preds) if p is not None), None)
+        if given is not None and given.device != self.device:
+            self.to(given.device)
         if au_preds is not None and au_targets is not None:
             counts = au_confusion(
-                au_preds.detach().cpu(), au_targets.detach().cpu(), inputs=self.au_inputs, threshold=self.threshold
+                au_preds.detach(),
+                au_targets.detach().to(au_preds.device),
+                inputs=self.au_inputs,
+                threshold=self.threshold,
             )
             self.au_counts += counts
         if expr_preds is not None and expr_targets is not None:
-            self.expr_counts += expr_confusion(expr_preds.detach().cpu(), expr_targets.detach().cpu(), self.num_classes)
+            self.expr_counts += expr_confusion(
+                expr_preds.detach(), expr_targets.detach().to(expr_preds.device), self.num_classes
+            )
         if va_preds is not None and va_targets is not None:
             self.va_moments.merge(_va_moments(va_preds, va_targets, "va_preds", "va_targets", MISSING_VA))
 
     def merge(self, other: ABAWMetrics) -> None:
-        """Add another accumulator's state (e.g. from another process)."""
-        self.au_counts += other.au_counts
-        self.expr_counts += other.expr_counts
+        """Add another accumulator's state (moved to this one's device)."""
+        self.au_counts += other.au_counts.to(self.device)
+        self.expr_counts += other.expr_counts.to(self.device)
         self.va_moments.merge(other.va_moments)
+
+    def sync(self, group: Any = None) -> ABAWMetrics:
+        """Every process's state merged, in every process: a new accumulator (``self`` is unchanged).
+
+        Collective: call it in all processes of ``group`` (default the whole world). Without an
+        initialised process group it returns a copy of ``self``. With the NCCL backend the state
+        must be on the process's CUDA device (where the model's outputs are).
+        """
+        import torch.distributed as dist
+
+        total = ABAWMetrics(
+            self.num_aus, self.num_classes, self.va_dim, au_inputs=self.au_inputs, threshold=self.threshold
+        ).to(self.device)
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
+            total.merge(self)
+            return total
+        counts = torch.cat([self.au_counts.flatten(), self.expr_counts.flatten()])
+        dist.all_reduce(counts, group=group)
+        total.au_counts = counts[: self.au_counts.numel()].reshape(self.au_counts.shape)
+        total.expr_counts = counts[self.au_counts.numel() :].reshape(self.expr_counts.shape)
+        mine = self.va_moments.stacked()
+        parts = [torch.empty_like(mine) for _ in range(dist.get_world_size(group))]
+        dist.all_gather(parts, mine, group=group)
+        for part in parts:  # in rank order: every process gets the same numbers
+            total.va_moments.merge(_Moments.from_stacked(part))
+        return total
 
     def compute(self) -> ABAWScores:
         """The measures over everything added since the last :meth:`reset`."""

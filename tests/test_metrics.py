@@ -195,3 +195,73 @@ def test_macro_f1_counts_absent_classes_unlike_sklearn_default() -> None:
     published_validation = f1_score(targets, preds, average="macro")  # only classes 0, 1, 2
     assert expr_f1(preds, targets) == pytest.approx(challenge)
     assert published_validation == pytest.approx(challenge * 8 / 3)
+
+
+def _batch(seed: int, n: int = 40) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    au_targets = torch.randint(-1, 2, (n, 12), generator=g)
+    expr_targets = torch.randint(-1, 8, (n,), generator=g)
+    va_targets = torch.rand(n, 2, generator=g) * 2 - 1
+    va_targets[torch.rand(n, generator=g) < 0.2] = -5.0
+    return {
+        "au_preds": torch.randn(n, 12, generator=g),
+        "au_targets": au_targets,
+        "expr_preds": torch.randn(n, 8, generator=g),
+        "expr_targets": expr_targets,
+        "va_preds": torch.randn(n, 2, generator=g) * 0.5,
+        "va_targets": va_targets,
+    }
+
+
+def _sync_worker(rank: int, world: int, store: str, out: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        metric = ABAWMetrics()
+        metric.update(**_batch(10 + rank, n=30 + 17 * rank))  # unequal shares
+        synced = metric.sync()
+        torch.save({"scores": synced.compute(), "mine": metric.compute()}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sync_merges_processes_with_collectives(tmp_path) -> None:
+    import torch.multiprocessing as mp
+
+    mp.spawn(_sync_worker, args=(2, str(tmp_path / "store"), str(tmp_path / "out")), nprocs=2, join=True)
+    whole = ABAWMetrics()
+    whole.update(**_batch(10, n=30))
+    whole.update(**_batch(11, n=47))
+    expected = whole.compute()
+    for rank in (0, 1):
+        got = torch.load(f"{tmp_path / 'out'}.{rank}", weights_only=False)
+        assert got["scores"].au_f1 == pytest.approx(expected.au_f1, abs=1e-12)
+        assert got["scores"].p_expr == pytest.approx(expected.p_expr, abs=1e-12)
+        assert got["scores"].ccc_valence == pytest.approx(expected.ccc_valence, abs=1e-12)
+        assert got["scores"].ccc_arousal == pytest.approx(expected.ccc_arousal, abs=1e-12)
+        assert got["mine"].p_mtl != pytest.approx(expected.p_mtl)  # each process alone sees only its share
+    single = ABAWMetrics()
+    single.update(**_batch(3))
+    assert single.sync().compute() == single.compute()  # without a process group: a copy
+
+
+def test_update_keeps_the_state_where_the_predictions_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    metric = ABAWMetrics()
+    batch = _batch(4)
+
+    def no_copy(self, *args, **kwargs):
+        raise AssertionError("update copied a tensor to the CPU")
+
+    monkeypatch.setattr(torch.Tensor, "cpu", no_copy)
+    metric.update(**batch)
+    metric.update(**_batch(5))
+    monkeypatch.undo()
+    assert metric.device == batch["au_preds"].device
+    assert metric.au_counts.device == metric.expr_counts.device == metric.va_moments.n.device
+    reference = abaw_scores(*(torch.cat([_batch(4)[k], _batch(5)[k]]) for k in batch))
+    assert metric.compute().p_mtl == pytest.approx(reference.p_mtl, abs=1e-12)
+    moved = metric.to("meta")
+    assert moved is metric
+    assert metric.au_counts.device.type == "meta"
+    assert metric.va_moments.sxy.device.type == "meta"

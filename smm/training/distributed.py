@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 
-from smm.metrics import ABAWMetrics
+if TYPE_CHECKING:
+    from smm.metrics import ABAWMetrics
 
 
 class Processes:
@@ -70,16 +71,8 @@ class Processes:
         return bool(tensor.item() == 0)
 
     def merge(self, metric: ABAWMetrics) -> ABAWMetrics:
-        """Every process's accumulated measures combined (exactly those of all the data)."""
-        parts = self.gather(metric)
-        if len(parts) == 1:
-            return metric
-        total = ABAWMetrics(
-            metric.num_aus, metric.num_classes, metric.va_dim, au_inputs=metric.au_inputs, threshold=metric.threshold
-        )
-        for part in parts:
-            total.merge(part)
-        return total
+        """Every process's accumulated measures combined (exactly those of all the data): :meth:`ABAWMetrics.sync`."""
+        return metric.sync() if self.enabled else metric
 
     def close(self) -> None:
         if self.enabled and dist.is_initialized():

@@ -33,11 +33,11 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from smm._atomic import atomic_write
 from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
+from smm.factory import create_model
 from smm.formats.codes import TASK_FOLDERS, TASKS
 from smm.losses import MultiTaskLoss
 from smm.metrics import ABAWMetrics, ABAWScores
 from smm.model import SMMEmotionNet
-from smm.factory import create_model
 from smm.runtime import Precision
 from smm.training.distributed import Processes
 from smm.training.recipes import Recipe
@@ -362,7 +362,7 @@ def validate(
                 with setup.autocast():
                     output = model(setup.inputs(batch["image"]))
                 key = task.lower()
-                metric.update(**{f"{key}_preds": getattr(output, key).float().cpu(), f"{key}_targets": batch[key]})
+                metric.update(**{f"{key}_preds": getattr(output, key).float(), f"{key}_targets": batch[key]})
     return (procs.merge(metric) if procs is not None else metric).compute()
 
 
