@@ -19,9 +19,10 @@ import torch
 from PIL import Image
 
 import smm
-from smm.face import MTCNNDetector, align_faces, predict_video, write_frames_csv
-from smm.face.pipeline import _model_inputs
-from smm.runtime import describe_machine
+from smm.face import MTCNNDetector, aligned_crops, predict_video
+from smm.formats import write_frames_csv
+from smm.inference import Preprocess
+from smm.runtime import Precision, describe_machine
 
 
 def write_video(path: Path, frames: int) -> None:
@@ -59,13 +60,11 @@ def main() -> None:
         write_video(video, args.frames)
 
         start = time.perf_counter()
-        results = list(
-            predict_video(
-                model, video, detector=detector, detect_every=args.every, batch_size=args.batch_size,
-                precision=args.precision,
-            )
+        results = predict_video(
+            model, video, detector=detector, detect_every=args.every, batch_size=args.batch_size,
+            precision=args.precision,
         )  # fmt: skip
-        write_frames_csv(Path(folder) / "clip.csv", results, model)
+        write_frames_csv(Path(folder) / "clip.csv", results, model.au_names, model.expression_names)
         total = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -78,27 +77,29 @@ def main() -> None:
         detect = time.perf_counter() - start
 
         landmarks = np.concatenate([f.landmarks[:1] for f in found])
-        batch = torch.from_numpy(np.stack(frames[: args.batch_size])).to(device).permute(0, 3, 1, 2).float() / 255
-        marks = torch.from_numpy(np.repeat(landmarks[:1], len(batch), 0))
+        batch = np.stack(frames[: args.batch_size])
+        marks = np.repeat(landmarks[:1], len(batch), 0)
+        transform = Preprocess(model.data_config)
         start = time.perf_counter()
         for _ in range(0, len(frames), args.batch_size):
-            crops = align_faces(batch, marks)
+            crops = aligned_crops(batch, marks, np.arange(len(batch)))
+            inputs = torch.stack([transform(crop) for crop in crops])
         align = time.perf_counter() - start
 
-        dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
-        inputs = _model_inputs(model, crops)
+        setup = Precision.resolve(args.precision, device)
         start = time.perf_counter()
-        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        with torch.no_grad(), setup.autocast():
             for _ in range(0, len(frames), args.batch_size):
-                model(inputs)
+                model(setup.inputs(inputs))
         forward = time.perf_counter() - start
 
-    n = len(results)
+    n = len(results.frame)
     print(f"{args.model}, {n} frames of 1280x720, detection every {args.every}, batch {args.batch_size}, "
           f"{args.precision}, {device}")  # fmt: skip
     print(f"end to end (decode, detect, track, align, model, CSV): {n / total:.2f} frames/s ({total:.1f} s)")
-    for name, seconds in (("decode", decode), ("detection", detect), ("alignment", align), ("model", forward)):
-        print(f"  {name:10s} {seconds:7.2f} s  {seconds / total:6.1%} of end to end  {n / seconds:8.1f} frames/s")
+    stages = (("decode", decode), ("detection", detect), ("align+preprocess", align), ("model", forward))
+    for name, seconds in stages:
+        print(f"  {name:16s} {seconds:7.2f} s  {seconds / total:6.1%} of end to end  {n / seconds:8.1f} frames/s")
 
 
 if __name__ == "__main__":

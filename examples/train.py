@@ -17,7 +17,7 @@ backbone with the SMM heads, and prints the validation metrics before and after.
 ``--data`` expects ``cropped_aligned/<video>/00001.jpg`` and
 ``annotations/{AU_Detection,EXPR_Classification,VA_Estimation}_Challenge/{Train,Validation}_Set/<video>.txt``.
 Checkpoints are written to ``--out`` as ``model.safetensors`` plus ``config.json``
-(needs the ``safetensors`` package); ``smm.checkpoint.load_checkpoint`` reads them back.
+(needs the ``safetensors`` package); ``smm.load_checkpoint`` reads them back.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def to_onnx(
             self.model = model
 
         def forward(self, x: torch.Tensor) -> SMMOutput:
-            return self.model.forward_heads(x) if heads_only else self.model(x)
+            return self.model.forward_head(x) if heads_only else self.model(x)
 
     input_name = "feature_maps" if heads_only else "images"
     dynamic = {"x": {0: torch.export.Dim("batch")}} if dynamic_batch else None

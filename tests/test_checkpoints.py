@@ -64,7 +64,8 @@ def test_published_model_file_without_config_is_checked_against_abaw3(tmp_path: 
     state = smm.SMMEmotionNet(None, feature_channels=32, **SMALL).state_dict()
     save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "model.safetensors")
     with pytest.raises(
-        CheckpointError, match=r"the ABAW3 model \(no config\.json beside model\.safetensors\): the weights are for C=32"
+        CheckpointError,
+        match=r"the ABAW3 model \(no config\.json beside model\.safetensors\): the weights are for C=32",
     ):
         load_checkpoint(tmp_path / "model.safetensors")
 

@@ -166,7 +166,8 @@ def test_predict_images(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCN
     )
     assert result.observed.tolist() == [True, False, True]
     assert result.frame.tolist() == [1, 1, 1]  # a photo is frame 1 of itself
-    assert result.source[0].endswith("face.png") and result.source[1].endswith("empty.png")
+    assert result.source[0].endswith("face.png")
+    assert result.source[1].endswith("empty.png")
     assert result.source[2] == ""
     found = detector.detect([ASTRONAUT])[0]
     np.testing.assert_allclose(result.box[0].numpy(), found.boxes[0], atol=1e-3)
@@ -175,7 +176,8 @@ def test_predict_images(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCN
     torch.testing.assert_close(result.expr_prob[0], expr, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(result.va[0], va, atol=1e-5, rtol=1e-5)
     assert result.au[0].tolist() == (au > 0.5).long().tolist()
-    assert torch.isnan(result.au_prob[1]).all() and result.au[1].tolist() == [-1] * 12  # no face: no prediction
+    assert torch.isnan(result.au_prob[1]).all()
+    assert result.au[1].tolist() == [-1] * 12
     assert torch.isnan(result.box[1]).all()
     largest = int(detector.detect([two])[0].areas.argmax())
     every = predict_images(model, [two], detector=detector, all_faces=True, precision="fp32")
@@ -236,9 +238,11 @@ def test_video_to_csv_one_row_per_frame(tmp_path: Path, model: smm.SMMEmotionNet
     rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
     assert len(rows) == 12
     assert all(len(line.split(",")) == len(header) for line in lines[1:])  # rows without a face too
-    assert rows[7]["face"] == "0" and rows[7]["frame"] == "8"
+    assert rows[7]["face"] == "0"
+    assert rows[7]["frame"] == "8"
     assert rows[7]["AU12"] == rows[7]["valence"] == rows[7]["x0"] == rows[7]["nose_y"] == ""
-    assert rows[0]["face"] == "1" and rows[0]["frame"] == "1"
+    assert rows[0]["face"] == "1"
+    assert rows[0]["frame"] == "1"
     assert float(rows[3]["AU12"]) == pytest.approx(float(result.au_prob[3, 6]), abs=1e-6)
     assert float(rows[3]["Fear"]) == pytest.approx(float(result.expr_prob[3, 3]), abs=1e-6)
     assert float(rows[3]["arousal"]) == pytest.approx(float(result.va[3, 1]), abs=1e-6)
@@ -286,6 +290,21 @@ def test_cli_predicts_photos_and_videos_to_csv(tmp_path: Path, model: smm.SMMEmo
     assert len(rows[0]["x0"].split(".")[1]) == 2
     au = (tmp_path / "out" / "AU" / "clip.txt").read_text().splitlines()
     assert len(au) == 13  # header + one line per frame of the video
+    # The challenge files are smoothed as published (AU 7, EXPR 9, VA 9); the CSV is per frame.
+    loaded = smm.load_checkpoint(tmp_path / "ckpt")
+    detector = MTCNNDetector()
+    published = predict_video(loaded, tmp_path / "clip.mp4", detector=detector, alpha={"AU": 7, "EXPR": 9, "VA": 9})
+    raw = predict_video(loaded, tmp_path / "clip.mp4", detector=detector)
+    va = np.loadtxt(tmp_path / "out" / "VA" / "clip.txt", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(va, published.va.numpy(), atol=2e-6)
+    assert np.abs(va - raw.va.numpy()).max() > 1e-4  # and not the unsmoothed values
+    au_lines = [[int(v) for v in line.split(",")] for line in au[1:]]
+    assert au_lines == published.au.tolist()
+    expr = [int(line) for line in (tmp_path / "out" / "EXPR" / "clip.txt").read_text().splitlines()[1:]]
+    assert expr == published.expr.tolist()
+    with (tmp_path / "out" / "clip.csv").open() as file:
+        valence = [float(row["valence"]) for row in csv.DictReader(file) if row["face"] == "1"]
+    np.testing.assert_allclose(valence, raw.va[raw.observed, 0].numpy(), atol=2e-6)
     assert main([*args, "--input", str(tmp_path / "notes.txt")]) == 2
 
 

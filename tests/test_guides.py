@@ -100,7 +100,7 @@ def _clip(path: Path, frames: int = 6) -> None:
         stream.width, stream.height, stream.pix_fmt = 384, 256, "yuv420p"
         for i in range(frames):
             canvas = Image.new("RGB", (384, 256), (90, 90, 90))
-            if i != 3:  # frame 3 has no face
+            if i != 3:  # frame 4 (the 4th) has no face
                 canvas.paste(face, (4 * i, 0))
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(canvas), format="rgb24")))
         container.mux(stream.encode())
@@ -124,9 +124,9 @@ def test_predict_on_your_own_video_guide(
     with open(tmp_path / "results" / "clip.csv", newline="") as file:
         rows = list(csv.reader(file))
     header, body = rows[0], rows[1:]
-    assert [row[header.index("frame")] for row in body] == [str(i) for i in range(6)]  # one row per frame
-    # Faces are detected on frames 0 and 5 (--detect-every 5, the default) and frames between reuse
-    # the last landmarks, so frame 3, which has no face, is still marked 1: the guide says so.
+    assert [row[header.index("frame")] for row in body] == [str(i) for i in range(1, 7)]  # one row per frame, from 1
+    # Faces are detected on frames 1 and 6 (--detect-every 5, the default) and frames between reuse
+    # the last landmarks, so frame 4, which has no face, is still marked 1: the guide says so.
     assert [row[header.index("face")] for row in body] == ["1"] * 6
     assert "frame without a face between two detections is still marked 1" in " ".join(guide.split())
     assert (tmp_path / "results" / "images.csv").is_file()

@@ -66,7 +66,8 @@ def test_every_door_gives_the_trainers_model(demo_run: Path, tmp_path: Path, mon
 def test_precedence_overrides_then_stored_config_then_registry(demo_run: Path, tmp_path: Path) -> None:
     # An override of preprocessing wins over the stored config ...
     model = smm.load_checkpoint(demo_run, input_size=(3, 96, 96), interpolation="bicubic")
-    assert model.data_config["input_size"] == (3, 96, 96) and model.data_config["interpolation"] == "bicubic"
+    assert model.data_config["input_size"] == (3, 96, 96)
+    assert model.data_config["interpolation"] == "bicubic"
     assert smm.create_model("smm_resnet18", pretrained=demo_run, crop_pct=0.9).config.crop_pct == 0.9
     # ... but one of the architecture, which the weights fix, is an error naming both.
     with pytest.raises(CheckpointError, match=r"config\.json has dim=16, but the keyword override says dim=8"):
@@ -146,7 +147,8 @@ def _import_edges() -> dict[str, set[str]]:
 
 def test_the_import_graph_has_no_cycle() -> None:
     edges = _import_edges()
-    assert "smm.model" in edges and "smm.loader" in edges["smm.model"]  # the walk sees imports inside functions
+    assert "smm.model" in edges
+    assert "smm.loader" in edges["smm.model"]
     state: dict[str, int] = {}  # 1: on the path, 2: done
     path: list[str] = []
 
@@ -232,7 +234,8 @@ def test_frames_and_video_paths_give_the_same_outputs(
     from_frames = predict_frames(small_model, folder, **options)
     from_video = smm.predict_video(small_model, tmp_path / "video.mkv", detector=_KnownLandmarks(), **options)
     assert from_video.frame.tolist() == from_frames.frame.tolist() == list(range(1, 10))
-    assert from_video.observed.all() and from_frames.observed.all()
+    assert from_video.observed.all()
+    assert from_frames.observed.all()
     for field in ("au_prob", "au", "expr_prob", "expr", "va"):
         assert torch.equal(getattr(from_video, field), getattr(from_frames, field)), field
     unsmoothed = predict_frames(small_model, folder, batch_size=4, precision="fp32")
@@ -294,14 +297,16 @@ def test_every_deprecated_name_warns_and_still_works(tmp_path: Path) -> None:
     assert torch.equal(old(f).expr, head(f).expr)
     with _warns("average="):
         votes = head(f, reduction="none")
-    assert torch.equal(votes.expr, head(f, "none").expr) and votes.expr.shape == (2, 5, 8)
+    assert torch.equal(votes.expr, head(f, "none").expr)
+    assert votes.expr.shape == (2, 5, 8)
     with _warns("MessageSpaceHead.average"):
         assert head.reduction == "logits"
     with _warns(r"smm\.MessageSpaceOutput"):
         assert smm.MessageOutput is smm.MessageSpaceOutput
     with _warns("feature_channels="), _warns("message_average="):
         config = smm.SMMConfig(in_channels=32, message_reduction="logits")
-    assert config.feature_channels == 32 and config.message_average == "logits"
+    assert config.feature_channels == 32
+    assert config.message_average == "logits"
     with _warns("message_average="):
         assert smm.ABAW3.replace(message_reduction="none").message_average == "none"
     with _warns("SMMConfig.feature_channels"):

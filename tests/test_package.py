@@ -94,7 +94,7 @@ def test_quickstart_example_reads_smm_checkpoint(
 
 @pytest.mark.parametrize(
     "module",
-    ["smm", "smm.data", "smm.training", "smm.face", "smm.submission", "smm.inference.frames", "smm.formats.abaw_files"],
+    ["smm", "smm.data", "smm.training", "smm.face", "smm.submission", "smm.inference", "smm.formats", "smm.layers"],
 )
 def test_api_reference_covers_every_public_name(module: str) -> None:
     import importlib

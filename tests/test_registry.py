@@ -18,7 +18,14 @@ from smm.data import eval_transform
 from smm.factory import create_model
 from smm.registry import CACHE_ENV, ModelEntry, list_models, model_entry
 
-REGISTERED = ("smm_abaw3", "smm_convnext_tiny", "smm_efficientnet_b0", "smm_mobilenetv3_large_100", "smm_resnet18", "smm_resnet50")
+REGISTERED = (
+    "smm_abaw3",
+    "smm_convnext_tiny",
+    "smm_efficientnet_b0",
+    "smm_mobilenetv3_large_100",
+    "smm_resnet18",
+    "smm_resnet50",
+)
 
 SMALL = {"dim": 8, "nhead": 2, "dim_feedforward": 16}
 

@@ -260,7 +260,7 @@ INTERPRETABILITY = [
         "images = transform(face).unsqueeze(0)\n"
         "with torch.no_grad():\n"
         "    out = model(images)\n"
-        "    votes = model.message_space(out.region_features, average="none")  # per-region outputs\n"
+        "    votes = model.message_space(out.region_features, average='none')  # per-region outputs\n"
         "images.shape, votes.expr.shape, votes.va.shape"
     ),
     new_markdown_cell("## Where each region looks\n\nThe 17 attention maps, upsampled and laid over the face:"),
