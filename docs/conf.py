@@ -64,7 +64,9 @@ nitpick_ignore_regex = [
     ("py:class", r".*[ (),=\[\]{}'\"].*"),  # shapes and defaults in a type field: "(B, U, D)", "default 0.5"
     ("py:class", r"\d+.*|[A-Za-z]"),  # "(B, 12)" fragments and single-letter dimensions
     # Words of numpy-style type fields that are prose, not types.
-    ("py:class", r"ints|int64|size|probabilities|logits|in_chans|H_img|collection"),
+    ("py:class", r"ints|int64|float64|uint8|bool|size|probabilities|logits|in_chans|H_img|collection"),
+    # Type aliases of Literal choices shown in signatures.
+    ("py:class", r"Average|Alpha|Crop"),
     ("py:(obj|func|meth|class|data|attr)", r"(torch|numpy|np|nn|timm|PIL|matplotlib)\..+"),
     ("py:obj", r"True|False|None"),
 ]

@@ -307,7 +307,7 @@ class SMMEmotionNet(nn.Module):
 
     @property
     def in_channels(self) -> int:
-        """Deprecated name of :attr:`feature_channels`."""
+        """Deprecated name of ``feature_channels``."""
         warn_renamed("SMMEmotionNet.in_channels", "SMMEmotionNet.feature_channels")
         return self.feature_channels
 

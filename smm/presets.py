@@ -172,13 +172,13 @@ class SMMConfig:
 
     @property
     def in_channels(self) -> int | None:
-        """Deprecated name of :attr:`feature_channels`."""
+        """Deprecated name of ``feature_channels``."""
         warn_renamed("SMMConfig.in_channels", "SMMConfig.feature_channels")
         return self.feature_channels
 
     @property
     def message_reduction(self) -> str:
-        """Deprecated name of :attr:`message_average`."""
+        """Deprecated name of ``message_average``."""
         warn_renamed("SMMConfig.message_reduction", "SMMConfig.message_average")
         return self.message_average
 

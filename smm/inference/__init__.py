@@ -1,7 +1,7 @@
 """The one inference core: preprocessing, precision, the model, temporal smoothing, one result type.
 
 - :func:`preprocess`: a face crop to the model's input, from ``model.data_config``.
-- :func:`image_features` and :func:`predictions`: the core every entry point runs.
+- :func:`image_features` and :func:`~smm.inference.core.predictions`: the core every entry point runs.
 - :func:`predict_frames`: Aff-Wild2-style frame folders; :func:`smm.predict_images` and
   :func:`smm.predict_video` (the ``face`` extra) build on the same core.
 - :class:`FramePredictions`: the per-frame result of all of them (frames numbered from 1).

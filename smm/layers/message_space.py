@@ -164,7 +164,7 @@ class MessageSpaceHead(nn.Module):
 
     @property
     def reduction(self) -> str:
-        """Deprecated name of :attr:`average`."""
+        """Deprecated name of ``average``."""
         warn_renamed("MessageSpaceHead.reduction", "MessageSpaceHead.average")
         return self.average
 

@@ -1,7 +1,7 @@
 """The published training recipe as public pieces: transforms, per-task batches, schedules, a resumable loop.
 
 Use the pieces in your own loop, or run :func:`train` (``smm-emotionnet train``). Names are
-imported on first use, so :mod:`smm.training.recipes` is readable without torch (the command
+imported on first use, so ``smm.training.recipes`` is readable without torch (the command
 line's help lists the recipes).
 """
 
