@@ -11,7 +11,9 @@ from pathlib import Path
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call ``write(temporary)`` and rename the temporary file to ``path``; on any error remove it.
 
-    The previous file at ``path``, if any, stays intact until the rename.
+    The previous file at ``path``, if any, stays intact until the rename. The file gets the
+    mode a plain ``open(path, "w")`` would give (``0o666`` less the umask), not the private
+    ``0o600`` of a temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -19,8 +21,15 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it back at once
+    os.umask(mask)
+    return mask

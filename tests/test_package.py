@@ -134,3 +134,31 @@ def test_citation_metadata_matches_the_package() -> None:
     citing = (ROOT / "docs" / "citing.rst").read_text()
     assert f"version = {{{smm.__version__}}}" in citing
     assert "eprint        = {2203.12845}" in citing
+
+
+def test_written_files_follow_the_umask(tmp_path: Path) -> None:
+    import os
+
+    from smm._atomic import atomic_write
+
+    old = os.umask(0o027)
+    try:
+        path = atomic_write(tmp_path / "a.txt", lambda p: p.write_text("x"))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640  # 0o666 less the umask, as open() gives
+    old = os.umask(0o002)
+    try:
+        path = atomic_write(tmp_path / "b.txt", lambda p: p.write_text("x"))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o664
+
+
+def test_project_urls_fit_core_metadata() -> None:
+    import tomllib
+
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    assert urls
+    for label in urls:
+        assert len(label) <= 32, f"project URL label longer than core metadata allows: {label!r}"

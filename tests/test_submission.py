@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from smm.checkpoint import save_checkpoint
 from smm.cli import main
 from smm.data import read_annotation_file, read_multitask_csv, read_multitask_test_list
 from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
-from smm.submission import Problem, check_submission
+from smm.submission import Problem, check, check_submission
 
 FRAMES = {"vidA": 4, "vidB_left": 3}
 MTL_LIST = "image\nvidA/00002.jpg\nvidA/00001.jpg\nvidC/00005.jpg\n"
@@ -150,6 +151,33 @@ MISTAKES = {
         "MTL_predictions.txt:3: error: expression must be a class 0..7, got '9'",
     ),
     "MTL missing": (lambda s: (s / "MTL_predictions.txt").unlink(), "MTL_predictions.txt: error: missing"),
+    "folder as a file": (
+        lambda s: ((s / "EXPR" / "vidA.txt").unlink(), (s / "EXPR" / "vidA.txt").mkdir()),
+        "EXPR/vidA.txt: error: a folder where a prediction file should be",
+    ),
+    "dangling symlink": (
+        lambda s: ((s / "VA" / "vidA.txt").unlink(), (s / "VA" / "vidA.txt").symlink_to(s / "nowhere.txt")),
+        "VA/vidA.txt: error: a symbolic link (to a missing file)",
+    ),
+    "symlink": (
+        lambda s: (
+            (s / "AU" / "vidA.txt").rename(s / "elsewhere.txt"),
+            (s / "AU" / "vidA.txt").symlink_to(s / "elsewhere.txt"),
+        ),
+        "AU/vidA.txt: error: a symbolic link (to another file)",
+    ),
+    "MTL folder": (
+        lambda s: ((s / "MTL_predictions.txt").unlink(), (s / "MTL_predictions.txt").mkdir()),
+        "MTL_predictions.txt: error: a folder where a prediction file should be",
+    ),
+    "not UTF-8": (
+        lambda s: (s / "VA" / "vidA.txt").write_bytes(b"valence,arousal\n0.1,0.2\n\xff\xfe,0.1\n"),
+        "VA/vidA.txt:3: error: not UTF-8 text",
+    ),
+    "too large": (
+        lambda s: os.truncate(s / "VA" / "vidA.txt", check.MAX_FILE_BYTES + 1),
+        "VA/vidA.txt: error: 268435457 bytes, too large to be a prediction file",
+    ),
 }
 
 
@@ -160,6 +188,39 @@ def test_checker_flags_each_mistake(tmp_path: Path, mistake: str) -> None:
     spoil(folder)
     lines = [str(p).replace(f"{folder}/", "") for p in _check(folder, tmp_path)]
     assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_checker_reports_an_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _good_submission(tmp_path / "sub")
+    unreadable = folder / "VA" / "vidA.txt"
+    read = Path.read_bytes
+
+    def denied(path: Path) -> bytes:  # as chmod 0 would, for a user other than root (CI runs as root)
+        if path == unreadable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    lines = [str(p).replace(f"{folder}/", "") for p in _check(folder, tmp_path)]
+    assert any(line.startswith("VA/vidA.txt: error: cannot be read (Permission denied)") for line in lines), lines
+
+
+def test_cli_checker_never_prints_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _good_submission(tmp_path / "sub")
+    for spoil, _ in (MISTAKES["folder as a file"], MISTAKES["dangling symlink"]):
+        spoil(folder)
+    (folder / "AU" / "vidB_left.txt").write_bytes(b"\xff\xfe")
+    (tmp_path / "au.txt").write_text("vidA\nvidB_left\n")
+    (tmp_path / "expr.txt").write_text("vidA\nvidB_left\n")
+    (tmp_path / "va.txt").write_text("vidA\nvidB_left\n")
+    lists = ["--au-list", str(tmp_path / "au.txt"), "--expr-list", str(tmp_path / "expr.txt")]
+    code = main(["check-submission", str(folder), *lists, "--va-list", str(tmp_path / "va.txt")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Traceback" not in captured.out + captured.err
+    assert "EXPR/vidA.txt: error: a folder where a prediction file should be" in captured.out
+    assert "VA/vidA.txt: error: a symbolic link (to a missing file)" in captured.out
+    assert "AU/vidB_left.txt:1: error: not UTF-8 text" in captured.out
 
 
 def test_checker_caps_problems_per_file(tmp_path: Path) -> None:
@@ -353,3 +414,28 @@ def test_check_submission_mtl_file_option(tmp_path: Path, capsys: pytest.Capture
     assert main(args) == 1
     assert "MTL_predictions.txt: error: missing" in capsys.readouterr().out
     assert main([*args, "--mtl-file", "mtl.txt"]) == 0
+
+
+def test_write_submission_errors_name_the_video_and_leave_the_folder_as_it_was(
+    tmp_path: Path, checkpoint: Path
+) -> None:
+    from smm.submission import write_submission
+
+    model = smm.load_checkpoint(checkpoint)
+    root = _frames_root(tmp_path / "cropped_aligned")
+    out = tmp_path / "submission"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    # vidA is fine and comes first; vidB_left's count is smaller than its last image (frame 3).
+    with pytest.raises(ValueError, match=r"frame_counts\['vidB_left'\]=2, but .*vidB_left has an image of frame 3"):
+        write_submission(model, root, out, au_videos=["vidA", "vidB_left"], frame_counts={"vidA": 4, "vidB_left": 2})
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written, nothing left
+    with pytest.raises(ValueError, match=r"frame_counts\['vidA'\] must be a positive integer, got 4.5"):
+        write_submission(model, root, out, au_videos=["vidA"], frame_counts={"vidA": 4.5})
+    report = write_submission(model, root, out, au_videos=["vidA"], frame_counts={"vidA": 6.0})  # OpenCV's float
+    assert report.frames == {"vidA": 6}
+    assert report.files == [out / "AU" / "vidA.txt"]
+    assert read_annotation_file(out / "AU" / "vidA.txt", "AU").num_frames == 6
+    assert (out / "notes.txt").read_text() == "mine\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]

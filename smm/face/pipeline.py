@@ -109,20 +109,21 @@ def predict_images(
     transform = Preprocess(model.data_config)
     sources: list[str] = []
     faces: list[Faces] = []
-    crops: list[torch.Tensor] = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        arrays = [_load(image) for image in chunk]
-        for item, array, found in zip(chunk, arrays, detect.detect(arrays), strict=True):
-            name = str(item) if isinstance(item, (str, os.PathLike)) else ""
-            order = np.argsort(-found.areas, kind="stable")
-            chosen = found.take(order if all_faces else order[:1])
-            sources += [name] * max(1, len(chosen))
-            faces.append(chosen)
-            if len(chosen):
-                crops.append(aligned_crops(array[None], chosen.landmarks, np.zeros(len(chosen), np.int64)))
-    inputs = (transform(crop) for batch in crops for crop in batch)
-    au_features, messages = image_features(model, inputs, precision=setup, batch_size=batch_size)
+
+    def inputs() -> Iterator[torch.Tensor]:  # detection runs a chunk ahead of the model, lazily
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            arrays = [_load(image) for image in chunk]
+            for item, array, found in zip(chunk, arrays, detect.detect(arrays), strict=True):
+                order = np.argsort(-found.areas, kind="stable")
+                chosen = found.take(order if all_faces else order[:1])
+                sources.extend([str(item) if isinstance(item, (str, os.PathLike)) else ""] * max(1, len(chosen)))
+                faces.append(chosen)
+                if len(chosen):
+                    crops = aligned_crops(array[None], chosen.landmarks, np.zeros(len(chosen), np.int64))
+                    yield from (transform(crop) for crop in crops)
+
+    au_features, messages = image_features(model, inputs(), precision=setup, batch_size=batch_size)
     found_rows = predictions(
         model,
         au_features,

@@ -155,7 +155,7 @@ def _check_track(
 
 
 def _check_multitask(path: Path, test_list: MultiTaskTestList, max_per_file: int) -> list[Problem]:
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return [Problem(str(path), None, f"missing: the multi-task file for {len(test_list)} listed images")]
     problems: list[Problem] = []
     lines = _check_lines(path, ",".join(MULTITASK_HEADER), problems)
@@ -185,9 +185,39 @@ def _check_multitask(path: Path, test_list: MultiTaskTestList, max_per_file: int
     return problems + _capped(issues(), max_per_file, str(path))
 
 
+#: A prediction file larger than this is not one (the largest ABAW3 file is a few MB).
+MAX_FILE_BYTES = 256 * 2**20
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a prediction file, or ``None``."""
+    if path.is_symlink():
+        target = "a missing file" if not path.exists() else "another file"
+        return f"a symbolic link (to {target}); submissions hold plain files"
+    if path.is_dir():
+        return "a folder where a prediction file should be"
+    if not path.is_file():
+        return "not a regular file"
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if size > MAX_FILE_BYTES:
+        return f"{size} bytes, too large to be a prediction file (at most {MAX_FILE_BYTES})"
+    return None
+
+
 def _check_lines(path: Path, header: str, problems: list[Problem]) -> list[tuple[int, str]] | None:
-    """The file's lines, numbered; problems with its encoding, line ends and header are appended."""
-    data = path.read_bytes()
+    """The file's lines, numbered; problems with the file, its encoding, line ends and header are appended."""
+    problem = _file_problem(path)
+    if problem is None:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            problem = f"cannot be read ({error.strerror or error})"
+    if problem is not None:
+        problems.append(Problem(str(path), None, problem))
+        return None
     if data.startswith(b"\xef\xbb\xbf"):
         problems.append(Problem(str(path), 1, "starts with a UTF-8 byte-order mark"))
         data = data[3:]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smm.data.frames import list_frames
+from smm.data.frames import frame_number, list_frames
 from smm.data.test_lists import MultiTaskTestList
 from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
 from smm.formats.codes import MULTITASK_FILE
@@ -83,7 +85,8 @@ def write_submission(
     mtl_list : MultiTaskTestList, optional
         The multi-task test list (:func:`smm.data.read_multitask_test_list`).
     frame_counts : mapping, optional
-        ``{video: frames}``, e.g. from :func:`smm.data.videos.count_video_frames`. Needed
+        ``{video: frames}``, e.g. from :func:`smm.data.videos.count_video_frames` (integral
+        floats, as OpenCV gives, are accepted). Needed
         for single-task files that cover the whole video; see ``SubmissionReport.uncounted``.
     alpha : float or mapping, optional
         Smoothing per output, e.g. :data:`smm.temporal.PUBLISHED_ALPHA`.
@@ -96,53 +99,90 @@ def write_submission(
     Returns
     -------
     SubmissionReport
+
+    Raises
+    ------
+    ValueError
+        Naming the video and the argument, e.g. for a frame count smaller than a video's last
+        frame image. Nothing is written then: the files are staged beside ``out`` and moved
+        into it only when every video succeeded, so a failed call leaves ``out`` as it was.
     """
     tracks = {"AU": au_videos, "EXPR": expr_videos, "VA": va_videos}
     if all(v is None for v in tracks.values()) and mtl_list is None:
         raise ValueError("give at least one test list: au_videos, expr_videos, va_videos or mtl_list")
     out = Path(out)
-    counts = dict(frame_counts or {})
+    counts = {video: _frame_count(video, count) for video, count in (frame_counts or {}).items()}
     listed = mtl_list.by_video() if mtl_list is not None else {}
     whole = {v: None for videos in tracks.values() if videos is not None for v in videos}
     report = SubmissionReport()
     mtl_rows: dict[str, FramePredictions] = {}
-    for video in dict.fromkeys([*whole, *listed]):
-        folder = Path(frames[video]) if isinstance(frames, Mapping) else Path(frames) / video
-        include = None
-        num_frames = counts.get(video)
-        if video in whole:
-            if num_frames is None:
-                report.uncounted.append(video)
-                if video in listed:
-                    num_frames = max(int(list_frames(folder)[-1].stem), int(listed[video].max()))
-        else:
-            include = listed[video].tolist()
-            num_frames = num_frames if num_frames is not None else int(listed[video].max())
-        result = predict_frames(
-            model,
-            folder,
-            num_frames=num_frames,
-            include=include,
-            batch_size=batch_size,
-            alpha=alpha,
-            threshold=threshold,
-            clamp_va=clamp_va,
-            precision=precision,
-            progress=progress,
-        )
-        if video in whole:
-            report.frames[video] = len(result.frame)
-        for track, videos in tracks.items():
-            if videos is not None and video in videos:
-                report.files.append(_write_track(out / track / f"{video}.txt", track, result, model))
-        if video in listed:
-            mtl_rows[video] = result.rows(listed[video])
-        if log is not None:
-            log(f"{video}: {int(result.observed.sum())} images, {len(result.frame)} frames")
-    if mtl_list is not None:
-        va, expr, au = _in_list_order(mtl_list, mtl_rows)
-        report.files.append(write_multitask_file(out / mtl_file, mtl_list.images, va, expr, au))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    try:
+        staged: list[Path] = []
+        for video in dict.fromkeys([*whole, *listed]):
+            folder = Path(frames[video]) if isinstance(frames, Mapping) else Path(frames) / video
+            include = None
+            num_frames = counts.get(video)
+            images = list_frames(folder)
+            last = frame_number(images[-1])
+            if num_frames is not None and last > num_frames:
+                raise ValueError(
+                    f"frame_counts[{video!r}]={num_frames}, but {folder} has an image of frame {last}; "
+                    "the count is too small (from another video, or off by one?)"
+                )
+            if video in whole:
+                if num_frames is None:
+                    report.uncounted.append(video)
+                    if video in listed:
+                        num_frames = max(last, int(listed[video].max()))
+            else:
+                include = listed[video].tolist()
+                num_frames = num_frames if num_frames is not None else int(listed[video].max())
+            result = predict_frames(
+                model,
+                folder,
+                num_frames=num_frames,
+                include=include,
+                batch_size=batch_size,
+                alpha=alpha,
+                threshold=threshold,
+                clamp_va=clamp_va,
+                precision=precision,
+                progress=progress,
+            )
+            if video in whole:
+                report.frames[video] = len(result.frame)
+            wanted = [track for track, videos in tracks.items() if videos is not None and video in videos]
+            if wanted:
+                staged += write_video_files(staging, video, result, model, wanted)
+            if video in listed:
+                mtl_rows[video] = result.rows(listed[video])
+            if log is not None:
+                log(f"{video}: {int(result.observed.sum())} images, {len(result.frame)} frames")
+        if mtl_list is not None:
+            va, expr, au = _in_list_order(mtl_list, mtl_rows)
+            staged.append(write_multitask_file(staging / mtl_file, mtl_list.images, va, expr, au))
+        report.files = [_move_into(path, staging, out) for path in staged]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def _frame_count(video: str, count: object) -> int:
+    """A frame count as an int; integral floats (OpenCV's counts) are accepted."""
+    if isinstance(count, (float, np.floating)) and float(count).is_integer():
+        count = int(count)
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"frame_counts[{video!r}] must be a positive integer, got {count!r}")
+    return int(count)
+
+
+def _move_into(path: Path, staging: Path, out: Path) -> Path:
+    target = out / path.relative_to(staging)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    return target
 
 
 def write_video_files(
