@@ -132,7 +132,9 @@ class Weights:
         else:
             base = self.stored
             if entry is not None:
-                clash = _first_clash(entry, base, ("backbone", "feature_index", "dim", "region_names", "num_labelled"))
+                clash = _first_clash(
+                    entry, base, ("backbone", "feature_index")
+                )  # which entry it is; the rest are variants
                 if clash is not None and not (clash[0] == "backbone" and base.backbone is None):
                     key, wanted, stored = clash
                     raise CheckpointError(

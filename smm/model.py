@@ -189,11 +189,13 @@ class SMMEmotionNet(nn.Module):
             The registry entry whose defaults apply where the weights store no config (with
             ``source=True``, whose weights to find).
         backbone : nn.Module, optional
-            The backbone instance, for checkpoints of a model with a custom backbone module.
+            The backbone instance, for checkpoints of a model with a custom backbone module
+            (a timm name is taken as the ``backbone`` override).
         map_location : str or torch.device, default "cpu"
         **overrides
             :class:`~smm.presets.SMMConfig` fields. Precedence: these > the config stored with
-            the weights > the registry entry's defaults.
+            the weights > the registry entry's defaults; an override of a field the weights fix
+            (:data:`smm.loader.ARCHITECTURE_FIELDS`) must agree with the stored config.
 
         Raises
         ------
@@ -206,6 +208,8 @@ class SMMEmotionNet(nn.Module):
         from smm.checkpoint import load_weights
         from smm.loader import read_weights
 
+        if isinstance(backbone, str):  # a timm name is a config override, checked against the stored config
+            overrides["backbone"], backbone = backbone, None
         weights = read_weights(source, name=name, map_location=map_location)
         config = weights.config_for(name, **overrides)
         model = cls(backbone, config=config) if backbone is not None else cls(config=config)

@@ -72,6 +72,15 @@ def test_precedence_overrides_then_stored_config_then_registry(demo_run: Path, t
     # ... but one of the architecture, which the weights fix, is an error naming both.
     with pytest.raises(CheckpointError, match=r"config\.json has dim=16, but the keyword override says dim=8"):
         smm.load_checkpoint(demo_run, dim=8)
+    with pytest.raises(
+        CheckpointError, match=r"has backbone='resnet18', but the keyword override says backbone='resnet50'"
+    ):
+        smm.create_model("smm_resnet18", pretrained=demo_run, backbone="resnet50")
+    # A variant of the entry (other regions) is the stored config's to say.
+    variant = smm.create_model("smm_resnet18", num_regions=5, num_labelled=3, image_size=48)
+    variant.save_pretrained(tmp_path / "variant")
+    loaded = smm.create_model("smm_resnet18", pretrained=tmp_path / "variant")
+    assert loaded.config == variant.config
     # The registry entry's defaults apply where nothing is stored: a bare safetensors file.
     bare = tmp_path / "bare"
     bare.mkdir()
