@@ -51,6 +51,60 @@ def test_fill_index_edges() -> None:
         fill_index([1], 0)
 
 
+@pytest.mark.parametrize(
+    ("frames", "num_frames", "message"),
+    [
+        ([1, 5], 4, r"^frames must be in \[1, num_frames=4\], got frame 5$"),  # the last, not the first (1)
+        ([1, 3, 5], 4, r"^frames must be in \[1, num_frames=4\], got frame 5$"),  # the last, not the second
+        ([0, 2], 4, r"^frames must be in \[1, num_frames=4\], got frame 0$"),  # the first when it is below 1
+        ([3, 2], 4, r"^frames must be strictly increasing frame numbers$"),
+        ([], 4, r"^frames must list at least one frame with an image$"),
+        ([1], True, r"^num_frames must be a positive integer, got True$"),
+        ([1], 2.0, r"^num_frames must be a positive integer, got 2\.0$"),
+        ([1.5, 2], 4, r"^frames must be integer frame numbers, got 1\.5$"),
+    ],
+)
+def test_fill_index_errors_say_which_frame(frames: list, num_frames: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        fill_index(frames, num_frames)
+
+
+def test_fill_index_takes_any_integral_sequence() -> None:
+    expected = [0, 0, 1, 1]
+    np.testing.assert_array_equal(fill_index(np.array([[1], [3]]), 4), expected)  # a column of frame numbers
+    np.testing.assert_array_equal(fill_index([1.0, 3.0], 4), expected)
+    np.testing.assert_array_equal(fill_index(torch.tensor([1, 3]), np.int64(4)), expected)
+
+
+def test_frame_predictions_select_and_rows() -> None:
+    from smm.inference import FramePredictions
+
+    rows = 4
+    result = FramePredictions(
+        au_prob=torch.arange(rows * 2, dtype=torch.float32).reshape(rows, 2),
+        au=torch.tensor([[0, 1], [1, 0], [1, 1], [0, 0]]),
+        expr_prob=torch.eye(rows)[:, :3],
+        expr=torch.tensor([0, 1, 2, 0]),
+        va=torch.arange(rows * 2, dtype=torch.float32).reshape(rows, 2) / 10,
+        frame=torch.arange(1, rows + 1),
+        observed=torch.tensor([True, False, True, True]),
+        source=("a.mp4", "b.mp4", "c.mp4", "d.mp4"),
+    )
+    picked = result.select(result.observed)  # a boolean mask
+    assert picked.frame.tolist() == [1, 3, 4]
+    assert picked.source == ("a.mp4", "c.mp4", "d.mp4")
+    assert picked.au.tolist() == [[0, 1], [1, 1], [0, 0]]
+    assert picked.time is None
+    reordered = result.select([3, 0])
+    assert reordered.source == ("d.mp4", "a.mp4")
+    torch.testing.assert_close(reordered.va, torch.tensor([[0.6, 0.7], [0.0, 0.1]]))
+    by_frame = result.rows(np.array([2.0, 1.0]))  # frame numbers, even as floats
+    assert by_frame.frame.tolist() == [2, 1]
+    assert by_frame.source == ("b.mp4", "a.mp4")
+    with pytest.raises(ValueError, match=r"^frames must be in \[1, 4\], got \[0, 1, 2, 3, 4, 5\]\.\.\.$"):
+        result.rows([0, 1, 2, 3, 4, 5, 6])
+
+
 @pytest.fixture(scope="module")
 def model() -> smm.SMMEmotionNet:
     torch.manual_seed(0)

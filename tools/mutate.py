@@ -59,6 +59,10 @@ def scratch_copy(folder: Path, module: str, tests: list[str]) -> Path:
             f"pytest_add_cli_args_test_selection = [{quoted}]\n"
             'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
             "mutate_only_covered_lines = false\n"
+            # torch is not fork-safe once its thread pool runs: fork the workers from a server that
+            # has imported the tests but run nothing, and allow for a worker's start-up.
+            'process_isolation = "forkserver"\n'
+            "timeout_constant = 20.0\n"
         )
     return repo
 
@@ -82,7 +86,7 @@ def main() -> int:
         if args.debug:
             with (repo / "pyproject.toml").open("a") as file:
                 file.write("debug = true\n")
-        env = {**os.environ, "PYTHONPATH": str(repo / "mutants")}
+        env = {**os.environ, "PYTHONPATH": str(repo / "mutants"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         run = subprocess.run(
             [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)], cwd=repo, env=env
         )

@@ -115,7 +115,10 @@ def fill_index(frames: Sequence[int] | np.ndarray, num_frames: int) -> np.ndarra
         If ``frames`` is empty, not strictly increasing, or has a frame outside
         ``[1, num_frames]``.
     """
-    numbers = np.asarray(frames, dtype=np.int64).reshape(-1)
+    given = np.asarray(frames).reshape(-1)
+    if given.size and not np.array_equal(given, np.round(given)):
+        raise ValueError(f"frames must be integer frame numbers, got {given[given != np.round(given)][0]}")
+    numbers = given.astype(np.int64)
     if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
         raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
     if numbers.size == 0:
