@@ -101,7 +101,7 @@ def test_frame_predictions_select_and_rows() -> None:
     by_frame = result.rows(np.array([2.0, 1.0]))  # frame numbers, even as floats
     assert by_frame.frame.tolist() == [2, 1]
     assert by_frame.source == ("b.mp4", "a.mp4")
-    with pytest.raises(ValueError, match=r"^frames must be in \[1, 4\], got \[0, 1, 2, 3, 4, 5\]\.\.\.$"):
+    with pytest.raises(ValueError, match=r"^frames must be in \[1, 4\], got \[0, 1, 2, 3, 4\]\.\.\.$"):
         result.rows([0, 1, 2, 3, 4, 5, 6])
 
 
