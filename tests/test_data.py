@@ -162,3 +162,37 @@ def test_synthetic_dataset_is_deterministic_and_learnable(tmp_path: Path) -> Non
     labelled_va = validation.va[(validation.va != -5).all(1)]
     assert labelled_va.min() >= -1
     assert labelled_va.max() <= 1
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_every_line_end_reads_the_same_labels(tmp_path: Path, end: str) -> None:
+    header = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
+    path = tmp_path / "e.txt"
+    path.write_bytes(end.join([header, "4", "-1", "7", ""]).encode())
+    assert read_annotation_file(path, "EXPR").labels[:, 0].tolist() == [4, -1, 7]
+    path.write_bytes(end.join([header, "4", "", "7", ""]).encode())
+    with pytest.raises(AnnotationError, match=r"e\.txt:3: blank line inside the file"):
+        read_annotation_file(path, "EXPR")
+    path.write_bytes(end.join([header, "4", "1", "\xff"]).encode("latin-1"))
+    with pytest.raises(AnnotationError, match=r"e\.txt:4: not UTF-8 text"):  # the line, whatever ends it
+        read_annotation_file(path, "EXPR")
+
+
+def test_frames_are_ordered_by_number_not_by_name(tmp_path: Path) -> None:
+    from smm.data import read_multitask_test_list
+    from smm.data.frames import list_frames
+
+    folder = tmp_path / "frames" / "vid"
+    folder.mkdir(parents=True)
+    for n in (1, 2, 9, 10, 11):  # unpadded: by name "10.jpg" < "9.jpg"
+        Image.fromarray(np.full((8, 8, 3), 20 * n, np.uint8)).save(folder / f"{n}.jpg")
+    assert [p.name for p in list_frames(folder)] == ["1.jpg", "2.jpg", "9.jpg", "10.jpg", "11.jpg"]
+    listed = _write(tmp_path / "mtl.txt", "image\nvid/10.jpg\nvid/9.jpg\nvid/2.jpg\n")
+    assert read_multitask_test_list(listed).frames.tolist() == [10, 9, 2]
+    _write(tmp_path / "EXPR" / "vid.txt", "Neutral,Anger\n" + "".join(f"{n % 2}\n" for n in range(1, 12)))
+    dataset = AffWild2Frames(tmp_path / "frames", expr_dir=tmp_path / "EXPR", transform=np.asarray)
+    frames = [dataset[i]["frame"] for i in range(len(dataset))]
+    assert frames == [1, 2, 9, 10, 11]
+    for i, n in enumerate(frames):
+        assert dataset[i]["expr"].item() == n % 2  # line n of the file goes with frame n's image
+        assert dataset[i]["image"][0, 0, 0] == pytest.approx(20 * n, abs=3)  # and its pixels

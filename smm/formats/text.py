@@ -31,7 +31,8 @@ def read_lines(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
+        before = data[: error.start].replace(b"\r\n", b"\n")
+        line = before.count(b"\n") + before.count(b"\r") + 1  # any line end, as below
         raise AnnotationError(f"{path}:{line}: not UTF-8 text (byte {error.start})") from None
     # Only \n, \r\n and \r end a line (str.splitlines would also split at form feeds & co.).
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
