@@ -140,3 +140,33 @@ def test_modules_move_with_dtype(module: torch.nn.Module) -> None:
     assert all(t.dtype == torch.float64 for t in module.state_dict().values() if t.is_floating_point())
     if isinstance(module, SignVehicleHead):
         assert module.pe.dtype == torch.float64
+
+
+def test_roi_attention_values_follow_the_published_formula() -> None:
+    """Maps are sigmoid(map_conv(trunk(x))); logits the spatial mean of logit_conv(trunk(x)); written here."""
+    from smm import ROIAttention
+
+    torch.manual_seed(3)
+    module = ROIAttention(6, 4).eval()
+    for bn in (module.trunk[1], module.trunk[4]):  # statistics other than 0 and 1, so that they count
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 6, 5, 7)
+
+    def batch_norm(y: torch.Tensor, bn: torch.nn.BatchNorm2d) -> torch.Tensor:
+        scale = bn.weight / (bn.running_var + bn.eps).sqrt()
+        return (y - bn.running_mean.view(-1, 1, 1)) * scale.view(-1, 1, 1) + bn.bias.view(-1, 1, 1)
+
+    def pointwise(y: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
+        return torch.einsum("bchw,oc->bohw", y, conv.weight[:, :, 0, 0]) + conv.bias.view(-1, 1, 1)
+
+    with torch.no_grad():
+        out = module(x)
+        conv3 = torch.nn.functional.conv2d(x, module.trunk[0].weight, module.trunk[0].bias, padding=1)
+        hidden = torch.relu(batch_norm(conv3, module.trunk[1]))
+        trunk = torch.relu(batch_norm(pointwise(hidden, module.trunk[3]), module.trunk[4]))
+        maps = torch.sigmoid(pointwise(trunk, module.map_conv))
+        logits = pointwise(trunk, module.logit_conv).mean(dim=(2, 3))
+    torch.testing.assert_close(out.maps, maps, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.logits, logits, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(out.logits[0], out.logits[1])  # values differ per image

@@ -284,8 +284,12 @@ def test_trainer_picks_precision_and_layout_from_the_machine(
     # (the capability stands for the whole CPU here: bf16 units only with AVX512_BF16 or AMX)
     models = []
 
+    seen: list[tuple[bool, torch.dtype]] = []  # (training?, output dtype) of the backbone's first convolution
+
     def create(*args, **kwargs):
         models.append(smm.create_model(*args, **kwargs))
+        first = next(m for m in models[-1].backbone.modules() if isinstance(m, torch.nn.Conv2d))
+        first.register_forward_hook(lambda module, _, output: seen.append((module.training, output.dtype)))
         return models[-1]
 
     monkeypatch.setattr(loop, "create_model", create)
@@ -298,3 +302,45 @@ def test_trainer_picks_precision_and_layout_from_the_machine(
     assert conv.weight.is_contiguous(memory_format=torch.channels_last) == ("channels_last" in expected)
     assert conv.weight.dtype == torch.float32  # autocast: the weights stay fp32
     assert resolved in started
+    # The arithmetic itself: the training steps' and the validations' convolutions ran in the resolved dtype.
+    wanted = torch.bfloat16 if resolved == "bf16" else torch.float32
+    assert {dtype for training, dtype in seen if training} == {wanted}
+    assert {dtype for training, dtype in seen if not training} == {wanted}
+
+
+def test_cosine_schedule_with_warmup_follows_its_closed_form() -> None:
+    base, warmup, total = 0.1, 4, 20
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
+    schedule = cosine_schedule(optimizer, total, warmup_steps=warmup)
+    got = []
+    for _ in range(total + 1):
+        got.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    # Linear from base / (warmup + 1) to base over the warm-up, then half a cosine to 0.
+    expected = [base * (1 + t) / (warmup + 1) for t in range(warmup)]
+    expected += [0.5 * base * (1 + np.cos(np.pi * t / (total - warmup))) for t in range(total - warmup + 1)]
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_color_jitter_options_by_their_effect() -> None:
+    face = Image.fromarray(np.random.default_rng(2).integers(0, 255, (40, 50, 3), dtype=np.uint8))
+    plain = train_transform(32, scale=1.0, color_jitter=None, hflip=0.0)(face)
+    never = train_transform(32, scale=1.0, color_jitter=(0.4, 0.4, 0.4, 0.1), color_jitter_p=0.0, hflip=0.0)
+    torch.manual_seed(0)
+    assert all(torch.equal(never(face), plain) for _ in range(5))  # p = 0: never jittered
+    always = train_transform(32, scale=1.0, color_jitter=(0.4, 0.0, 0.0, 0.0), color_jitter_p=1.0, hflip=0.0)
+    torch.manual_seed(0)
+    changed = [always(face) for _ in range(5)]
+    assert all(not torch.equal(image, plain) for image in changed)  # p = 1: always
+    # Brightness alone scales every pixel by one factor in [0.6, 1.4] (before normalisation).
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    raw, bright = plain * std + mean, changed[0] * std + mean
+    ratio = (bright[raw > 0.2] / raw[raw > 0.2]).median()
+    assert 0.6 <= ratio <= 1.4
+    unclipped = (raw > 0.2) & (bright < 0.99)
+    torch.testing.assert_close(bright[unclipped], (raw * ratio)[unclipped], atol=0.01, rtol=0)
+    half = train_transform(32, scale=1.0, color_jitter=(0.4, 0.4, 0.4, 0.1), color_jitter_p=0.5, hflip=0.0)
+    torch.manual_seed(1)
+    share = sum(not torch.equal(half(face), plain) for _ in range(200)) / 200
+    assert 0.4 < share < 0.6  # about half
