@@ -439,3 +439,25 @@ def test_write_submission_errors_name_the_video_and_leave_the_folder_as_it_was(
     assert read_annotation_file(out / "AU" / "vidA.txt", "AU").num_frames == 6
     assert (out / "notes.txt").read_text() == "mine\n"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_multitask_file_values_follow_the_list_order(tmp_path: Path, checkpoint: Path) -> None:
+    """Each row holds the prediction of the image it names, also when the list is out of frame order."""
+    import timm.data
+
+    from smm.submission import write_submission
+
+    model = smm.load_checkpoint(checkpoint)
+    root = _frames_root(tmp_path / "cropped_aligned")
+    (tmp_path / "mtl.txt").write_text("image\nvidA/00004.jpg\nvidB_left/00002.jpg\nvidA/00001.jpg\nvidA/00002.jpg\n")
+    test_list = read_multitask_test_list(tmp_path / "mtl.txt")
+    write_submission(model, root, tmp_path / "sub", mtl_list=test_list, precision="fp32")
+    written = read_multitask_csv(tmp_path / "sub" / "MTL_predictions.txt")
+    assert written.images == test_list.images
+    transform = timm.data.create_transform(**model.data_config)
+    for row, image in enumerate(test_list.images):
+        with Image.open(root / image) as opened, torch.no_grad():
+            out = model(transform(opened.convert("RGB"))[None])  # this image alone, computed here
+        np.testing.assert_allclose(written.va[row], out.va[0].numpy(), atol=2e-6)
+        assert written.expr[row] == int(out.expr[0].argmax())
+        np.testing.assert_array_equal(written.au[row], (torch.sigmoid(out.au[0]) > 0.5).long().numpy())
