@@ -339,3 +339,28 @@ def test_faces_of_many_people_are_found_and_non_faces_are_not(detector: MTCNNDet
     others = [len(found) for found in detector.detect([upscaled(p) for p in lfw[100:150]])]
     assert sum(count == 1 for count in faces) >= 45  # 48 of 50 when this test was written
     assert sum(count > 0 for count in others) <= 2  # 0 of 50 when this test was written
+
+
+def test_alignment_matches_scikit_image_on_a_frame_that_is_not_square() -> None:
+    """A face placed by a known similarity in a 480 x 300 frame: our crop against scikit-image's warp."""
+    from skimage.transform import SimilarityTransform, warp
+
+    frame = np.asarray(Image.fromarray(skimage_data.astronaut()).resize((480, 300)))
+    angle, scale, shift = np.deg2rad(12.0), 2.1, np.array([150.0, 40.0])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    landmarks = (TEMPLATE_112.astype(np.float64) @ rotation.T + shift).astype(np.float32)  # template -> frame
+    ours = (
+        align_faces(
+            torch.from_numpy(frame.copy()).permute(2, 0, 1)[None].double(), torch.from_numpy(landmarks[None]).double()
+        )[0]
+        .permute(1, 2, 0)
+        .numpy()
+    )
+    if hasattr(SimilarityTransform, "from_estimate"):  # scikit-image >= 0.26; from the landmarks to the template
+        to_template = SimilarityTransform.from_estimate(landmarks, TEMPLATE_112)
+    else:
+        to_template = SimilarityTransform()
+        assert to_template.estimate(landmarks, TEMPLATE_112)
+    theirs = warp(frame.astype(np.float64), to_template.inverse, output_shape=(112, 112), order=1, preserve_range=True)
+    assert np.abs(ours - theirs).max() <= 1.0  # within a grey level
+    assert np.abs(ours - theirs).mean() < 0.05
