@@ -43,7 +43,7 @@ from smm.checkpoint import (
     weights_file,
 )
 from smm.convert import convert_reference_state_dict
-from smm.presets import ABAW3, PREPROCESSING_FIELDS, RENAMED_FIELDS, SMMConfig
+from smm.presets import ABAW3, RENAMED_FIELDS, SMMConfig
 from smm.registry import CACHE_ENV, ModelEntry, cache_dir, list_models, model_entry
 
 HUB_PREFIX = "hf-hub:"
@@ -99,6 +99,8 @@ class Weights:
     source : Source
     described : str
         What the stored config is, for error messages (``"runs/demo/config.json"``).
+    card : mapping
+        The model-card facts stored in ``config.json`` (``{}`` without one).
     """
 
     state: dict[str, torch.Tensor]
@@ -132,9 +134,8 @@ class Weights:
         else:
             base = self.stored
             if entry is not None:
-                clash = _first_clash(
-                    entry, base, ("backbone", "feature_index")
-                )  # which entry it is; the rest are variants
+                # The backbone and its stage say which entry it is; other fields are variants of it.
+                clash = _first_clash(entry, base, ("backbone", "feature_index"))
                 if clash is not None and not (clash[0] == "backbone" and base.backbone is None):
                     key, wanted, stored = clash
                     raise CheckpointError(
@@ -302,4 +303,4 @@ def _first_clash(wanted: SMMConfig, stored: SMMConfig, keys: tuple[str, ...]) ->
     return None
 
 
-__all__ = ["ARCHITECTURE_FIELDS", "PREPROCESSING_FIELDS", "Source", "Weights", "read_weights", "resolve_source"]
+__all__ = ["ARCHITECTURE_FIELDS", "Source", "Weights", "read_weights", "resolve_source"]
