@@ -87,13 +87,40 @@ def test_cli_predict_convert_info(tmp_path: Path, model, capsys: pytest.CaptureF
     save_checkpoint(model, tmp_path / "ckpt")
     videos = [_video(tmp_path / "frames" / "vidA", 4), _video(tmp_path / "frames" / "vidB", 3)]
     args = ["predict", "--checkpoint", str(tmp_path / "ckpt" / "model.safetensors"), "--out", str(tmp_path / "out")]
-    assert main([*args, "--frames", *map(str, videos), "--alpha", "8", "--quiet"]) == 0
-    assert read_annotation_file(tmp_path / "out" / "AU" / "vidA.txt", "AU").labels.shape == (4, 3)
-    assert read_annotation_file(tmp_path / "out" / "VA" / "vidB.txt", "VA").labels.shape == (3, 2)
-    assert read_annotation_file(tmp_path / "out" / "EXPR" / "vidB.txt", "EXPR").labels.shape == (3, 1)
-    assert read_multitask_csv(tmp_path / "out" / "MTL_predictions.txt", num_aus=3).images[-1] == "vidB/00003.jpg"
+    assert main([*args, "--frames", *map(str, videos), "--alpha", "8", "--precision", "fp32", "--quiet"]) == 0
+    # Written here: each frame's message and AU features, X_t = (8 X_{t-1} + F_t) / 9, the heads' last layers.
+    import timm.data
+
+    transform = timm.data.create_transform(**model.data_config)
+    for video in videos:
+        frames = sorted(video.iterdir())
+        with torch.no_grad():
+            out = model(torch.stack([transform(Image.open(f).convert("RGB")) for f in frames]))
+        messages, au_features = out.message.clone(), out.au_features.clone()
+        for t in range(1, len(frames)):
+            messages[t] = (8 * messages[t - 1] + out.message[t]) / 9
+            au_features[t] = (8 * au_features[t - 1] + out.au_features[t]) / 9
+        with torch.no_grad():
+            expr_logits, va = model.message_space.classify(messages)
+            au = (torch.sigmoid(model.sign_vehicle.classify(au_features)) > 0.5).long()
+        name = video.name
+        np.testing.assert_allclose(
+            read_annotation_file(tmp_path / "out" / "VA" / f"{name}.txt", "VA").labels, va.numpy(), atol=2e-6
+        )
+        expr = read_annotation_file(tmp_path / "out" / "EXPR" / f"{name}.txt", "EXPR").labels[:, 0]
+        np.testing.assert_array_equal(expr, expr_logits.argmax(-1).numpy())
+        np.testing.assert_array_equal(read_annotation_file(tmp_path / "out" / "AU" / f"{name}.txt", "AU").labels, au)
+    mtl = read_multitask_csv(tmp_path / "out" / "MTL_predictions.txt", num_aus=3)
+    assert mtl.images == (*(f"vidA/{n:05d}.jpg" for n in range(1, 5)), *(f"vidB/{n:05d}.jpg" for n in range(1, 4)))
+    np.testing.assert_allclose(mtl.va[4:], read_annotation_file(tmp_path / "out" / "VA" / "vidB.txt", "VA").labels)
     assert main(["info", "--checkpoint", str(tmp_path / "ckpt" / "model.safetensors")]) == 0
-    assert "roi_embedding" in capsys.readouterr().out
+    info = capsys.readouterr().out
+    assert f"C={model.feature_channels}" in info
+    assert "regions U=5: region_0, region_1, region_2, region_3, region_4" in info
+    total = sum(p.numel() for p in model.parameters())
+    heads = sum(p.numel() for p in model.roi_embedding.parameters())
+    assert f"roi_embedding  {heads:>12,d} parameters" in info
+    assert f"total          {total:>12,d} parameters" in info
 
 
 def test_cli_convert_published_checkpoint(tmp_path: Path, reference_weights) -> None:
