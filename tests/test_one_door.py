@@ -30,6 +30,15 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder as the demo writes it (ResNet-18 at 64 px), saved without training: fast."""
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("saved") / "demo"
+    smm.create_model("smm_resnet18", image_size=64).save_pretrained(folder)
+    return folder
+
+
 def _outputs(model: smm.SMMEmotionNet, images: torch.Tensor) -> smm.SMMOutput:
     with torch.no_grad():
         return model.eval()(images)
@@ -63,19 +72,19 @@ def test_every_door_gives_the_trainers_model(demo_run: Path, tmp_path: Path, mon
             assert torch.equal(got, expected), f"{door}: {field}"
 
 
-def test_precedence_overrides_then_stored_config_then_registry(demo_run: Path, tmp_path: Path) -> None:
+def test_precedence_overrides_then_stored_config_then_registry(saved_run: Path, tmp_path: Path) -> None:
     # An override of preprocessing wins over the stored config ...
-    model = smm.load_checkpoint(demo_run, input_size=(3, 96, 96), interpolation="bicubic")
+    model = smm.load_checkpoint(saved_run, input_size=(3, 96, 96), interpolation="bicubic")
     assert model.data_config["input_size"] == (3, 96, 96)
     assert model.data_config["interpolation"] == "bicubic"
-    assert smm.create_model("smm_resnet18", pretrained=demo_run, crop_pct=0.9).config.crop_pct == 0.9
+    assert smm.create_model("smm_resnet18", pretrained=saved_run, crop_pct=0.9).config.crop_pct == 0.9
     # ... but one of the architecture, which the weights fix, is an error naming both.
     with pytest.raises(CheckpointError, match=r"config\.json has dim=16, but the keyword override says dim=8"):
-        smm.load_checkpoint(demo_run, dim=8)
+        smm.load_checkpoint(saved_run, dim=8)
     with pytest.raises(
         CheckpointError, match=r"has backbone='resnet18', but the keyword override says backbone='resnet50'"
     ):
-        smm.create_model("smm_resnet18", pretrained=demo_run, backbone="resnet50")
+        smm.create_model("smm_resnet18", pretrained=saved_run, backbone="resnet50")
     # A variant of the entry (other regions) is the stored config's to say.
     variant = smm.create_model("smm_resnet18", num_regions=5, num_labelled=3, image_size=48)
     variant.save_pretrained(tmp_path / "variant")
@@ -84,19 +93,19 @@ def test_precedence_overrides_then_stored_config_then_registry(demo_run: Path, t
     # The registry entry's defaults apply where nothing is stored: a bare safetensors file.
     bare = tmp_path / "bare"
     bare.mkdir()
-    (bare / "model.safetensors").write_bytes((demo_run / "model.safetensors").read_bytes())
+    (bare / "model.safetensors").write_bytes((saved_run / "model.safetensors").read_bytes())
     assert smm.create_model("smm_resnet18", pretrained=bare).data_config["input_size"] == (3, 224, 224)
     assert smm.create_model("smm_resnet18", pretrained=bare, image_size=64).data_config["input_size"] == (3, 64, 64)
     # A stored config of another architecture is not silently built as the named entry.
     with pytest.raises(CheckpointError, match=r"config\.json is not a 'smm_abaw3' model: it has backbone='resnet18'"):
-        smm.create_model("smm_abaw3", pretrained=demo_run)
+        smm.create_model("smm_abaw3", pretrained=saved_run)
 
 
-def test_an_ambiguous_folder_names_both_files(demo_run: Path, tmp_path: Path) -> None:
+def test_an_ambiguous_folder_names_both_files(saved_run: Path, tmp_path: Path) -> None:
     folder = tmp_path / "both"
     folder.mkdir()
     for name in ("model.safetensors", "config.json"):
-        (folder / name).write_bytes((demo_run / name).read_bytes())
+        (folder / name).write_bytes((saved_run / name).read_bytes())
     (folder / "resume.pt").write_bytes(b"not weights")  # the trainer's resume state is never a candidate
     assert smm.load_checkpoint(folder).data_config["input_size"] == (3, 64, 64)
     (folder / "published.ckpt").write_bytes(b"PK\x03\x04")
@@ -107,12 +116,12 @@ def test_an_ambiguous_folder_names_both_files(demo_run: Path, tmp_path: Path) ->
         smm.create_model("smm_resnet18", pretrained=folder)
 
 
-def test_the_hub_config_is_read_and_checked(demo_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_hub_config_is_read_and_checked(saved_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fetched: list[tuple[str, str]] = []
 
     def download(repo: str, filename: str) -> str:  # a stand-in for huggingface_hub's, offline
         fetched.append((repo, filename))
-        return str(demo_run / filename)
+        return str(saved_run / filename)
 
     hub = type(sys)("huggingface_hub")
     hub.hf_hub_download = download

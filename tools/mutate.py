@@ -13,7 +13,9 @@ cores), so it is not part of CI: run it on the modules a change touches (CONTRIB
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -24,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
-def scratch_copy(folder: Path, module: str, tests: list[str]) -> Path:
+def scratch_copy(folder: Path, module: str, tests: list[str], pytest_args: list[str]) -> Path:
     """The tracked files in ``folder/repo``, with a ``[tool.mutmut]`` section for ``module`` and ``tests``."""
     repo = folder / "repo"
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
@@ -57,7 +59,7 @@ def scratch_copy(folder: Path, module: str, tests: list[str]) -> Path:
             'source_paths = ["smm"]\n'
             f'only_mutate = ["{module}"]\n'
             f"pytest_add_cli_args_test_selection = [{quoted}]\n"
-            'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
+            f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider', *pytest_args])}\n"
             "mutate_only_covered_lines = false\n"
             # torch is not fork-safe once its thread pool runs: fork the workers from a server that
             # has imported the tests but run nothing, and allow for a worker's start-up.
@@ -74,6 +76,9 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1, help="parallel test runs")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy and print where it is")
     parser.add_argument("--debug", action="store_true", help="mutmut's debug output (the tests' own output)")
+    parser.add_argument(
+        "--pytest-args", default="", help="extra pytest arguments, e.g. \"-k 'not slow_test'\" (split like a shell)"
+    )
     args = parser.parse_args()
     if not (ROOT / args.module).is_file():
         parser.error(f"{args.module} is not a file of this repository")
@@ -82,7 +87,7 @@ def main() -> int:
         parser.error(f"no such test file(s): {', '.join(missing)}")
     folder = Path(tempfile.mkdtemp(prefix="smm-mutate-"))
     try:
-        repo = scratch_copy(folder, args.module, args.tests)
+        repo = scratch_copy(folder, args.module, args.tests, shlex.split(args.pytest_args))
         if args.debug:
             with (repo / "pyproject.toml").open("a") as file:
                 file.write("debug = true\n")
