@@ -206,3 +206,46 @@ def test_cli_info_describes_the_preset(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert "AU1, AU2, AU4" in out
     assert "total" in out
+
+
+def test_the_core_batches_as_asked(model: smm.SMMEmotionNet) -> None:
+    sizes: list[int] = []
+    hook = model.register_forward_hook(lambda module, args, output: sizes.append(args[0].shape[0]))
+    try:
+        frames = [torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in range(5)]
+        one = predict_frames(model, frames, batch_size=1, precision="fp32")
+        assert sizes == [1] * 5
+        sizes.clear()
+        two = predict_frames(model, frames, batch_size=2, precision="fp32")
+        assert sizes == [2, 2, 1]
+    finally:
+        hook.remove()
+    torch.testing.assert_close(one.au_prob, two.au_prob, atol=1e-5, rtol=1e-5)  # batching changes no value
+
+
+@pytest.mark.parametrize(
+    ("frames", "options", "message"),
+    [
+        ([torch.zeros(3, 8, 8)], {"batch_size": 0}, r"^batch_size must be a positive integer, got 0$"),
+        ([torch.zeros(3, 8, 8)], {"batch_size": True}, r"^batch_size must be a positive integer, got True$"),
+        ([torch.zeros(3, 8, 8)], {"batch_size": 2.0}, r"^batch_size must be a positive integer, got 2\.0$"),
+        (
+            [torch.zeros(3, 8, 8), np.zeros((3, 8, 8))],
+            {},
+            r"^model inputs must be \(C, H, W\) tensors, input 1 is ndarray$",
+        ),
+        ([torch.zeros(8, 8)], {}, r"^model inputs must be \(C, H, W\) tensors, input 0 is \(8, 8\)$"),
+        ([torch.zeros(3, 32, 32)], {"threshold": 1.5}, r"^threshold must be a number in \[0, 1\], got 1\.5$"),
+        ([torch.zeros(3, 32, 32)], {"threshold": True}, r"^threshold must be a number in \[0, 1\], got True$"),
+        ([torch.zeros(3, 32, 32)], {"threshold": "0.5"}, r"^threshold must be a number in \[0, 1\], got '0\.5'$"),
+    ],
+)
+def test_the_core_says_what_it_expected(model: smm.SMMEmotionNet, frames: list, options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        predict_frames(model, frames, precision="fp32", **options)
+
+
+def test_thresholds_at_the_ends_of_the_range(model: smm.SMMEmotionNet) -> None:
+    frames = [torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    assert predict_frames(model, frames, threshold=1, precision="fp32").au.sum() == 0  # no probability exceeds 1
+    assert (predict_frames(model, frames, threshold=0, precision="fp32").au == 1).all()  # every one exceeds 0
