@@ -461,3 +461,95 @@ def test_multitask_file_values_follow_the_list_order(tmp_path: Path, checkpoint:
         np.testing.assert_allclose(written.va[row], out.va[0].numpy(), atol=2e-6)
         assert written.expr[row] == int(out.expr[0].argmax())
         np.testing.assert_array_equal(written.au[row], (torch.sigmoid(out.au[0]) > 0.5).long().numpy())
+
+
+def _lines(folder: Path, tmp_path: Path, **options: object) -> list[str]:
+    (tmp_path / "mtl_list.txt").write_text(MTL_LIST)
+    videos = list(FRAMES)
+    problems = check_submission(
+        folder,
+        au_videos=videos,
+        expr_videos=videos,
+        va_videos=videos,
+        mtl_list=read_multitask_test_list(tmp_path / "mtl_list.txt"),
+        frame_counts=FRAMES,
+        **options,
+    )
+    return [str(p).replace(f"{folder}/", "").replace(str(folder), ".") for p in problems]
+
+
+def test_checker_reports_each_problem_whole(tmp_path: Path) -> None:
+    """Every problem's file, line and message, written out: nothing more, nothing less."""
+    folder = _good_submission(tmp_path / "sub")
+    (folder / "AU" / "notes.md").write_text("mine")
+    (folder / "AU" / ".DS_Store").write_text("hidden files are ignored")
+    (folder / "EXPR" / "vidA.txt").write_bytes(b"\xff")  # unreadable as text: the next video is still checked
+    _replace_line(folder / "EXPR" / "vidB_left.txt", 2, "1,2")
+    _replace_line(folder / "VA" / "vidA.txt", 3, "0.1")
+    (folder / "VA" / "vidB_left.txt").write_text("")
+    _replace_line(folder / "AU" / "vidA.txt", 2, "0,0.5" + ",0" * 10)  # the bad value is not the first
+    _replace_line(folder / "MTL_predictions.txt", 2, "vidA/00009.jpg,0,0,1" + ",0" * 12)  # wrong image: row skipped
+    _replace_line(folder / "MTL_predictions.txt", 3, "vidA/00001.jpg,nan,0,1" + ",0" * 12)  # and the next is checked
+    _replace_line(folder / "MTL_predictions.txt", 4, "vidC/00005.jpg,0,0,1,2" + ",0" * 11)
+    assert _lines(folder, tmp_path) == [
+        "AU: error: files other than <video>.txt: notes.md",
+        "AU/vidA.txt:2: error: AU values must be 0 or 1, got '0.5'",
+        "EXPR/vidA.txt:1: error: not UTF-8 text",
+        "EXPR/vidB_left.txt:2: error: expected one expression class, got 2 fields",
+        "VA/vidA.txt:3: error: expected valence and arousal, got 1 fields",
+        "VA/vidB_left.txt: error: empty file, expected the header 'valence,arousal'",
+        "MTL_predictions.txt:2: error: image 'vidA/00009.jpg', but the test list has 'vidA/00002.jpg' here",
+        "MTL_predictions.txt:3: error: valence/arousal must be finite, got 'nan,0'",
+        "MTL_predictions.txt:4: error: AU values must be 0 or 1, got '2'",
+    ]
+
+
+def test_checker_line_counts_caps_and_bom_whole(tmp_path: Path) -> None:
+    folder = _good_submission(tmp_path / "sub")
+    (folder / "VA" / "vidA.txt").write_text("valence,arousal\n" + "3,0\n" * 3)  # 3 lines, 4 frames; all warnings
+    bom = folder / "AU" / "vidB_left.txt"
+    bom.write_bytes(b"\xef\xbb\xbf" + bom.read_bytes())  # the header after the mark is still read whole
+    _replace_line(folder / "EXPR" / "vidA.txt", 2, "x")
+    for n in range(3, 6):
+        _replace_line(folder / "EXPR" / "vidA.txt", n, "9")
+    expected_va = [
+        "VA/vidA.txt: error: 3 prediction line(s), but the video has 4 frames (one line per frame after the header)",
+        *(f"VA/vidA.txt:{n}: warning: valence/arousal outside [-1, 1]: 3,0" for n in (2, 3, 4)),
+    ]
+    assert _lines(folder, tmp_path) == [
+        "AU/vidB_left.txt:1: error: starts with a UTF-8 byte-order mark",
+        "EXPR/vidA.txt:2: error: expression must be a class 0..7, got 'x'",
+        *(f"EXPR/vidA.txt:{n}: error: expression must be a class 0..7, got '9'" for n in (3, 4, 5)),
+        *expected_va,
+    ]
+    capped = _lines(folder, tmp_path, max_per_file=2)
+    assert capped[-4:] == [
+        expected_va[0],
+        *expected_va[1:3],
+        "VA/vidA.txt: warning: ... and 1 more line problem(s) in this file",
+    ]
+    assert "EXPR/vidA.txt: error: ... and 2 more line problem(s) in this file" in capped
+    header = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n"
+    (folder / "EXPR" / "vidA.txt").write_text(header + "8\n" * 7)  # 7 bad lines: the default cap is 5
+    many = [line for line in _lines(folder, tmp_path) if line.startswith("EXPR/vidA.txt")]
+    assert many[-1] == "EXPR/vidA.txt: error: ... and 2 more line problem(s) in this file"
+    assert len(many) == 1 + 5 + 1  # the line count, the first 5, the summary
+
+
+def test_checker_file_size_limit_and_special_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _good_submission(tmp_path / "sub")
+    size = (folder / "VA" / "vidA.txt").stat().st_size
+    monkeypatch.setattr(check, "MAX_FILE_BYTES", size)
+    assert not any(line.startswith("VA/vidA.txt") for line in _lines(folder, tmp_path))  # exactly the limit: read
+    monkeypatch.setattr(check, "MAX_FILE_BYTES", size - 1)
+    assert f"VA/vidA.txt: error: {size} bytes, too large to be a prediction file (at most {size - 1})" in _lines(
+        folder, tmp_path
+    )
+    monkeypatch.undo()
+    (folder / "EXPR" / "vidA.txt").unlink()
+    os.mkfifo(folder / "EXPR" / "vidA.txt")
+    assert "EXPR/vidA.txt: error: not a regular file" in _lines(folder, tmp_path)
+    with pytest.raises(
+        ValueError, match=r"^give at least one test list: au_videos, expr_videos, va_videos or mtl_list$"
+    ):
+        check_submission(folder)
