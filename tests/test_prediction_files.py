@@ -104,3 +104,45 @@ def test_multitask_writer_checks_every_argument(tmp_path: Path) -> None:
         write_multitask_file(tmp_path / "m.txt", ["a,b"], va, expr, au)
     with pytest.raises(TypeError, match=r"va must be numbers"):
         write_multitask_file(tmp_path / "m.txt", images, [["x", "y"]], expr, au)
+
+
+def test_frames_csv_rows_written_out(tmp_path: Path) -> None:
+    """The per-frame CSV of a hand-made result, line by line: quoting, decimals, empty fields, defaults."""
+    from smm.formats import csv_columns, write_frames_csv
+    from smm.inference import FramePredictions
+
+    au_names, expressions = ("AU1", "AU2"), ("Neutral", "Happiness", "Other")
+    result = FramePredictions(
+        au_prob=torch.tensor([[0.1234567, 0.9], [0.5, 0.5], [0.25, 0.75]]),
+        au=torch.tensor([[0, 1], [0, 0], [0, 1]]),
+        expr_prob=torch.tensor([[0.2, 0.7, 0.1], [0.3, 0.3, 0.4], [0.6, 0.3, 0.1]]),
+        expr=torch.tensor([1, 2, 0]),
+        va=torch.tensor([[0.5, -0.25], [0.0, 0.0], [-1.5, 0.125]]),
+        frame=torch.tensor([1, 2, 3]),
+        observed=torch.tensor([True, False, True]),
+        time=torch.tensor([0.0, 1.23456789, 2.5], dtype=torch.float64),
+        box=torch.tensor([[10.0, 20.5, 110.25, 120.0], [float("nan")] * 4, [1.0, 2.0, 3.0, 4.0]]),
+        landmarks=torch.arange(30, dtype=torch.float32).reshape(3, 5, 2) + 0.125,
+        source=('clip "a", take 1.mp4', 'clip "a", take 1.mp4', "plain.mp4"),
+    )
+    path = write_frames_csv(tmp_path / "out.csv", result, au_names, expressions)
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(csv_columns(au_names, expressions))
+    assert lines[0].startswith("source,frame,time,face,x0,y0,x1,y1,left_eye_x,left_eye_y,")
+    marks = ",".join(f"{v:.2f}" for v in (torch.arange(10) + 0.125).tolist())
+    assert lines[1] == (
+        '"clip ""a"", take 1.mp4",1,0.000000,1,10.00,20.50,110.25,120.00,' + marks
+        + ",0.123457,0.900000,0.200000,0.700000,0.100000,Happiness,0.500000,-0.250000"
+    )  # fmt: skip
+    assert lines[2] == '"clip ""a"", take 1.mp4",2,1.234568,0' + "," * 22  # no face: the 22 other fields empty
+    assert lines[3].startswith("plain.mp4,3,2.500000,1,1.00,2.00,3.00,4.00,20.12,21.12,")
+    assert lines[3].endswith(",0.250000,0.750000,0.600000,0.300000,0.100000,Neutral,-1.500000,0.125000")
+    assert all(line.count(",") == lines[0].count(",") for line in lines[1:] if '"' not in line)
+    # A result of frame folders has no times, boxes or sources: zeros, empty geometry and names.
+    bare = result._replace(time=None, box=None, landmarks=None, source=None)
+    lines = write_frames_csv(tmp_path / "bare.csv", bare, au_names, expressions).read_text().splitlines()
+    assert (
+        lines[1]
+        == ",1,0.000000,1" + "," * 14 + ",0.123457,0.900000,0.200000,0.700000,0.100000,Happiness,0.500000,-0.250000"
+    )
+    assert lines[2] == ",2,0.000000,0" + "," * 22
