@@ -83,3 +83,45 @@ def test_predict_frames_precision_option(model: smm.SMMEmotionNet) -> None:
     with torch.no_grad():
         expected = torch.sigmoid(model(torch.stack(frames)).au)
     torch.testing.assert_close(fp32.au_prob, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_precision_is_resolved_once_and_applied_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smm.runtime import Precision
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "DEFAULT")  # no AVX2: NCHW in fp32
+    bf16 = Precision.resolve("auto", "cpu", flags=frozenset({"avx512_bf16"}))
+    assert (bf16.name, bf16.dtype, bf16.channels_last, str(bf16)) == (
+        "bf16",
+        torch.bfloat16,
+        True,
+        "bf16, channels_last",
+    )
+    fp32 = Precision.resolve("auto", "cpu", flags=frozenset())
+    assert (fp32.name, fp32.dtype, fp32.channels_last) == ("fp32", None, False)
+    assert str(fp32) == "fp32"
+    assert Precision.resolve(bf16, "cpu") is bf16  # already resolved for this device type: kept
+    cuda_fp16 = Precision("fp16", torch.device("cuda"), False)
+    with pytest.raises(ValueError, match=r"^precision 'fp16' needs a CUDA device; use 'bf16' or 'auto' on a CPU$"):
+        Precision.resolve(cuda_fp16, "cpu")  # another device type: resolved again, by its name
+    assert Precision.resolve("auto", "meta").name == "fp32"  # neither CPU nor CUDA
+    assert autocast_dtype("fp16") is torch.float16
+    images = torch.randn(2, 3, 8, 8)
+    assert bf16.inputs(images).is_contiguous(memory_format=torch.channels_last)
+    assert not bf16.inputs(images).is_contiguous()
+    assert fp32.inputs(images).is_contiguous()
+    torch.testing.assert_close(bf16.inputs(images), images)
+    with bf16.autocast():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with fp32.autocast():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    model = torch.nn.Conv2d(3, 4, 3)
+    assert fp32.prepare_model(model).weight.is_contiguous()
+    assert bf16.prepare_model(model).weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_given_flags_decide_bf16_units() -> None:
+    assert cpu_supports_bf16(frozenset({"amx_bf16"}))
+    assert cpu_supports_bf16(frozenset({"avx2", "avx512_bf16"}))
+    assert not cpu_supports_bf16(frozenset({"avx2", "avx512f"}))
+    assert not cpu_supports_bf16(frozenset())  # whatever this machine has
+    assert resolve_precision("auto", "cpu", flags=frozenset()) == "fp32"
