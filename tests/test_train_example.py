@@ -50,9 +50,30 @@ def test_example_trains_and_saves_a_loadable_checkpoint(tmp_path: Path, capsys: 
     )
 
 
-def test_example_with_adamw_and_amp(tmp_path: Path) -> None:
-    results = _train_main()([*TINY, "--max-steps", "1", "--optimizer", "adamw", "--amp", "--out", str(tmp_path)])
+def test_example_with_adamw_and_amp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dtypes = []
+    autocast = torch.autocast
+
+    class Recording(autocast):  # records the dtype of every autocast region the script opens
+        def __init__(self, device_type: str, dtype: torch.dtype | None = None, **kwargs) -> None:
+            dtypes.append(dtype)
+            super().__init__(device_type, dtype=dtype, **kwargs)
+
+    monkeypatch.setattr(torch, "autocast", Recording)
+    start = tmp_path / "start"
+    _train_main()([*TINY, "--max-steps", "0", "--optimizer", "adamw", "--amp", "--out", str(start)])
+    results = _train_main()(
+        [*TINY, "--max-steps", "1", "--optimizer", "adamw", "--amp", "--out", str(tmp_path / "one")]
+    )
     assert torch.isfinite(torch.tensor(results["after"].p_mtl))
+    assert dtypes
+    assert set(dtypes) == {torch.bfloat16}  # --amp on a CPU: bf16 autocast, in training and validation
+    # AdamW's first step moves each weight by lr * sign(gradient), plus the decay lr * 0.01 * w (its closed form).
+    before = load_file(start / "model.safetensors")["sign_vehicle.au_weight"]
+    after = load_file(tmp_path / "one" / "model.safetensors")["sign_vehicle.au_weight"]
+    step = (after - before + 1e-3 * 0.01 * before).abs()
+    assert step.numel() > 100
+    assert ((step - 1e-3).abs() < 1e-5).float().mean() > 0.95
 
 
 def _free_port() -> int:
