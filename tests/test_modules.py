@@ -57,6 +57,15 @@ def test_message_space_shapes(s: Sizes, num_classes: int, va_dim: int) -> None:
     assert votes.expr.shape == (s.batch, s.regions, num_classes)
     assert votes.va.shape == (s.batch, s.regions, va_dim)
     assert votes.message.shape == (s.batch, s.regions, s.dim)
+    # The values, written here region by region: M_u = A_u f_u, their mean, the linear readers.
+    with torch.no_grad():
+        per_region = torch.stack([f[:, u] @ module.transforms[u].T for u in range(s.regions)], 1)
+        message = per_region.mean(1)
+        out = module(f)
+        torch.testing.assert_close(votes.message, per_region, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out.message, message, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out.expr, message @ module.expr.weight.T + module.expr.bias, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out.va, message @ module.va.weight.T + module.va.bias, atol=1e-5, rtol=1e-5)
 
 
 @given(sizes(), st.integers(1, 9), st.booleans())
