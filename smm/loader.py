@@ -143,15 +143,17 @@ class Weights:
                         f"{key}={wanted!r}; load it with smm.load_checkpoint, or pick the entry it was trained as"
                     )
         for key, value in overrides.items():
-            if key in ARCHITECTURE_FIELDS and self.stored is not None and hasattr(base, key):
-                stored_value = getattr(base, key)
-                if _normalised(value) != _normalised(stored_value) and not (
-                    key == "feature_channels" and stored_value is None
-                ):
-                    raise CheckpointError(
-                        f"{self.described} has {key}={stored_value!r}, but the keyword override says "
-                        f"{key}={value!r}; the weights fix it: drop the override, or use a checkpoint of that model"
-                    )
+            stored_value = getattr(base, key, None) if self.stored is not None else None
+            # A field the weights fix, stored with them (None: not recorded), must not be overridden otherwise.
+            if (
+                key in ARCHITECTURE_FIELDS
+                and stored_value is not None
+                and _normalised(value) != _normalised(stored_value)
+            ):
+                raise CheckpointError(
+                    f"{self.described} has {key}={stored_value!r}, but the keyword override says "
+                    f"{key}={value!r}; the weights fix it: drop the override, or use a checkpoint of that model"
+                )
         return base.replace(**overrides)
 
 

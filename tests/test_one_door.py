@@ -378,3 +378,70 @@ def test_a_01_config_json_still_loads(tmp_path: Path) -> None:
     loaded = smm.load_checkpoint(tmp_path)
     assert loaded.config == model.config
     assert torch.equal(loaded.roi_embedding.conv1_weight, model.roi_embedding.conv1_weight)
+
+
+# --- the loader's edges ------------------------------------------------------------------------------------------
+
+
+def test_published_checkpoints_go_through_the_same_door(
+    tmp_path: Path, reference_weights: dict[str, torch.Tensor]
+) -> None:
+    torch.save({"state_dict": dict(reference_weights)}, tmp_path / "published.ckpt")  # heads only
+    model = smm.load_checkpoint(tmp_path / "published.ckpt")
+    assert model.backbone is None
+    assert model.config == smm.ABAW3.replace(backbone=None)
+    torch.testing.assert_close(model.message_space.transforms[3], reference_weights["transformation_matrices.3.weight"])
+    with pytest.raises(
+        CheckpointError,
+        match=r"published\.ckpt \(a published-code checkpoint of the ABAW3 model\) has dim=16, but the keyword",
+    ):
+        smm.load_checkpoint(tmp_path / "published.ckpt", dim=8)
+    heads = smm.create_model("smm_abaw3", pretrained=tmp_path / "published.ckpt")  # a heads-only file of the entry
+    assert heads.backbone is None
+    model.save_pretrained(tmp_path / "heads")  # and our own heads-only folder
+    assert smm.create_model("smm_abaw3", pretrained=tmp_path / "heads").config == model.config
+
+
+def test_the_card_and_unrecorded_fields(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = smm.create_model("smm_resnet18", image_size=48)
+    model.save_pretrained(tmp_path / "run", training_data="mine", metrics={"p_mtl": 1.5})
+    loaded = smm.load_checkpoint(tmp_path / "run")
+    assert loaded.card == {"training_data": "mine", "metrics": {"p_mtl": 1.5}}
+    assert smm.create_model("smm_resnet18").card == {}
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    saved["card"] = ["not", "a", "mapping"]
+    saved["config"]["feature_channels"] = None  # not recorded: an override may say it
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    loaded = smm.load_checkpoint(tmp_path / "run", feature_channels=256)
+    assert loaded.card == {}
+    assert loaded.feature_channels == 256
+    # Overrides equal to the stored values, in another spelling, are no conflict.
+    same = smm.load_checkpoint(tmp_path / "run", region_names=list(model.region_names), backbone_kwargs={})
+    assert same.config.region_names == model.region_names
+    with pytest.raises(CheckpointError, match=r"has backbone_kwargs=\{\}, but the keyword override says"):
+        smm.load_checkpoint(tmp_path / "run", backbone_kwargs={"drop_rate": 0.1})
+    with pytest.raises(CheckpointError, match=r"has region_names=\('AU1', .*, but the keyword override says"):
+        smm.load_checkpoint(tmp_path / "run", region_names=[f"r{i}" for i in range(17)])
+
+
+def test_sources_that_are_not_one(tmp_path: Path) -> None:
+    from smm.loader import resolve_source
+
+    with pytest.raises(
+        ValueError, match=r"^pretrained=True needs a registry name \(create_model\(name, pretrained=True\)\)$"
+    ):
+        resolve_source(True)
+    for bad in (None, False):
+        with pytest.raises(TypeError, match=r"^source must be a path, a registry name or 'hf-hub:org/name', got "):
+            resolve_source(bad)
+    (tmp_path / "weights.npz").write_bytes(b"PK")
+    with pytest.raises(
+        CheckpointError,
+        match=r"weights\.npz: not a checkpoint file \(expected \.safetensors or a published-code \.ckpt, \.pt, \.pth, \.b",
+    ):
+        smm.load_checkpoint(tmp_path / "weights.npz")
+    with pytest.raises(
+        FileNotFoundError, match=r"checkpoint smm_nothing does not exist \(nor is it a registered model: smm_abaw3, "
+    ):
+        smm.load_checkpoint("smm_nothing")
