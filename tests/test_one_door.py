@@ -438,7 +438,7 @@ def test_sources_that_are_not_one(tmp_path: Path) -> None:
     (tmp_path / "weights.npz").write_bytes(b"PK")
     with pytest.raises(
         CheckpointError,
-        match=r"weights\.npz: not a checkpoint file \(expected \.safetensors or a published-code \.ckpt, \.pt, \.pth, \.b",
+        match=r"weights\.npz: not a checkpoint file \(expected \.safetensors or a published-code \.ckpt, \.pt, ",
     ):
         smm.load_checkpoint(tmp_path / "weights.npz")
     with pytest.raises(
