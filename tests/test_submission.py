@@ -553,3 +553,40 @@ def test_checker_file_size_limit_and_special_files(tmp_path: Path, monkeypatch: 
         ValueError, match=r"^give at least one test list: au_videos, expr_videos, va_videos or mtl_list$"
     ):
         check_submission(folder)
+
+
+def test_write_submission_counts_logs_and_tracks(tmp_path: Path, checkpoint: Path) -> None:
+    from smm.inference import predict_frames
+    from smm.submission import write_submission, write_video_files
+
+    model = smm.load_checkpoint(checkpoint)
+    root = _frames_root(tmp_path / "cropped_aligned")  # vidA has images of frames 1, 2, 4
+    (tmp_path / "mtl.txt").write_text("image\nvidA/00006.jpg\nvidC/00005.jpg\n")  # vidA listed past its last image
+    lines: list[str] = []
+    report = write_submission(
+        model,
+        root,
+        tmp_path / "sub",
+        expr_videos=["vidA"],
+        mtl_list=read_multitask_test_list(tmp_path / "mtl.txt"),
+        log=lines.append,
+        precision="fp32",
+    )
+    # Without a count, vidA's file reaches the last frame the multi-task list names (6), not only its last image.
+    assert report.uncounted == ["vidA"]
+    assert report.frames == {"vidA": 6}
+    assert lines == ["vidA: 3 images, 6 frames", "vidC: 1 images, 5 frames"]  # vidC: up to its listed frame
+    expected = predict_frames(model, root / "vidA", num_frames=6, precision="fp32")
+    written = read_annotation_file(tmp_path / "sub" / "EXPR" / "vidA.txt", "EXPR").labels[:, 0]
+    np.testing.assert_array_equal(written, expected.expr.numpy())
+    with pytest.raises(ValueError, match=r"^frame_counts\['vidA'\] must be a positive integer, got True$"):
+        write_submission(model, root, tmp_path / "other", au_videos=["vidA"], frame_counts={"vidA": True})
+    with pytest.raises(ValueError, match=r"^tracks must be among \('AU', 'EXPR', 'VA'\), got \['MTL'\]$"):
+        write_video_files(tmp_path / "v", "vidA", expected, model, tracks=["AU", "MTL"])
+    nothing = expected._replace(observed=torch.zeros(6, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"^vidA: no face was found in any frame; the ABAW files need at least one"):
+        write_video_files(tmp_path / "v", "vidA", nothing, model)
+    assert not (tmp_path / "v").exists()
+    assert write_video_files(tmp_path / "v", "vidA", expected, model, tracks=["VA"]) == [
+        tmp_path / "v" / "VA" / "vidA.txt"
+    ]
