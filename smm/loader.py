@@ -48,7 +48,8 @@ from smm.registry import CACHE_ENV, ModelEntry, cache_dir, list_models, model_en
 
 HUB_PREFIX = "hf-hub:"
 
-#: Config fields that the weights fix: an override that disagrees with the stored config is an error.
+#: Config fields that the weights fix: an override that disagrees with the stored config is an error
+#: (one that the stored config leaves unrecorded, ``None``, may be given).
 ARCHITECTURE_FIELDS = (
     "backbone",
     "feature_index",

@@ -128,7 +128,10 @@ def test_frames_csv_rows_written_out(tmp_path: Path) -> None:
     path = write_frames_csv(tmp_path / "out.csv", result, au_names, expressions)
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(csv_columns(au_names, expressions))
-    assert lines[0].startswith("source,frame,time,face,x0,y0,x1,y1,left_eye_x,left_eye_y,")
+    assert lines[0] == (
+        "source,frame,time,face,x0,y0,x1,y1,left_eye_x,left_eye_y,right_eye_x,right_eye_y,nose_x,nose_y,"
+        "mouth_left_x,mouth_left_y,mouth_right_x,mouth_right_y,AU1,AU2,Neutral,Happiness,Other,expression,valence,arousal"
+    )
     marks = ",".join(f"{v:.2f}" for v in (torch.arange(10) + 0.125).tolist())
     assert lines[1] == (
         '"clip ""a"", take 1.mp4",1,0.000000,1,10.00,20.50,110.25,120.00,' + marks
@@ -141,8 +144,10 @@ def test_frames_csv_rows_written_out(tmp_path: Path) -> None:
     # A result of frame folders has no times, boxes or sources: zeros, empty geometry and names.
     bare = result._replace(time=None, box=None, landmarks=None, source=None)
     lines = write_frames_csv(tmp_path / "bare.csv", bare, au_names, expressions).read_text().splitlines()
-    assert (
-        lines[1]
-        == ",1,0.000000,1" + "," * 14 + ",0.123457,0.900000,0.200000,0.700000,0.100000,Happiness,0.500000,-0.250000"
-    )
+    values = ",0.123457,0.900000,0.200000,0.700000,0.100000,Happiness,0.500000,-0.250000"
+    assert lines[1] == ",1,0.000000,1" + "," * 14 + values
     assert lines[2] == ",2,0.000000,0" + "," * 22
+    # Boxes without landmarks (or the reverse) are no geometry to write; plain names are not quoted.
+    half = result._replace(landmarks=None, source=("X.mp4",) * 3)
+    lines = write_frames_csv(tmp_path / "half.csv", half, au_names, expressions).read_text().splitlines()
+    assert lines[1] == "X.mp4,1,0.000000,1" + "," * 14 + values

@@ -119,7 +119,13 @@ def test_precision_is_resolved_once_and_applied_the_same_way(monkeypatch: pytest
     assert bf16.prepare_model(model).weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_given_flags_decide_bf16_units() -> None:
+def test_given_flags_decide_bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    import smm.runtime
+
+    monkeypatch.setattr(smm.runtime, "cpu_flags", lambda: frozenset({"amx_bf16"}))
+    assert cpu_supports_bf16()  # no flags given: the machine's
+    monkeypatch.setattr(smm.runtime, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert not cpu_supports_bf16()
     assert cpu_supports_bf16(frozenset({"amx_bf16"}))
     assert cpu_supports_bf16(frozenset({"avx2", "avx512_bf16"}))
     assert not cpu_supports_bf16(frozenset({"avx2", "avx512f"}))
