@@ -38,7 +38,7 @@ def _good_submission(folder: Path) -> Path:
     return folder
 
 
-def _check(folder: Path, tmp_path: Path) -> list[Problem]:
+def _check(folder: Path, tmp_path: Path, **options: object) -> list[Problem]:
     (tmp_path / "mtl_list.txt").write_text(MTL_LIST)
     videos = list(FRAMES)
     return check_submission(
@@ -48,6 +48,7 @@ def _check(folder: Path, tmp_path: Path) -> list[Problem]:
         va_videos=videos,
         mtl_list=read_multitask_test_list(tmp_path / "mtl_list.txt"),
         frame_counts=FRAMES,
+        **options,
     )
 
 
@@ -464,17 +465,7 @@ def test_multitask_file_values_follow_the_list_order(tmp_path: Path, checkpoint:
 
 
 def _lines(folder: Path, tmp_path: Path, **options: object) -> list[str]:
-    (tmp_path / "mtl_list.txt").write_text(MTL_LIST)
-    videos = list(FRAMES)
-    problems = check_submission(
-        folder,
-        au_videos=videos,
-        expr_videos=videos,
-        va_videos=videos,
-        mtl_list=read_multitask_test_list(tmp_path / "mtl_list.txt"),
-        frame_counts=FRAMES,
-        **options,
-    )
+    problems = _check(folder, tmp_path, **options)
     return [str(p).replace(f"{folder}/", "").replace(str(folder), ".") for p in problems]
 
 
