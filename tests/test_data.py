@@ -196,3 +196,30 @@ def test_frames_are_ordered_by_number_not_by_name(tmp_path: Path) -> None:
     for i, n in enumerate(frames):
         assert dataset[i]["expr"].item() == n % 2  # line n of the file goes with frame n's image
         assert dataset[i]["image"][0, 0, 0] == pytest.approx(20 * n, abs=3)  # and its pixels
+
+
+def test_frame_numbers_and_folder_errors(tmp_path: Path) -> None:
+    from smm.data.frames import frame_number, list_frames
+
+    assert [frame_number(name) for name in ("00042.jpg", "7.png", "0.jpg", "-1.jpg", "x1.jpg", "١٢.jpg")] == [
+        42, 7, None, None, None, None,
+    ]  # fmt: skip
+    with pytest.raises(FileNotFoundError, match=r"^frames folder .*nowhere does not exist$"):
+        list_frames(tmp_path / "nowhere")
+    folder = tmp_path / "vid"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".00001.jpg").write_text("hidden")
+    with pytest.raises(FileNotFoundError, match=r"^frames folder .*vid holds no images \(\.jpg, \.jpeg, \.png\)$"):
+        list_frames(folder)
+    Image.new("RGB", (4, 4)).save(folder / "00001.jpg")
+    assert [p.name for p in list_frames(folder)] == ["00001.jpg"]  # the hidden file is not a frame
+    Image.new("RGB", (4, 4)).save(folder / "1.png")
+    with pytest.raises(ValueError, match=r"1\.png: a second image of frame 1 \(also 00001\.jpg\)$"):
+        list_frames(folder)
+    (folder / "1.png").unlink()
+    Image.new("RGB", (4, 4)).save(folder / "face.jpg")
+    with pytest.raises(
+        ValueError, match=r"face\.jpg: frame images must be named by frame number \(00001\.jpg, \.\.\.\)$"
+    ):
+        list_frames(folder)

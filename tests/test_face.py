@@ -364,3 +364,49 @@ def test_alignment_matches_scikit_image_on_a_frame_that_is_not_square() -> None:
     theirs = warp(frame.astype(np.float64), to_template.inverse, output_shape=(112, 112), order=1, preserve_range=True)
     assert np.abs(ours - theirs).max() <= 1.0  # within a grey level
     assert np.abs(ours - theirs).mean() < 0.05
+
+
+def test_box_iou_against_counted_pixels() -> None:
+    """IoU of integer boxes, by counting the unit cells each covers (written here), for boxes of any shape."""
+    from smm.face import box_iou
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        corners = rng.integers(0, 20, (6, 2, 2))
+        boxes = np.concatenate([corners.min(1), corners.max(1) + 1], axis=1).astype(np.float64)  # x0, y0, x1, y1
+
+        def cells(b: np.ndarray) -> set[tuple[int, int]]:
+            return {(x, y) for x in range(int(b[0]), int(b[2])) for y in range(int(b[1]), int(b[3]))}
+
+        expected = [len(cells(boxes[0]) & cells(b)) / len(cells(boxes[0]) | cells(b)) for b in boxes[1:]]
+        np.testing.assert_allclose(box_iou(boxes[0], boxes[1:]), expected, atol=1e-12)
+    assert box_iou(np.array([0.0, 0, 10, 10]), np.array([[20.0, 20, 30, 30]])).tolist() == [0.0]  # apart
+    assert box_iou(np.array([0.0, 0, 10, 10]), np.array([[10.0, 0, 20, 10]])).tolist() == [0.0]  # touching
+    assert box_iou(np.array([0.0, 0, 0, 0]), np.array([[0.0, 0, 0, 0]])).tolist() == [0.0]  # empty: no NaN
+
+
+def test_tracker_shift_is_measured_in_the_longer_side_and_misses_count_from_zero() -> None:
+    tall = FaceTracker(iou_threshold=1.0)  # IoU never suffices: the centre rule alone
+    assert tall.update(faces((100, 100, 120, 200))) == 0  # 20 wide, 100 tall
+    assert tall.update(faces((190, 100, 210, 200))) == 0  # moved 90 px: within one longer side (100)
+    assert tall.update(faces((301, 100, 321, 200))) is None  # moved 111 px: beyond it
+    wide = FaceTracker(iou_threshold=1.0)
+    assert wide.update(faces((100, 100, 200, 120))) == 0  # 100 wide, 20 tall
+    assert wide.update(faces((100, 190, 200, 210))) == 0  # moved 90 px down: within the longer side
+    patient = FaceTracker()  # default: a track survives 30 missed rounds, not 31
+    patient.update(faces((0, 0, 10, 10)))
+    for _ in range(30):
+        assert patient.update(faces()) is None
+    assert patient.box is not None
+    assert patient.missed == 30
+    patient.update(faces())
+    assert patient.box is None
+    assert patient.missed == 0
+    assert patient.update(faces((50, 50, 60, 60))) == 0  # a new track starts with no misses
+    assert patient.missed == 0
+    for edge in ({"iou_threshold": 0.0}, {"iou_threshold": 1.0}, {"max_missed": 0}, {"max_shift": 0.0}):
+        FaceTracker(**edge)  # the ends of each range are allowed
+    strict = FaceTracker(max_missed=0)
+    strict.update(faces((0, 0, 10, 10)))
+    assert strict.update(faces()) is None
+    assert strict.box is None  # no miss allowed: dropped at once

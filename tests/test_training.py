@@ -344,3 +344,21 @@ def test_color_jitter_options_by_their_effect() -> None:
     torch.manual_seed(1)
     share = sum(not torch.equal(half(face), plain) for _ in range(200)) / 200
     assert 0.4 < share < 0.6  # about half
+
+
+def test_cosine_schedule_edges() -> None:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    single = cosine_schedule(optimizer, 1)  # one step: annealed to 0 after it
+    optimizer.step()
+    single.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    short = cosine_schedule(optimizer, 3, warmup_steps=1)  # one warm-up step at lr / 2, then anneal over 2
+    lrs = []
+    for _ in range(4):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        short.step()
+    np.testing.assert_allclose(lrs, [0.05, 0.1, 0.05, 0.0], atol=1e-12)
+    with pytest.raises(ValueError, match=r"^total_steps must be >= 1, got 0$"):
+        cosine_schedule(optimizer, 0)
