@@ -410,3 +410,16 @@ def test_tracker_shift_is_measured_in_the_longer_side_and_misses_count_from_zero
     strict.update(faces((0, 0, 10, 10)))
     assert strict.update(faces()) is None
     assert strict.box is None  # no miss allowed: dropped at once
+
+
+def test_tracker_iou_at_exactly_the_threshold_continues() -> None:
+    from smm.face import box_iou
+
+    tracker = FaceTracker(iou_threshold=0.5, max_shift=0.0)  # IoU alone decides
+    assert tracker.missed == 0
+    assert tracker.update(faces((0, 0, 30, 10))) == 0
+    assert box_iou(np.array([0.0, 0, 30, 10]), np.array([[10.0, 0, 40, 10]])).tolist() == [0.5]
+    assert tracker.update(faces((10, 0, 40, 10))) == 0  # IoU 0.5 = the threshold: the same face
+    assert tracker.update(faces((25, 0, 55, 10))) is None  # IoU 0.2
+    tiny = np.array([0.0, 0.0, 0.5, 0.5])  # smaller than a pixel: the IoU is still exact
+    assert box_iou(tiny, tiny[None]).tolist() == [1.0]
