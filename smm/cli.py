@@ -1,9 +1,14 @@
-"""The ``smm-emotionnet`` command line: train, predict, check-submission, convert, info."""
+"""The ``smm-emotionnet`` command line: train, predict, align, check-submission, convert, info.
+
+Exit status: 0 done; 1 done, but some inputs failed (each reported in one line) or the checked
+submission has errors; 2 the command could not run (one line says why; nothing is written).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,7 @@ from smm.runtime import PRECISIONS
 from smm.training.recipes import RECIPES
 
 TRACKS = ("au", "expr", "va", "mtl")
+FACES = ("all", "largest")  # smm.face.video.FACES, without importing torch for --help
 #: --precision's choices, "auto" first (the default).
 PRECISION_CHOICES = ("auto", *(p for p in PRECISIONS if p != "auto"))
 
@@ -67,7 +73,19 @@ def _parser() -> argparse.ArgumentParser:
         "VA 9) unless --alpha* say otherwise; the CSV stays unsmoothed unless --alpha* are given",
     )
     predict.add_argument(
-        "--detect-every", type=int, default=5, help="with --input videos, detect faces every N frames (default: 5)"
+        "--detect-every",
+        type=int,
+        default=5,
+        help="with --input videos, full face detection every N frames; the landmarks of tracked faces are "
+        "refined on every frame in between (default: 5)",
+    )
+    predict.add_argument(
+        "--faces",
+        choices=FACES,
+        default="all",
+        help="with --input: every face, each with its own face_id (default; a face is never dropped silently), "
+        "or only the largest (in videos: followed while it is found). With all, a video where two faces meet gets "
+        "<video>_left and <video>_right challenge files",
     )
     predict.add_argument(
         "--precision",
@@ -126,6 +144,29 @@ def _parser() -> argparse.ArgumentParser:
         help="torch device, e.g. cpu, cuda, cuda:1 (default: auto = cuda if available, else cpu)",
     )
     predict.add_argument("--quiet", action="store_true", help="no progress output")
+
+    align = commands.add_parser(
+        "align",
+        help="write Aff-Wild2-style 112x112 aligned face crops from raw videos",
+        description=(
+            "Detect, track and align the faces of each video and write OUT/<video>/00001.jpg, ... (frames numbered "
+            "from 1, no image where no face was found), the layout of Aff-Wild2's cropped_aligned download, which "
+            "predict --frames-root and train --data read as they are. A video where two faces meet is split by "
+            "position into <video>_left and <video>_right."
+        ),
+    )
+    align.add_argument("videos", nargs="+", type=Path, help="video files")
+    align.add_argument("--out", required=True, type=Path, help="the cropped_aligned folder to write into")
+    align.add_argument("--detect-every", type=int, default=5, help="full face detection every N frames (default: 5)")
+    align.add_argument(
+        "--faces", choices=FACES, default="all", help="all faces (split left/right where two meet) or the largest"
+    )
+    align.add_argument(
+        "--ext", choices=("jpg", "png"), default="jpg", help="image format (default: jpg; png: lossless)"
+    )
+    align.add_argument("--quality", type=int, default=95, help="JPEG quality, 1-95 (default: 95)")
+    align.add_argument("--device", default="auto", help="torch device of the detector (default: auto)")
+    align.add_argument("--quiet", action="store_true", help="no per-video summary")
 
     check = commands.add_parser(
         "check-submission",
@@ -189,7 +230,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Read a checkpoint of the published implementation (weights_only) and save it for SMMEmotionNet.",
     )
     convert.add_argument("--checkpoint", required=True, type=Path, help="published-code .ckpt or .pt")
-    convert.add_argument("--out", required=True, type=Path, help="output folder")
+    convert.add_argument("--out", type=Path, help="output folder")
+    convert.add_argument(
+        "--install",
+        action="store_true",
+        help="write into the cache folder where create_model('smm_abaw3', pretrained=True) looks "
+        "($SMM_EMOTIONNET_CACHE/smm_abaw3, default ~/.cache/smm-emotionnet/smm_abaw3)",
+    )
 
     info = commands.add_parser(
         "info",
@@ -280,27 +327,41 @@ def _alpha(args: argparse.Namespace) -> dict[str, float | None]:
 
 
 def _device(name: str) -> str:
-    import torch
+    """The device ``--device`` names, checked: a missing GPU is one line, not a traceback."""
+    from smm.runtime import resolve_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
+    try:
+        return str(resolve_device(name))
+    except ValueError as error:
+        raise ValueError(f"--device {name}: {str(error).split(': ', 1)[-1]}") from None
 
 
-def _predict(args: argparse.Namespace) -> None:
+def _load_model(args: argparse.Namespace) -> Any:
+    """The --checkpoint's model on --device, warning when it was trained on synthetic data."""
+    from smm.factory import load_checkpoint
+
+    device = _device(args.device)
+    model = load_checkpoint(args.checkpoint).to(device)
+    if model.card.get("synthetic_data"):
+        _err(
+            f"warning: {args.checkpoint} was trained on synthetic data (the demo): its predictions on real faces "
+            "mean nothing. For the published model: smm-emotionnet convert --help"
+        )
+    return model
+
+
+def _predict(args: argparse.Namespace) -> int | None:
     import numpy as np
 
     from smm.data.frames import list_frames
     from smm.data.test_lists import MultiTaskTestList
-    from smm.factory import load_checkpoint
     from smm.submission import write_submission
 
     lists = _test_lists(args)
     if args.input is not None:
         if args.frames is not None or args.frames_root is not None or lists:
             raise ValueError("--input (raw photos and videos) goes alone, without --frames, --frames-root or lists")
-        _predict_raw(args, load_checkpoint(args.checkpoint).to(_device(args.device)))
-        return
+        return _predict_raw(args)
     if (args.frames is None) == (args.frames_root is None):
         raise ValueError(
             "give --input (photos, videos), --frames (cropped-aligned video folders) or --frames-root with test lists"
@@ -315,7 +376,7 @@ def _predict(args: argparse.Namespace) -> None:
         frames: Path | dict[str, Path] = args.frames_root
     elif lists:
         raise ValueError("test lists (--au-list, ...) go with --frames-root, not --frames")
-    model = load_checkpoint(args.checkpoint).to(_device(args.device))
+    model = _load_model(args)
     if args.frames is not None:
         frames = {folder.name: folder for folder in args.frames}
         if len(frames) != len(args.frames):
@@ -363,14 +424,10 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def _predict_raw(args: argparse.Namespace, model: Any) -> None:
-    """Photos and videos: detect, align, predict; a CSV per video and one for the photos."""
-    from smm.face import MTCNNDetector, predict_images, video_features
-    from smm.formats.frames_csv import write_frames_csv
-    from smm.submission.write import write_video_files
-
+def _raw_inputs(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """The photos and videos of ``--input``: files by suffix, folders' photos sorted by name."""
     photos, videos = [], []
-    for path in args.input:
+    for path in inputs:
         if path.is_dir():
             photos += sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
         elif path.suffix.lower() in VIDEO_SUFFIXES:
@@ -383,46 +440,151 @@ def _predict_raw(args: argparse.Namespace, model: Any) -> None:
             raise ValueError(
                 f"{path}: not a photo ({', '.join(PHOTO_SUFFIXES)}) or video ({', '.join(VIDEO_SUFFIXES)})"
             )
-    detector = MTCNNDetector(str(next(model.parameters()).device))
-    names = (model.au_names, model.expression_names)
-    given = _alpha_given(args)
-    written = []
+    if not photos and not videos:
+        raise ValueError("--input holds no photo or video")
+    return photos, videos
+
+
+def _output_names(videos: Sequence[Path], photos: bool, *, abaw: bool) -> None:
+    """Refuse, in one line, inputs that would write the same output file."""
+    names: dict[str, list[str]] = {}
     for video in videos:
-        features = video_features(
-            model,
-            video,
-            detector=detector,
-            detect_every=args.detect_every,
-            batch_size=args.batch_size,
-            precision=args.precision,
-            progress=not args.quiet,
+        outputs = [f"{video.stem}.csv"]
+        if abaw:
+            outputs += [f"{video.stem}{side}.txt" for side in ("", "_left", "_right")]
+        for output in outputs:
+            names.setdefault(output, []).append(str(video))
+    if photos:
+        names.setdefault("images.csv", []).append("the photos")
+    clashes = {name: sources for name, sources in names.items() if len(sources) > 1}
+    if clashes:
+        name, sources = next(iter(clashes.items()))
+        raise ValueError(
+            f"--input: {' and '.join(sources)} would both write {name}; rename one or predict them in separate runs"
         )
-        options = {"threshold": args.threshold, "clamp_va": args.clamp_va}
+
+
+def _predict_raw(args: argparse.Namespace) -> int:
+    """Photos and videos: detect, track, align, predict; a CSV per video and one for the photos.
+
+    Each input stands alone: one that cannot be read is reported in one line and has no output
+    (a photo gets a row with face=0 and its reason), the others are written, and the exit
+    status is 1.
+    """
+    photos, videos = _raw_inputs(args.input)
+    _output_names(videos, bool(photos), abaw=args.abaw)
+    model = _load_model(args)
+    from smm.face import MTCNNDetector, predict_images, video_features
+    from smm.formats.frames_csv import write_frames_csv
+    from smm.submission.write import write_video_files
+
+    detector = MTCNNDetector(str(next(model.parameters()).device))
+    given = _alpha_given(args)
+    options = {"threshold": args.threshold, "clamp_va": args.clamp_va}
+    written, failed = [], 0
+    for video in videos:
+        began = time.perf_counter()
+        try:
+            features = video_features(
+                model,
+                video,
+                detector=detector,
+                faces=args.faces,
+                detect_every=args.detect_every,
+                batch_size=args.batch_size,
+                precision=args.precision,
+                progress=not args.quiet,
+            )
+        except (OSError, ValueError) as error:
+            _err(f"skipped {video}: {' '.join(str(error).split())}")
+            failed += 1
+            continue
         result = features.predictions(model, alpha=_alpha(args) if given else None, **options)
-        written.append(write_frames_csv(args.out / f"{video.stem}.csv", result, *names))
-        found = int(result.observed.sum())
+        written.append(write_frames_csv(args.out / f"{video.stem}.csv", result))
         if not args.quiet:
-            _err(f"{video.name}: {len(result.frame)} frames, a face in {found}")
-        if args.abaw and found:
+            seconds = time.perf_counter() - began
+            _err(
+                f"{video.name}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
+                f"{int(features.observed.sum())} face(s) in {len(features.tracks)} track(s), "
+                f"{features.num_frames / max(seconds, 1e-9):.1f} frames/s"
+            )
+        if args.abaw:
             # The challenge files are smoothed as published unless --alpha* say otherwise.
-            smoothed = result if given else features.predictions(model, alpha="published", **options)
-            written += write_video_files(args.out, video.stem, smoothed, model)
+            alpha = _alpha(args) if given else "published"
+            for side in features.sides:
+                per_frame = features.per_frame(model, side, alpha=alpha, **options)
+                if bool(per_frame.observed.any()):
+                    written += write_video_files(
+                        args.out, f"{video.stem}_{side}" if side else video.stem, per_frame, model
+                    )
     if photos:
         result = predict_images(
             model,
             photos,
             detector=detector,
+            faces=args.faces,
             batch_size=args.batch_size,
             precision=args.precision,
-            threshold=args.threshold,
-            clamp_va=args.clamp_va,
+            errors="report",
+            **options,
         )
-        written.append(write_frames_csv(args.out / "images.csv", result, *names))
+        written.append(write_frames_csv(args.out / "images.csv", result))
+        unreadable = [
+            reason for reason in result.reason if reason and not reason.startswith(("no face", "image too small"))
+        ]
+        for reason in unreadable:
+            _err(f"skipped {reason}")
+        failed += len(unreadable)
         if not args.quiet:
-            _err(f"{len(photos)} photo(s), a face in {int(result.observed.sum())}")
-    if not written:
-        raise ValueError("--input holds no photo or video")
-    _out(f"wrote {len(written)} file(s) to {args.out}")
+            with_face = len({s for s, seen in zip(result.source, result.observed.tolist(), strict=True) if seen})
+            _err(f"{len(photos)} photo(s): {int(result.observed.sum())} face(s) in {with_face} photo(s)")
+    _out(f"wrote {len(written)} file(s) to {args.out}" + (f"; {failed} input(s) failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _align(args: argparse.Namespace) -> int:
+    from smm.face import MTCNNDetector
+    from smm.face.crops import write_aligned_frames
+
+    if isinstance(args.quality, int) and not 1 <= args.quality <= 95:
+        raise ValueError(f"--quality must be in [1, 95], got {args.quality}")
+    if args.detect_every < 1:
+        raise ValueError(f"--detect-every must be a positive integer, got {args.detect_every}")
+    stems: dict[str, list[str]] = {}
+    for video in args.videos:
+        stems.setdefault(video.stem, []).append(str(video))
+        if not video.is_file():
+            raise FileNotFoundError(f"{video} does not exist")
+    clash = next((paths for paths in stems.values() if len(paths) > 1), None)
+    if clash:
+        raise ValueError(f"{' and '.join(clash)} would both write {Path(clash[0]).stem}/; align them separately")
+    detector = MTCNNDetector(_device(args.device))
+    failed = 0
+    for video in args.videos:
+        began = time.perf_counter()
+        try:
+            done = write_aligned_frames(
+                video,
+                args.out,
+                detector,
+                detect_every=args.detect_every,
+                faces=args.faces,
+                ext=args.ext,
+                quality=args.quality,
+            )
+        except (OSError, ValueError) as error:
+            _err(f"skipped {video}: {' '.join(str(error).split())}")
+            failed += 1
+            continue
+        if not args.quiet:
+            seconds = time.perf_counter() - began
+            folders = ", ".join(f"{name}/ ({count})" for name, count in done.folders.items()) or "no face"
+            _err(
+                f"{video.name}: {done.frames} frames, {done.faces} face(s) in {done.tracks} track(s) -> {folders}, "
+                f"{done.frames / max(seconds, 1e-9):.1f} frames/s"
+            )
+    _out(f"aligned {len(args.videos) - failed} video(s) into {args.out}" + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
 
 
 def _check_submission(args: argparse.Namespace) -> int:
@@ -460,20 +622,24 @@ def _train(args: argparse.Namespace) -> None:
         save_every=args.save_every,
     )
     out = args.out or Path("runs") / recipe.name
+    device = _device(args.device) if args.device != "auto" else "auto"
     try:
         result = train(
             recipe,
             out,
             data=args.data,
             resume=args.resume,
-            device=args.device,
+            device=device,
             precision=args.precision,
             workers=args.workers,
             seed=args.seed,
             log=_err,
         )
     except TrainingError as error:
-        raise ValueError(str(error)) from None
+        raise ValueError(error.cli) from None
+    if result.finished:
+        _out(f"{out} is already finished ({result.steps} steps); to train longer, resume with a larger --steps")
+        return
     if result.history:
         first, last = result.history[0][1], result.history[-1][1]
         _out(f"validation: {describe(first)} -> {describe(last)} (best at step {result.best_step})")
@@ -481,14 +647,38 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    from smm.checkpoint import save_checkpoint
-    from smm.factory import load_reference_checkpoint
+    import torch
 
+    from smm.checkpoint import save_checkpoint
+    from smm.factory import load_checkpoint, load_reference_checkpoint
+    from smm.registry import cache_dir
+
+    if (args.out is None) == (not args.install):
+        raise ValueError("give --out FOLDER, or --install to write into the model cache")
     if not args.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist")
-    model = load_reference_checkpoint(args.checkpoint)
-    path = save_checkpoint(model, args.out, converted_from=str(args.checkpoint))
-    _out(f"wrote {path} and {path.with_name('config.json')}")
+    model = load_reference_checkpoint(args.checkpoint).eval()
+    out = cache_dir() / "smm_abaw3" if args.install else args.out
+    card = {"converted_from": str(args.checkpoint)}
+    if args.install:
+        card["training_data"] = "Aff-Wild2 (ABAW3), the published checkpoint"
+    path = save_checkpoint(model, out, **card)
+    # Verify: the written files give the same model, output for output, on a fixed input.
+    generator = torch.Generator().manual_seed(0)
+    reloaded = load_checkpoint(out).eval()
+    with torch.no_grad():
+        if model.backbone is None:  # a heads-only checkpoint reads feature maps
+            inputs = torch.rand(2, model.feature_channels, 17, 17, generator=generator)
+            outputs = (model.forward_head(inputs), reloaded.forward_head(inputs))
+        else:
+            inputs = torch.rand(2, *model.data_config["input_size"], generator=generator)
+            outputs = (model(inputs), reloaded(inputs))
+        same = all(torch.equal(a, b) for a, b in zip(outputs[0][:3], outputs[1][:3], strict=True))
+    if not same:
+        raise ValueError(f"{path}: the written weights do not reproduce the checkpoint's outputs")
+    _out(f"wrote {path} and {path.with_name('config.json')} (verified: the same outputs as {args.checkpoint})")
+    if args.install:
+        _out("installed: smm.create_model('smm_abaw3', pretrained=True) now loads it")
 
 
 def _count(module: Any) -> int:
@@ -540,6 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "convert": _convert,
         "info": _info,
         "check-submission": _check_submission,
+        "align": _align,
     }
     try:
         code = handlers[args.command](args)

@@ -252,10 +252,15 @@ def _from_registry(entry: ModelEntry) -> Source:
             reason = f" (Hugging Face Hub: {error})"
     else:
         reason = ""
+    if entry.published_weights is not None:
+        raise FileNotFoundError(
+            f"no weights for {entry.name!r} in {folder}/ (set {CACHE_ENV} to use another folder): "
+            f"{entry.published_weights}{reason}"
+        )
     raise FileNotFoundError(
-        f"no weights for {entry.name!r}: put {WEIGHTS_NAME} (with its {CONFIG_NAME}) or the published-code "
-        f"checkpoint as model.ckpt in {folder}/ (set {CACHE_ENV} to use another folder), or pass "
-        f"pretrained='path/to/checkpoint'{reason}"
+        f"no weights are published for {entry.name!r}: it is an architecture to train "
+        f"(smm-emotionnet train --model {entry.name}); pass pretrained='path/to/your/run' to load your own, "
+        f"or put {WEIGHTS_NAME} with its {CONFIG_NAME} in {folder}/{reason}"
     )
 
 

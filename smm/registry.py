@@ -40,6 +40,9 @@ class ModelEntry:
         Hugging Face Hub repository with ``model.safetensors`` and ``config.json``.
     sha256 : str or None
         Of ``model.safetensors``, checked when known.
+    published_weights : str or None
+        Where trained weights for this entry were published and how to install them into the
+        cache; ``None`` when none were (an architecture to train).
     """
 
     name: str
@@ -47,6 +50,7 @@ class ModelEntry:
     description: str
     hf_hub_id: str | None = None
     sha256: str | None = None
+    published_weights: str | None = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -110,6 +114,11 @@ register_model(
         "smm_abaw3",
         ABAW3,
         "The published ABAW3 model: InceptionV3 to Mixed_6e (768x17x17 at 299x299), 17 regions, D=16.",
+        published_weights=(
+            "the published checkpoint (a PyTorch Lightning .ckpt) is linked from the README of "
+            "https://github.com/wtomin/ABAW3_MultiEmotionNet; download it, then install it with: "
+            "smm-emotionnet convert --checkpoint PATH/TO/FILE.ckpt --install"
+        ),
     )
 )
 for _make in (

@@ -183,3 +183,39 @@ def describe_machine() -> str:
     flags = [f for f in BF16_CPU_FLAGS if f in cpu_flags()] or ["no bf16 units"]
     gpu = f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return f"{cpu} ({', '.join(flags)}), {torch.get_num_threads()} threads, torch {torch.__version__}{gpu}"
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The torch device ``device`` names, checked to exist on this machine.
+
+    ``"auto"``: the current CUDA device where CUDA is available, else the CPU. ``"cuda"``
+    without an index is the current CUDA device.
+
+    Raises
+    ------
+    ValueError
+        For a name torch does not know, or a device this machine does not have (a CUDA device
+        on a machine or a torch build without CUDA, an index beyond the GPUs there are, MPS
+        off Apple silicon), saying what there is instead.
+    """
+    import torch
+
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or another torch device, got {device!r}") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only torch build" if torch.version.cuda is None else "no CUDA device is visible"
+            raise ValueError(f"device {str(device)!r}: CUDA is not available here ({build}); use cpu")
+        index = torch.cuda.current_device() if resolved.index is None else resolved.index
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {str(device)!r}: there are {torch.cuda.device_count()} CUDA device(s), numbered from 0"
+            )
+        return torch.device("cuda", index)
+    if resolved.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"device {str(device)!r}: MPS is not available here; use cpu")
+    return resolved

@@ -27,8 +27,9 @@ from smm.face import (  # noqa: E402
     predict_images,
     predict_video,
     similarity_transform,
+    video_features,
 )
-from smm.formats import csv_columns, write_frames_csv  # noqa: E402
+from smm.formats import write_frames_csv  # noqa: E402
 
 ASTRONAUT = skimage_data.astronaut()  # 512 x 512, one face
 CENTRE = (224, 117)  # near the face
@@ -164,11 +165,13 @@ def test_predict_images(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCN
     result = predict_images(
         model, [tmp_path / "face.png", tmp_path / "empty.png", two], detector=detector, precision="fp32"
     )
-    assert result.observed.tolist() == [True, False, True]
-    assert result.frame.tolist() == [1, 1, 1]  # a photo is frame 1 of itself
+    assert result.observed.tolist() == [True, False, True, True]  # every face by default
+    assert result.face_id.tolist() == [0, -1, 0, 1]  # by size within a photo
+    assert result.reason == ("", "no face found", "", "")
+    assert result.frame.tolist() == [1, 1, 1, 1]  # a photo is frame 1 of itself
     assert result.source[0].endswith("face.png")
     assert result.source[1].endswith("empty.png")
-    assert result.source[2] == ""
+    assert result.source[2:] == ("", "")
     found = detector.detect([ASTRONAUT])[0]
     np.testing.assert_allclose(result.box[0].numpy(), found.boxes[0], atol=1e-3)
     au, expr, va = _expected(model, ASTRONAUT, found.landmarks[0])
@@ -179,14 +182,58 @@ def test_predict_images(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCN
     assert torch.isnan(result.au_prob[1]).all()
     assert result.au[1].tolist() == [-1] * 12
     assert torch.isnan(result.box[1]).all()
-    largest = int(detector.detect([two])[0].areas.argmax())
-    every = predict_images(model, [two], detector=detector, all_faces=True, precision="fp32")
-    assert len(every.frame) == 2
-    assert every.box[0].tolist() == pytest.approx(detector.detect([two])[0].boxes[largest].tolist(), abs=1e-3)
-    assert (every.box[0, 2] - every.box[0, 0]) > (every.box[1, 2] - every.box[1, 0])  # the largest first
-    torch.testing.assert_close(every.au_prob[0], result.au_prob[2])
+    two_faces = detector.detect([two])[0]
+    order = np.argsort(-two_faces.areas)
+    np.testing.assert_allclose(result.box[2:].numpy(), two_faces.boxes[order], atol=1e-3)  # the largest first
+    for row, face in zip((2, 3), order, strict=True):
+        au, expr, va = _expected(model, two, two_faces.landmarks[face])
+        torch.testing.assert_close(result.au_prob[row], au, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(result.va[row], va, atol=1e-5, rtol=1e-5)
+    largest = predict_images(model, [two], detector=detector, faces="largest", precision="fp32")
+    assert largest.face_id.tolist() == [0]
+    torch.testing.assert_close(largest.au_prob[0], result.au_prob[2])
+    with pytest.warns(DeprecationWarning, match=r'all_faces=...\) is deprecated .* use faces="all" or faces="largest"'):
+        old = predict_images(model, [two], detector=detector, all_faces=False, precision="fp32")
+    torch.testing.assert_close(old.au_prob, largest.au_prob)
     with pytest.raises(FileNotFoundError, match=r"missing\.jpg does not exist"):
         predict_images(model, [tmp_path / "missing.jpg"], detector=detector)
+    with pytest.raises(ValueError, match=r"faces must be one of 'all', 'largest', got 'every'"):
+        predict_images(model, [two], detector=detector, faces="every")  # type: ignore[arg-type]
+
+
+def test_bad_and_tiny_photos_become_rows_with_a_reason(
+    tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCNNDetector
+) -> None:
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    Image.fromarray(ASTRONAUT).save(tmp_path / "face.png")
+    tiny = np.zeros((16, 16, 3), np.uint8)
+    inputs = [tmp_path / "broken.jpg", tiny, tmp_path / "face.png", tmp_path / "missing.png"]
+    result = predict_images(model, inputs, detector=detector, errors="report", precision="fp32")
+    assert result.observed.tolist() == [False, False, True, False]
+    assert result.reason[0] == f"{tmp_path / 'broken.jpg'}: cannot be read as an image"
+    assert result.reason[1] == ("image too small for face detection (16x16 px; the detector's smallest face is 20 px)")
+    assert result.reason[2] == ""
+    assert result.reason[3] == f"image {tmp_path / 'missing.png'} does not exist"
+    alone = predict_images(model, [tmp_path / "face.png"], detector=detector, precision="fp32")
+    torch.testing.assert_close(result.au_prob[2], alone.au_prob[0])  # the good one is predicted as alone
+    with pytest.raises(ValueError, match=r"broken\.jpg: cannot be read as an image"):
+        predict_images(model, inputs, detector=detector)
+    with pytest.raises(ValueError, match=r"errors must be 'raise' or 'report', got 'ignore'"):
+        predict_images(model, inputs, detector=detector, errors="ignore")
+
+
+def test_many_faces_in_one_photo_are_all_found(model: smm.SMMEmotionNet, detector: MTCNNDetector) -> None:
+    """A group photo made here: five faces of different sizes, at known places."""
+    head = Image.fromarray(ASTRONAUT[20:260, 120:340])
+    canvas = Image.new("RGB", (900, 400), (120, 110, 100))
+    places = [(20, 40, 150), (200, 120, 110), (360, 30, 180), (580, 150, 90), (720, 60, 140)]  # x, y, width
+    for x, y, width in places:
+        canvas.paste(head.resize((width, int(width * 240 / 220))), (x, y))
+    result = predict_images(model, [np.asarray(canvas)], detector=detector, precision="fp32")
+    assert result.face_id.tolist() == [0, 1, 2, 3, 4]
+    centres = ((result.box[:, 0] + result.box[:, 2]) / 2).tolist()
+    expected = [x + width / 2 for x, _, width in sorted(places, key=lambda p: -p[2])]  # the largest first
+    assert centres == pytest.approx(expected, abs=15)
 
 
 def _video(path: Path) -> list[str]:
@@ -212,58 +259,73 @@ def _video(path: Path) -> list[str]:
     return kinds
 
 
-def test_video_to_csv_one_row_per_frame(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCNNDetector) -> None:
+def test_video_to_csv_one_row_per_frame_and_face(
+    tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCNNDetector
+) -> None:
     kinds = _video(tmp_path / "clip.mp4")
-    result = predict_video(
+    features = video_features(
         model, tmp_path / "clip.mp4", detector=detector, detect_every=1, batch_size=5, precision="fp32"
     )
-    assert result.frame.tolist() == list(range(1, 13))
-    assert result.observed.tolist() == [k == "face" for k in kinds]
-    assert result.time.tolist() == pytest.approx([i / 10 for i in range(12)])
-    tracked = result.box[5]
-    for box in result.box[10:]:  # two faces: the one that continues the track, not the new one
-        assert box[0] < 200
-        assert abs(box[0] - tracked[0]) < 40
-    path = write_frames_csv(tmp_path / "clip.csv", result, model.au_names, model.expression_names)
+    result = features.predictions(model)
+    assert result.frame.tolist() == [*range(1, 11), 11, 11, 12, 12]  # frames 11-12 have two faces
+    assert result.face_id.tolist() == [0] * 6 + [-1] * 4 + [0, 1, 0, 1]  # the first face keeps its id
+    assert result.observed.tolist() == [k == "face" for k in kinds[:10]] + [True] * 4
+    assert result.time.tolist() == pytest.approx([i / 10 for i in range(11)] + [1.0, 1.1, 1.1])
+    assert (result.box[[10, 12], 0] < 200).all()
+    assert (result.box[[11, 13], 0] > 400).all()
+    assert torch.isnan(result.va[6:10]).all()  # no face, no values
+    assert features.num_frames == 12
+    assert features.size == (640, 320)
+    path = write_frames_csv(tmp_path / "clip.csv", result)
     with path.open() as file:
         lines = file.read().splitlines()
     header = lines[0].split(",")
     assert header == [
-        "source", "frame", "time", "face", "x0", "y0", "x1", "y1",
+        "source", "frame", "time", "face", "face_id", "x0", "y0", "x1", "y1",
         "left_eye_x", "left_eye_y", "right_eye_x", "right_eye_y", "nose_x", "nose_y",
         "mouth_left_x", "mouth_left_y", "mouth_right_x", "mouth_right_y",
-        *model.au_names, *model.expression_names, "expression", "valence", "arousal",
+        *model.au_names, *model.expression_names, "expression", "valence", "arousal", "reason",
     ]  # fmt: skip
-    assert header == csv_columns(model.au_names, model.expression_names)
     rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
-    assert len(rows) == 12
-    assert all(len(line.split(",")) == len(header) for line in lines[1:])  # rows without a face too
-    assert rows[7]["face"] == "0"
-    assert rows[7]["frame"] == "8"
+    assert len(rows) == 14
+    assert (rows[7]["face"], rows[7]["face_id"], rows[7]["frame"], rows[7]["reason"]) == ("0", "", "8", "no face found")
     assert rows[7]["AU12"] == rows[7]["valence"] == rows[7]["x0"] == rows[7]["nose_y"] == ""
-    assert rows[0]["face"] == "1"
-    assert rows[0]["frame"] == "1"
+    assert (rows[13]["face"], rows[13]["face_id"], rows[13]["frame"], rows[13]["reason"]) == ("1", "1", "12", "")
     assert float(rows[3]["AU12"]) == pytest.approx(float(result.au_prob[3, 6]), abs=1e-6)
     assert float(rows[3]["Fear"]) == pytest.approx(float(result.expr_prob[3, 3]), abs=1e-6)
-    assert float(rows[3]["arousal"]) == pytest.approx(float(result.va[3, 1]), abs=1e-6)
+    assert float(rows[13]["arousal"]) == pytest.approx(float(result.va[13, 1]), abs=1e-6)
     assert float(rows[3]["nose_x"]) == pytest.approx(float(result.landmarks[3, 2, 0]), abs=0.01)
-    assert float(rows[3]["mouth_right_y"]) == pytest.approx(float(result.landmarks[3, 4, 1]), abs=0.01)
     assert float(rows[3]["y1"]) == pytest.approx(float(result.box[3, 3]), abs=0.01)
-    assert rows[3]["expression"] == model.expression_names[int(result.expr_prob[3].argmax())]
-    # Each face frame's values are the model's on that frame's aligned crop.
+    # Each face's values are the model's on that frame's aligned crop.
     import av
 
     with av.open(str(tmp_path / "clip.mp4")) as container:
-        frame3 = next(f for i, f in enumerate(container.decode(video=0)) if i == 3).to_ndarray(format="rgb24")
-    au, _, va = _expected(model, frame3, result.landmarks[3].numpy())
-    torch.testing.assert_close(result.au_prob[3], au, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(result.va[3], va, atol=1e-5, rtol=1e-5)
-    # Frames without a face repeat the last face's prediction (the published fill), flagged unobserved.
-    torch.testing.assert_close(result.va[7], result.va[5])
-    sparse = predict_video(model, tmp_path / "clip.mp4", detector=detector, detect_every=4, batch_size=3)
-    assert len(sparse.frame) == 12
-    assert bool(sparse.observed[1])
-    torch.testing.assert_close(sparse.landmarks[1], sparse.landmarks[0])  # reused between detections
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    for row, frame in ((3, 3), (11, 10), (13, 11)):
+        au, _, va = _expected(model, decoded[frame], result.landmarks[row].numpy())
+        torch.testing.assert_close(result.au_prob[row], au, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(result.va[row], va, atol=1e-5, rtol=1e-5)
+    # One row per frame and position for the challenge files: two faces meet, so left and right.
+    assert features.sides == ["left", "right"]
+    left = features.per_frame(model, "left")
+    assert left.frame.tolist() == list(range(1, 13))
+    assert left.observed.tolist() == [True] * 6 + [False] * 4 + [True] * 2
+    torch.testing.assert_close(left.va[6:10], result.va[5].expand(4, 2))  # the published fill
+    torch.testing.assert_close(left.va[10:], result.va[[10, 12]])
+    right = features.per_frame(model, "right")
+    assert right.observed.tolist() == [False] * 10 + [True] * 2
+    torch.testing.assert_close(right.va[:11], result.va[11].expand(11, 2))  # before the first: the first
+    # Smoothing runs along each face's own track.
+    smoothed = features.predictions(model, alpha=2.0)
+    from smm.temporal import exponential_smoothing
+
+    track = [0, 1, 2, 3, 4, 5, 10, 12]
+    raw_features = features.messages[[0, 1, 2, 3, 4, 5, 6, 8]]
+    expected_va = model.message_space.classify(exponential_smoothing(raw_features, 2.0))[1]
+    torch.testing.assert_close(smoothed.va[track], expected_va, atol=1e-5, rtol=1e-5)
+    largest = predict_video(model, tmp_path / "clip.mp4", detector=detector, detect_every=1, faces="largest")
+    assert largest.frame.tolist() == list(range(1, 13))
+    assert largest.face_id.tolist() == [0] * 6 + [-1] * 4 + [0, 0]
 
 
 def test_without_the_face_extra_the_library_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

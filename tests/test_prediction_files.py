@@ -129,25 +129,83 @@ def test_frames_csv_rows_written_out(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(csv_columns(au_names, expressions))
     assert lines[0] == (
-        "source,frame,time,face,x0,y0,x1,y1,left_eye_x,left_eye_y,right_eye_x,right_eye_y,nose_x,nose_y,"
-        "mouth_left_x,mouth_left_y,mouth_right_x,mouth_right_y,AU1,AU2,Neutral,Happiness,Other,expression,valence,arousal"
+        "source,frame,time,face,face_id,x0,y0,x1,y1,left_eye_x,left_eye_y,right_eye_x,right_eye_y,nose_x,nose_y,"
+        "mouth_left_x,mouth_left_y,mouth_right_x,mouth_right_y,AU1,AU2,Neutral,Happiness,Other,expression,valence,"
+        "arousal,reason"
     )
     marks = ",".join(f"{v:.2f}" for v in (torch.arange(10) + 0.125).tolist())
     assert lines[1] == (
-        '"clip ""a"", take 1.mp4",1,0.000000,1,10.00,20.50,110.25,120.00,' + marks
-        + ",0.123457,0.900000,0.200000,0.700000,0.100000,Happiness,0.500000,-0.250000"
+        '"clip ""a"", take 1.mp4",1,0.000000,1,0,10.00,20.50,110.25,120.00,' + marks
+        + ",0.123457,0.900000,0.200000,0.700000,0.100000,Happiness,0.500000,-0.250000,"
     )  # fmt: skip
-    assert lines[2] == '"clip ""a"", take 1.mp4",2,1.234568,0' + "," * 22  # no face: the 22 other fields empty
-    assert lines[3].startswith("plain.mp4,3,2.500000,1,1.00,2.00,3.00,4.00,20.12,21.12,")
-    assert lines[3].endswith(",0.250000,0.750000,0.600000,0.300000,0.100000,Neutral,-1.500000,0.125000")
+    # No face: the 23 value fields empty, and the reason last.
+    assert lines[2] == '"clip ""a"", take 1.mp4",2,1.234568,0' + "," * 24 + "no face found"
+    assert lines[3].startswith("plain.mp4,3,2.500000,1,0,1.00,2.00,3.00,4.00,20.12,21.12,")
+    assert lines[3].endswith(",0.250000,0.750000,0.600000,0.300000,0.100000,Neutral,-1.500000,0.125000,")
     assert all(line.count(",") == lines[0].count(",") for line in lines[1:] if '"' not in line)
     # A result of frame folders has no times, boxes or sources: zeros, empty geometry and names.
     bare = result._replace(time=None, box=None, landmarks=None, source=None)
     lines = write_frames_csv(tmp_path / "bare.csv", bare, au_names, expressions).read_text().splitlines()
-    values = ",0.123457,0.900000,0.200000,0.700000,0.100000,Happiness,0.500000,-0.250000"
-    assert lines[1] == ",1,0.000000,1" + "," * 14 + values
-    assert lines[2] == ",2,0.000000,0" + "," * 22
+    values = ",0.123457,0.900000,0.200000,0.700000,0.100000,Happiness,0.500000,-0.250000,"
+    assert lines[1] == ",1,0.000000,1,0" + "," * 14 + values
+    assert lines[2] == ",2,0.000000,0" + "," * 24 + "no face found"
     # Boxes without landmarks (or the reverse) are no geometry to write; plain names are not quoted.
     half = result._replace(landmarks=None, source=("X.mp4",) * 3)
     lines = write_frames_csv(tmp_path / "half.csv", half, au_names, expressions).read_text().splitlines()
-    assert lines[1] == "X.mp4,1,0.000000,1" + "," * 14 + values
+    assert lines[1] == "X.mp4,1,0.000000,1,0" + "," * 14 + values
+    # Face ids and reasons as given; the names default to the result's own.
+    from smm.inference import LabelNames
+
+    named = result._replace(
+        face_id=torch.tensor([3, -1, 7]),
+        reason=("", "image too small, 9x9", ""),
+        names=LabelNames(au_names, expressions),
+    )
+    lines = write_frames_csv(tmp_path / "named.csv", named).read_text().splitlines()
+    assert lines[1].startswith('"clip ""a"", take 1.mp4",1,0.000000,1,3,10.00,')
+    assert lines[2].endswith("," * 24 + '"image too small, 9x9"')  # quoted: it holds a comma
+    assert lines[3].startswith("plain.mp4,3,2.500000,1,7,1.00,")
+    with pytest.raises(ValueError, match=r"these predictions carry no label names: pass au_names and"):
+        write_frames_csv(tmp_path / "x.csv", result)
+    with pytest.raises(ValueError, match=r"must name the 2 AU and 3 expression outputs, got 3 and 3"):
+        write_frames_csv(tmp_path / "x.csv", result, ("a", "b", "c"), expressions)
+
+
+def test_to_pandas_has_the_csv_columns_and_the_values_put_there(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    from smm.formats import write_frames_csv
+    from smm.inference import FramePredictions, LabelNames
+
+    names = LabelNames(("AU1", "AU2"), ("Neutral", "Happiness", "Other"))
+    result = FramePredictions(
+        au_prob=torch.tensor([[0.125, 0.875], [float("nan")] * 2]),
+        au=torch.tensor([[0, 1], [-1, -1]]),
+        expr_prob=torch.tensor([[0.25, 0.5, 0.25], [float("nan")] * 3]),
+        expr=torch.tensor([1, -1]),
+        va=torch.tensor([[0.5, -0.75], [float("nan")] * 2]),
+        frame=torch.tensor([4, 5]),
+        observed=torch.tensor([True, False]),
+        time=torch.tensor([0.5, 0.625], dtype=torch.float64),
+        box=torch.tensor([[1.0, 2.0, 3.0, 4.0], [float("nan")] * 4]),
+        landmarks=torch.arange(20, dtype=torch.float32).reshape(2, 5, 2),
+        source=("v.mp4", "v.mp4"),
+        face_id=torch.tensor([2, -1]),
+        reason=("", "no face found"),
+        names=names,
+    )
+    table = result.to_pandas()
+    csv_table = pd.read_csv(write_frames_csv(tmp_path / "t.csv", result), keep_default_na=False, na_values=[""])
+    assert list(table.columns) == list(csv_table.columns)
+    assert table["face_id"].tolist()[0] == 2
+    assert table["face_id"].isna().tolist() == [False, True]
+    assert str(table["face_id"].dtype) == "Int64"
+    assert table["frame"].tolist() == [4, 5]
+    assert table["face"].tolist() == [1, 0]
+    assert table.loc[0, ["x0", "y1", "left_eye_x", "mouth_right_y"]].tolist() == [1.0, 4.0, 0.0, 9.0]
+    assert table.loc[0, ["AU1", "AU2", "Happiness", "valence", "arousal"]].tolist() == [0.125, 0.875, 0.5, 0.5, -0.75]
+    assert table.loc[0, "expression"] == "Happiness"
+    assert table["reason"].tolist() == ["", "no face found"]
+    assert table.loc[1, ["AU1", "valence", "x0"]].isna().all()
+    numeric = [c for c in table.columns if c not in ("source", "expression", "reason", "face_id")]
+    np.testing.assert_allclose(table[numeric].to_numpy(float), csv_table[numeric].to_numpy(float), atol=5e-3)
+    assert table.columns.tolist() == result.select([0]).to_pandas().columns.tolist()  # select keeps the names

@@ -124,13 +124,20 @@ def test_pretrained_resolves_from_the_cache_then_says_where_to_put_weights(
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     with pytest.raises(FileNotFoundError) as error:
         create_model("smm_resnet18", pretrained=True)
-    message = str(error.value)
     folder = tmp_path / "cache" / "smm_resnet18"
-    expected = (
-        f"put model.safetensors (with its config.json) or the published-code checkpoint as model.ckpt in {folder}/"
+    assert str(error.value) == (
+        "no weights are published for 'smm_resnet18': it is an architecture to train (smm-emotionnet train "
+        "--model smm_resnet18); pass pretrained='path/to/your/run' to load your own, or put model.safetensors "
+        f"with its config.json in {folder}/"
     )
-    assert expected in message
-    assert CACHE_ENV in message
+    with pytest.raises(FileNotFoundError) as published:
+        create_model("smm_abaw3", pretrained=True)
+    assert str(published.value) == (
+        f"no weights for 'smm_abaw3' in {tmp_path / 'cache' / 'smm_abaw3'}/ (set {CACHE_ENV} to use another "
+        "folder): the published checkpoint (a PyTorch Lightning .ckpt) is linked from the README of "
+        "https://github.com/wtomin/ABAW3_MultiEmotionNet; download it, then install it with: "
+        "smm-emotionnet convert --checkpoint PATH/TO/FILE.ckpt --install"
+    )
     torch.manual_seed(1)
     trained = create_model("smm_resnet18")
     trained.save_pretrained(tmp_path / "cache" / "smm_resnet18")

@@ -9,22 +9,31 @@ module here and pass it as ``detector=``.
 from __future__ import annotations
 
 from smm.face.align import TEMPLATE_112, align_faces, similarity_transform
-from smm.face.detector import FaceDetector, Faces, MTCNNDetector
-from smm.face.pipeline import VideoFeatures, aligned_crops, predict_images, predict_video, video_features
-from smm.face.track import FaceTracker, box_iou
+from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, MTCNNDetector
+from smm.face.pipeline import VideoFeatures, predict_images, predict_video, video_features
+from smm.face.sides import side_rows
+from smm.face.track import FaceTracker, MultiFaceTracker, box_iou
+from smm.face.video import FACES, FaceFollower, FaceRows, aligned_crops, open_video
 
 __all__ = [
+    "FACES",
     "TEMPLATE_112",
     "FaceDetector",
+    "FaceFollower",
+    "FaceRows",
     "FaceTracker",
     "Faces",
+    "LandmarkRefiner",
     "MTCNNDetector",
+    "MultiFaceTracker",
     "VideoFeatures",
     "align_faces",
     "aligned_crops",
     "box_iou",
+    "open_video",
     "predict_images",
     "predict_video",
+    "side_rows",
     "similarity_transform",
     "video_features",
 ]

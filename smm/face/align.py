@@ -1,9 +1,10 @@
 """Five-point face alignment in torch: a least-squares similarity transform to a template, then ``grid_sample``.
 
-Batched and device-agnostic: B faces from B images (or from fewer images, by index) are
-warped in one ``grid_sample`` call. The result is like Aff-Wild2's cropped-aligned frames, a
-112 x 112 face with the eyes, nose and mouth corners at the template's points; the model's
-data config then resizes it.
+Batched and device-agnostic: B faces from B float images (or from fewer images, by index) are
+warped in one ``grid_sample`` call; ``uint8`` frames are sampled region by region. The
+similarity is fitted from the landmarks to the template (the standard direction). The result
+is like Aff-Wild2's cropped-aligned frames, a 112 x 112 face with the eyes, nose and mouth
+corners at the template's points; the model's data config then resizes it.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def align_faces(
     Parameters
     ----------
     images : Tensor[N, C, H, W]
-        Float images (any range; values are interpolated as they are).
+        Float images (any range; values are interpolated as they are), or integer (``uint8``)
+        images, of which only the region each crop reads is converted to float32: memory then
+        grows with the crops, not with the frames' size.
     landmarks : Tensor[B, 5, 2]
         ``(x, y)`` pixel coordinates of each face's five landmarks in its image.
     index : Tensor[B] of int64, optional
@@ -74,7 +77,16 @@ def align_faces(
     Returns
     -------
     Tensor[B, C, size, size]
-        Bilinear samples, zeros outside the image.
+        Bilinear samples, zeros outside the image; float32 for integer images, else the
+        images' dtype.
+
+    Notes
+    -----
+    The similarity is fitted from the landmarks to the template (least squares in the crop's
+    pixels, as face-recognition pipelines align to this template), and the crop is sampled
+    through its inverse. Fitting the other way (template to landmarks) gives the same
+    transform only when the landmarks are an exact similarity of the template; on real faces
+    the two differ by a few percent in scale.
     """
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
@@ -86,13 +98,42 @@ def align_faces(
         raise ValueError(f"index must have one image per face, shape ({faces},), got {tuple(index.shape)}")
     height, width = images.shape[-2:]
     target = torch.as_tensor(np.asarray(template, dtype=np.float32)) * (size / 112.0)
-    # The transform from crop pixels back to image pixels: the inverse similarity.
-    to_image = similarity_transform(target.expand(faces, 5, 2), landmarks.detach().cpu())
-    # grid_sample works in [-1, 1] coordinates (align_corners=False): pixel centre p -> (2p + 1) / n - 1.
-    crop = torch.arange(size, dtype=torch.float64) + 0.5
+    # The standard fit: the similarity that takes the landmarks to the template (least squares
+    # in the crop's pixels); the crop is sampled through its inverse, from crop to image pixels.
+    to_crop = similarity_transform(landmarks.detach().cpu(), target)
+    to_image = invert_similarity(to_crop)
+    crop = torch.arange(size, dtype=torch.float64)
     ys, xs = torch.meshgrid(crop, crop, indexing="ij")
-    points = torch.stack([xs, ys], -1).reshape(1, -1, 2) - 0.5  # pixel coordinates of crop pixels
-    mapped = points @ to_image[:, :, :2].transpose(1, 2) + to_image[:, None, :, 2]
+    points = torch.stack([xs, ys], -1).reshape(1, -1, 2)  # pixel coordinates (centres) of the crop's pixels
+    mapped = points @ to_image[:, :, :2].transpose(1, 2) + to_image[:, None, :, 2]  # [B, size * size, 2]
+    if images.is_floating_point():
+        return _sample(images[index], mapped, width, height, size)
+    # Integer frames stay as they are; only the part of each frame a crop reads becomes floats.
+    crops = []
+    for face in range(faces):
+        low = (mapped[face].amin(0).floor() - 1).clamp_min(0)
+        high = torch.minimum(mapped[face].amax(0).ceil() + 2, torch.tensor([width, height], dtype=torch.float64))
+        x0, y0 = (int(v) for v in low)
+        x1, y1 = max(int(high[0]), x0 + 1), max(int(high[1]), y0 + 1)
+        region = images[index[face], :, y0:y1, x0:x1].float()
+        if region.numel() == 0:  # the crop lies wholly outside the frame
+            region = images.new_zeros((images.shape[1], 1, 1), dtype=torch.float32)
+        shifted = mapped[face : face + 1] - torch.tensor([x0, y0], dtype=torch.float64)
+        crops.append(_sample(region[None], shifted, region.shape[-1], region.shape[-2], size))
+    if not crops:
+        return images.new_zeros((0, images.shape[1], size, size), dtype=torch.float32)
+    return torch.cat(crops)
+
+
+def invert_similarity(transform: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``Tensor[B, 2, 3]`` similarity (or any invertible affine) transforms."""
+    linear = torch.linalg.inv(transform[:, :, :2])
+    return torch.cat([linear, -(linear @ transform[:, :, 2:])], -1)
+
+
+def _sample(images: torch.Tensor, mapped: torch.Tensor, width: int, height: int, size: int) -> torch.Tensor:
+    """Bilinear samples of ``images[b]`` at ``mapped[b]`` pixel coordinates, zeros outside; ``[B, C, size, size]``."""
+    # grid_sample works in [-1, 1] coordinates (align_corners=False): pixel centre p -> (2p + 1) / n - 1.
     grid = torch.stack([(2 * mapped[..., 0] + 1) / width - 1, (2 * mapped[..., 1] + 1) / height - 1], -1)
-    grid = grid.reshape(faces, size, size, 2).to(device=images.device, dtype=images.dtype)
-    return F.grid_sample(images[index], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    grid = grid.reshape(-1, size, size, 2).to(device=images.device, dtype=images.dtype)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -20,50 +20,37 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from smm.face.align import TEMPLATE_112, align_faces
+from smm._deprecation import warn_renamed
 from smm.face.detector import FaceDetector, Faces, MTCNNDetector
-from smm.face.track import FaceTracker
+from smm.face.sides import side_rows
+from smm.face.video import (
+    ALIGNED_SIZE,
+    FaceChoice,
+    FaceFollower,
+    FaceRows,
+    aligned_crops,
+    check_faces,
+    chunks,
+    open_video,
+)
 from smm.inference.core import Alpha, image_features, predictions
-from smm.inference.preprocess import Preprocess, to_uint8
-from smm.inference.results import FramePredictions
+from smm.inference.preprocess import Preprocess
+from smm.inference.results import FramePredictions, LabelNames
 from smm.model import SMMEmotionNet
 from smm.runtime import Precision
-
-ALIGNED_SIZE = 112
 
 
 def _detector(detector: FaceDetector | None, device: torch.device) -> FaceDetector:
     return detector if detector is not None else MTCNNDetector(str(device))
-
-
-def aligned_crops(frames: np.ndarray | torch.Tensor, landmarks: np.ndarray, index: np.ndarray) -> torch.Tensor:
-    """The 112 x 112 aligned face crops, ``Tensor[B, 112, 112, 3]`` uint8, of faces in ``frames``.
-
-    Parameters
-    ----------
-    frames : array or Tensor[N, H, W, 3] of uint8
-        RGB frames.
-    landmarks : numpy.ndarray
-        ``(B, 5, 2)`` landmarks of each face, in its frame's pixels.
-    index : numpy.ndarray
-        ``(B,)`` the frame of each face.
-    """
-    if isinstance(frames, np.ndarray) and not frames.flags.writeable:
-        frames = frames.copy()
-    images = torch.as_tensor(frames).permute(0, 3, 1, 2).float()  # 0..255: rounding restores exact pixels
-    crops = align_faces(
-        images, torch.from_numpy(landmarks), index=torch.from_numpy(index), size=ALIGNED_SIZE, template=TEMPLATE_112
-    )
-    return to_uint8(crops)
 
 
 def predict_images(
@@ -71,13 +58,15 @@ def predict_images(
     images: Sequence[str | os.PathLike[str] | Image.Image | np.ndarray],
     *,
     detector: FaceDetector | None = None,
-    all_faces: bool = False,
+    faces: FaceChoice = "all",
     batch_size: int = 32,
     precision: Precision | str = "auto",
     threshold: float = 0.5,
     clamp_va: bool = False,
+    errors: str = "raise",
+    all_faces: bool | None = None,
 ) -> FramePredictions:
-    """Detect, align and predict the face(s) of each photo.
+    """Detect, align and predict the faces of each photo.
 
     Parameters
     ----------
@@ -86,8 +75,8 @@ def predict_images(
     images : sequence of path-like, PIL images or (H, W, 3) uint8 RGB arrays
     detector : FaceDetector, optional
         Default :class:`~smm.face.MTCNNDetector` on the model's device.
-    all_faces : bool, default False
-        One row per face found (the largest first); default only the largest face.
+    faces : {"all", "largest"}, default "all"
+        One row per face found, the largest first (``face_id`` 0, 1, ...), or only the largest.
     batch_size : int, default 32
     precision : {"auto", "fp32", "bf16", "fp16"} or Precision, default "auto"
         Autocast dtype of the model; ``"auto"``: bf16 where the CPU or GPU has bf16 units, else
@@ -95,30 +84,59 @@ def predict_images(
     threshold : float, default 0.5
         AU decision: ``au_prob > threshold``.
     clamp_va : bool, default False
+    errors : {"raise", "report"}, default "raise"
+        What a file that is missing or cannot be read as an image does: raise, or become a
+        row without a face whose ``reason`` says why (the others are still predicted).
+    all_faces : bool, optional
+        Deprecated: ``faces="all"`` / ``"largest"``.
 
     Returns
     -------
     FramePredictions
         At least one row per photo, in input order, all frame 1, with ``source`` (the file
-        name, or ``""`` for arrays and PIL images), ``box`` and ``landmarks``; a photo without
-        a face gives one row with ``observed`` False.
+        name, or ``""`` for arrays and PIL images), ``face_id``, ``box`` and ``landmarks``; a
+        photo without a face gives one row with ``observed`` False and a ``reason`` (an image
+        smaller than the detector's smallest face is such a row, not an error).
     """
+    if all_faces is not None:
+        warn_renamed("predict_images(all_faces=...)", 'faces="all" or faces="largest"')
+        faces = "all" if all_faces else "largest"
+    faces = check_faces(faces)
+    if errors not in ("raise", "report"):
+        raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
     device = next(model.parameters()).device
     detect = _detector(detector, device)
     setup = Precision.resolve(precision, device)
     transform = Preprocess(model.data_config)
     sources: list[str] = []
-    faces: list[Faces] = []
+    found_faces: list[Faces] = []
+    reasons: list[str] = []
 
     def inputs() -> Iterator[torch.Tensor]:  # detection runs a chunk ahead of the model, lazily
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
-            arrays = [_load(image) for image in chunk]
-            for item, array, found in zip(chunk, arrays, detect.detect(arrays), strict=True):
+            arrays: list[np.ndarray | None] = []
+            for item in chunk:
+                try:
+                    arrays.append(_load(item))
+                except (OSError, ValueError) as error:
+                    if errors == "raise":
+                        raise
+                    arrays.append(None)
+                    reasons.append(" ".join(str(error).split()))
+                    continue
+                reasons.append("")
+            readable = [a for a in arrays if a is not None]
+            detected = iter(detect.detect(readable))
+            for k, (item, array) in enumerate(zip(chunk, arrays, strict=True)):
+                found = Faces.none() if array is None else next(detected)
                 order = np.argsort(-found.areas, kind="stable")
-                chosen = found.take(order if all_faces else order[:1])
+                chosen = found.take(order if faces == "all" else order[:1])
                 sources.extend([str(item) if isinstance(item, (str, os.PathLike)) else ""] * max(1, len(chosen)))
-                faces.append(chosen)
+                found_faces.append(chosen)
+                position = start + k
+                if array is not None and not len(chosen):
+                    reasons[position] = _no_face_reason(detect, array)
                 if len(chosen):
                     crops = aligned_crops(array[None], chosen.landmarks, np.zeros(len(chosen), np.int64))
                     yield from (transform(crop) for crop in crops)
@@ -132,11 +150,21 @@ def predict_images(
         threshold=threshold,
         clamp_va=clamp_va,
     )
-    return _photo_rows(model, found_rows, faces, tuple(sources))
+    return _photo_rows(model, found_rows, found_faces, tuple(sources), reasons)
+
+
+def _no_face_reason(detector: FaceDetector, image: np.ndarray) -> str:
+    smallest = getattr(detector, "min_face_size", None)
+    if smallest is not None and min(image.shape[:2]) < smallest:
+        height, width = image.shape[:2]
+        return (
+            f"image too small for face detection ({width}x{height} px; the detector's smallest face is {smallest} px)"
+        )
+    return "no face found"
 
 
 def _photo_rows(
-    model: SMMEmotionNet, found: FramePredictions, faces: Sequence[Faces], sources: tuple[str, ...]
+    model: SMMEmotionNet, found: FramePredictions, faces: Sequence[Faces], sources: tuple[str, ...], reasons: list[str]
 ) -> FramePredictions:
     """One row per face (one empty row per photo without a face), from the rows of the faces found."""
     rows = len(sources)
@@ -153,6 +181,8 @@ def _photo_rows(
     if len(where):
         box[where] = torch.from_numpy(np.concatenate([f.boxes for f in faces if len(f)])).float()
         landmarks[where] = torch.from_numpy(np.concatenate([f.landmarks for f in faces if len(f)])).float()
+    face_id = torch.cat([torch.arange(len(f)) if len(f) else torch.full((1,), -1) for f in faces])
+    reason = tuple(r for f, r in zip(faces, reasons, strict=True) for r in ([""] * len(f) if len(f) else [r]))
     return FramePredictions(
         *filled,
         frame=torch.ones(rows, dtype=torch.int64),
@@ -161,60 +191,166 @@ def _photo_rows(
         box=box,
         landmarks=landmarks,
         source=sources,
+        face_id=face_id,
+        reason=reason,
+        names=LabelNames.of(model),
     )
 
 
 @dataclass(frozen=True)
 class VideoFeatures:
-    """What the model saw in a video, kept small: each face frame's features and each frame's face.
+    """What the model saw in a video, kept small: each face's features, and where each face was.
 
     :func:`predict_video` is ``video_features(...).predictions(model, ...)``; keep this object
-    to get predictions with other smoothing strengths or thresholds without running the model
-    again (the command line writes an unsmoothed CSV and published-smoothed ABAW files so).
+    to get predictions with other smoothing strengths or thresholds, or per side for the
+    challenge files, without running the model again.
 
     Attributes
     ----------
     au_features : Tensor[N, H, D]
-        Of the N frames with a face, in frame order.
+        Of the N rows with a face, in row order.
     messages : Tensor[N, D]
-    observed : numpy.ndarray
-        ``(T,)`` bool, whether frame ``t + 1`` had a face.
-    time : Tensor[T] of float64
-    box : Tensor[T, 4]
-        NaN without a face.
-    landmarks : Tensor[T, 5, 2]
+    frame : numpy.ndarray
+        ``(R,)`` int64, the frame (from 1) of each row: one row per (frame, face), and one row
+        for each frame without a face.
+    face_id : numpy.ndarray
+        ``(R,)`` int64 track ids, ``-1`` without a face.
+    time : numpy.ndarray
+        ``(R,)`` float64 seconds.
+    box : numpy.ndarray
+        ``(R, 4)`` float32, NaN without a face.
+    landmarks : numpy.ndarray
+        ``(R, 5, 2)`` float32.
+    num_frames : int
+        Frames decoded.
+    size : tuple of int
+        ``(width, height)`` of the frames.
     source : str
     """
 
     au_features: torch.Tensor
     messages: torch.Tensor
-    observed: np.ndarray
-    time: torch.Tensor
-    box: torch.Tensor
-    landmarks: torch.Tensor
+    frame: np.ndarray
+    face_id: np.ndarray
+    time: np.ndarray
+    box: np.ndarray
+    landmarks: np.ndarray
+    num_frames: int
+    size: tuple[int, int]
     source: str
+
+    @property
+    def observed(self) -> np.ndarray:
+        """``(R,)`` bool, whether each row has a face."""
+        return self.face_id >= 0
+
+    @property
+    def tracks(self) -> list[int]:
+        """The face ids found, in order of appearance."""
+        return sorted(set(self.face_id[self.observed].tolist()))
 
     def predictions(
         self, model: SMMEmotionNet, *, alpha: Alpha = None, threshold: float = 0.5, clamp_va: bool = False
     ) -> FramePredictions:
-        """One row per frame (see :func:`predict_video`)."""
+        """One row per (frame, face), and one per frame without a face (see :func:`predict_video`).
+
+        Smoothing (``alpha``) runs along each face's own track.
+        """
+        observed = self.observed
+        feature_row = np.cumsum(observed) - 1  # row -> its position among the rows with a face
+        result = predictions(model, torch.zeros(0), torch.zeros(0), np.zeros(0), num_frames=len(self.frame))
+        fields = [field.clone() for field in result[:5]]
+        for track in self.tracks:
+            rows = np.flatnonzero(self.face_id == track)
+            index = torch.from_numpy(feature_row[rows])
+            part = predictions(
+                model,
+                self.au_features[index],
+                self.messages[index],
+                np.arange(1, len(rows) + 1),
+                alpha=alpha,
+                threshold=threshold,
+                clamp_va=clamp_va,
+            )
+            for target, values in zip(fields, part[:5], strict=True):
+                target[torch.from_numpy(rows)] = values.to(target.dtype)
+        return self._table(fields, observed)._replace(names=LabelNames.of(model))
+
+    def per_frame(
+        self,
+        model: SMMEmotionNet,
+        side: str = "",
+        *,
+        alpha: Alpha = None,
+        threshold: float = 0.5,
+        clamp_va: bool = False,
+    ) -> FramePredictions:
+        """One row per frame of the video for one position, filled as the published tester did.
+
+        Parameters
+        ----------
+        model : SMMEmotionNet
+        side : {"", "left", "right"}, default ""
+            ``""``: the one face of a video that never shows two at once; ``"left"`` /
+            ``"right"``: the face on that side in each frame (:func:`smm.face.sides.side_rows`).
+        alpha, threshold, clamp_va
+            As :meth:`predictions`; smoothing runs along the side's frames.
+
+        Returns
+        -------
+        FramePredictions
+            ``num_frames`` rows; frames where the side has no face repeat the nearest earlier
+            face's prediction (``observed`` False), as in the challenge files; NaN rows when the
+            side never has a face.
+        """
+        rows = side_rows(self.frame, self.face_id, self.box, self.size)[side]
+        feature_row = np.cumsum(self.observed) - 1
+        index = torch.from_numpy(feature_row[rows])
         result = predictions(
             model,
-            self.au_features,
-            self.messages,
-            np.flatnonzero(self.observed) + 1,
-            num_frames=len(self.observed),
+            self.au_features[index] if len(rows) else torch.zeros(0),
+            self.messages[index] if len(rows) else torch.zeros(0),
+            self.frame[rows],
+            num_frames=self.num_frames,
             alpha=alpha,
             threshold=threshold,
             clamp_va=clamp_va,
         )
+        box = torch.full((self.num_frames, 4), float("nan"))
+        landmarks = torch.full((self.num_frames, 5, 2), float("nan"))
+        face_id = torch.full((self.num_frames,), -1, dtype=torch.int64)
+        frames = torch.from_numpy(self.frame[rows] - 1)
+        box[frames] = torch.from_numpy(self.box[rows])
+        landmarks[frames] = torch.from_numpy(self.landmarks[rows])
+        face_id[frames] = torch.from_numpy(self.face_id[rows])
+        time = np.zeros(self.num_frames)
+        time[self.frame - 1] = self.time
         return result._replace(
-            observed=torch.from_numpy(self.observed),
-            time=self.time,
-            box=self.box,
-            landmarks=self.landmarks,
-            source=(self.source,) * len(self.observed),
+            time=torch.from_numpy(time),
+            box=box,
+            landmarks=landmarks,
+            source=(self.source,) * self.num_frames,
+            face_id=face_id,
+            reason=tuple("" if seen else "no face found" for seen in result.observed.tolist()),
         )
+
+    def _table(self, fields: list[torch.Tensor], observed: np.ndarray) -> FramePredictions:
+        return FramePredictions(
+            *fields,
+            frame=torch.from_numpy(self.frame),
+            observed=torch.from_numpy(observed),
+            time=torch.from_numpy(self.time),
+            box=torch.from_numpy(self.box),
+            landmarks=torch.from_numpy(self.landmarks),
+            source=(self.source,) * len(self.frame),
+            face_id=torch.from_numpy(self.face_id),
+            reason=tuple("" if seen else "no face found" for seen in observed.tolist()),
+        )
+
+    @property
+    def sides(self) -> list[str]:
+        """The challenge files' positions: ``[""]`` when no frame shows two faces, else ``["left", "right"]``."""
+        return list(side_rows(self.frame, self.face_id, self.box, self.size))
 
 
 def predict_video(
@@ -222,6 +358,7 @@ def predict_video(
     path: str | os.PathLike[str],
     *,
     detector: FaceDetector | None = None,
+    faces: FaceChoice = "all",
     detect_every: int = 5,
     batch_size: int = 32,
     precision: Precision | str = "auto",
@@ -230,15 +367,15 @@ def predict_video(
     clamp_va: bool = False,
     progress: bool = False,
 ) -> FramePredictions:
-    """Decode a video, detect, track and align its face, and predict every frame; one row per frame.
+    """Decode a video, follow its faces, align and predict each; one row per (frame, face).
 
-    Frames are decoded with PyAV one at a time and go through detection, alignment and the
-    model ``batch_size`` at a time; only each face's small feature vectors are kept, so memory
-    does not grow with the video's length beyond a few hundred bytes per frame. Faces are
-    detected every ``detect_every`` frames; one face is followed with
-    :class:`~smm.face.FaceTracker` (the largest at first), and frames between detections reuse
-    the last tracked landmarks. Frames where the tracked face is lost keep their row, with
-    ``observed`` False.
+    Frames are decoded with PyAV and go through detection, landmark refinement, tracking,
+    alignment and the model ``batch_size`` at a time; only each face's small feature vectors
+    are kept, so memory does not grow with the video's length beyond a few hundred bytes per
+    face and frame. Faces are detected every ``detect_every`` frames; on every frame each
+    tracked face's landmarks are re-located (MTCNN's O-Net on its predicted box), so every
+    frame is aligned on its own landmarks. Each face keeps a ``face_id`` through the video
+    (:class:`~smm.face.MultiFaceTracker`).
 
     Parameters
     ----------
@@ -246,31 +383,35 @@ def predict_video(
     path : path-like
         Any video FFmpeg reads (mp4, avi, mkv, ...).
     detector : FaceDetector, optional
+    faces : {"all", "largest"}, default "all"
+        Every face, each with its own track, or one face: the largest when following starts
+        (and again whenever a detection round does not find the followed face).
     detect_every : int, default 5
-        1 detects on every frame (slowest, follows fast motion best).
+        1 detects on every frame (slowest); new faces are picked up at the next detection.
     batch_size : int, default 32
     precision : {"auto", "fp32", "bf16", "fp16"} or Precision, default "auto"
         See :func:`predict_images`.
     alpha : float, mapping, "published" or None, default None
-        Temporal smoothing over the frames with a face, per output, as in
+        Temporal smoothing along each face's track, per output, as in
         :func:`smm.inference.predict_frames`; ``"published"``: AU 7, EXPR 9, VA 9.
     threshold : float, default 0.5
     clamp_va : bool, default False
     progress : bool, default False
-        A progress line on stderr.
+        A progress line on stderr, and frames per second at the end.
 
     Returns
     -------
     FramePredictions
-        One row per decoded frame (frame ``n`` is the ``n``-th, from 1) with ``time``,
-        ``box``, ``landmarks`` (NaN without a face) and ``source``. Rows without a face repeat
-        the nearest earlier face's prediction, as the published tester filled frames without an
-        image (``observed`` tells them apart); a video without any face has NaN rows.
+        One row per (frame, face) in frame order (faces by id within a frame), with ``time``,
+        ``face_id``, ``box``, ``landmarks`` and ``source``; a frame without a face has one row
+        with ``observed`` False, ``face_id`` -1 and NaN values. For one row per frame as the
+        challenge files need, use :meth:`VideoFeatures.per_frame`.
     """
     features = video_features(
         model,
         path,
         detector=detector,
+        faces=faces,
         detect_every=detect_every,
         batch_size=batch_size,
         precision=precision,
@@ -284,109 +425,52 @@ def video_features(
     path: str | os.PathLike[str],
     *,
     detector: FaceDetector | None = None,
+    faces: FaceChoice = "all",
     detect_every: int = 5,
     batch_size: int = 32,
     precision: Precision | str = "auto",
     progress: bool = False,
 ) -> VideoFeatures:
-    """Run a video through detection, tracking, alignment and the model; see :func:`predict_video`."""
-    try:
-        import av
-    except ImportError as error:
-        raise ImportError('reading videos needs PyAV: pip install "smm-emotionnet[video]"') from error
-    if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
-        raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"video {path} does not exist")
+    """Run a video through face following and the model; see :func:`predict_video`."""
     device = next(model.parameters()).device
-    detect = _detector(detector, device)
+    follower = FaceFollower(_detector(detector, device), detect_every=detect_every, faces=check_faces(faces))
     setup = Precision.resolve(precision, device)
     transform = Preprocess(model.data_config)
-    tracker = FaceTracker(max_missed=max(1, 30 // detect_every))
-    track = _Track()
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as error:
-        raise ValueError(f"{path}: cannot be read as a video ({error})") from None
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        total = stream.frames or None
-        decoded = ((float(frame.time or 0.0), frame.to_ndarray(format="rgb24")) for frame in container.decode(stream))
+    parts: list[FaceRows] = []
+    path = Path(path)
+    began = time.perf_counter()
+    with open_video(path) as (decoded, total):
 
         def crops() -> Iterator[torch.Tensor]:
-            for chunk in _chunks(decoded, batch_size):
-                for crop in track.chunk(chunk, detect, detect_every, tracker):
-                    yield transform(crop)
+            for chunk in chunks(decoded, batch_size):
+                rows = follower.chunk(chunk)
+                parts.append(rows._replace(crops=rows.crops[:0]))
+                yield from (transform(crop) for crop in rows.crops)
                 if progress:
-                    sys.stderr.write(f"\r{path.name}: {len(track.times)}{f'/{total}' if total else ''} frames")
+                    sys.stderr.write(f"\r{path.name}: {follower.frames}{f'/{total}' if total else ''} frames")
                     sys.stderr.flush()
 
         au_features, messages = image_features(model, crops(), precision=setup, batch_size=batch_size)
-        if progress:
-            sys.stderr.write("\n")
-    finally:
-        container.close()
-    observed = np.asarray(track.observed, dtype=bool)
+    if progress:
+        seconds = time.perf_counter() - began
+        rate = follower.frames / max(seconds, 1e-9)
+        sys.stderr.write(f"\r{path.name}: {follower.frames} frames in {seconds:.1f} s ({rate:.1f} frames/s)\n")
+
+    def joined(k: int, empty: np.ndarray) -> np.ndarray:
+        return np.concatenate([part[k] for part in parts]) if parts else empty
+
     return VideoFeatures(
         au_features,
         messages,
-        observed,
-        torch.tensor(track.times, dtype=torch.float64),
-        torch.from_numpy(np.stack(track.boxes)).float() if track.boxes else torch.zeros(0, 4),
-        torch.from_numpy(np.stack(track.landmarks)).float() if track.landmarks else torch.zeros(0, 5, 2),
+        joined(0, np.zeros(0, np.int64)),
+        joined(2, np.zeros(0, np.int64)),
+        joined(1, np.zeros(0, np.float64)),
+        joined(3, np.zeros((0, 4), np.float32)),
+        joined(4, np.zeros((0, 5, 2), np.float32)),
+        follower.frames,
+        follower.size or (0, 0),
         str(path),
     )
-
-
-class _Track:
-    """Per-frame facts of a video gathered while its chunks stream past: times, boxes, landmarks."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.observed: list[bool] = []
-        self.boxes: list[np.ndarray] = []
-        self.landmarks: list[np.ndarray] = []
-        self.faces: Faces | None = None
-
-    def chunk(
-        self, chunk: list[tuple[float, np.ndarray]], detect: FaceDetector, every: int, tracker: FaceTracker
-    ) -> torch.Tensor:
-        """Detect and track faces in one chunk of frames; the aligned crops of its frames with a face."""
-        first = len(self.times)
-        rounds = [k for k in range(len(chunk)) if (first + k) % every == 0]
-        found = dict(zip(rounds, detect.detect([chunk[k][1] for k in rounds]), strict=True)) if rounds else {}
-        with_face, landmarks = [], []
-        for k, (time, _) in enumerate(chunk):
-            if k in found:
-                pick = tracker.update(found[k])
-                self.faces = None if pick is None else found[k].take(pick)
-            self.times.append(time)
-            self.observed.append(self.faces is not None)
-            if self.faces is None:
-                self.boxes.append(np.full(4, np.nan, np.float32))
-                self.landmarks.append(np.full((5, 2), np.nan, np.float32))
-                continue
-            with_face.append(k)
-            landmarks.append(self.faces.landmarks[0])
-            self.boxes.append(self.faces.boxes[0])
-            self.landmarks.append(self.faces.landmarks[0])
-        if not with_face:
-            return torch.zeros(0, ALIGNED_SIZE, ALIGNED_SIZE, 3, dtype=torch.uint8)
-        frames = np.stack([chunk[k][1] for k in with_face])
-        return aligned_crops(frames, np.stack(landmarks), np.arange(len(with_face), dtype=np.int64))
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _load(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> np.ndarray:
@@ -409,6 +493,7 @@ def _load(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> np.ndarra
 
 __all__ = [
     "ALIGNED_SIZE",
+    "FaceRows",
     "VideoFeatures",
     "aligned_crops",
     "predict_images",

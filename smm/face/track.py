@@ -88,3 +88,100 @@ def _centre_distance(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 def _size(box: np.ndarray) -> float:
     return max(float(box[2] - box[0]), float(box[3] - box[1]), 1e-9)
+
+
+class MultiFaceTracker:
+    """Follows every face of a video, each with its own id: motion prediction, then an optimal assignment.
+
+    Each track keeps its last box and a velocity (pixels per frame, of each box edge). At a
+    frame, a track's box is *predicted* by moving its last box with its velocity; detections
+    are matched to the predicted boxes by the Hungarian algorithm
+    (:func:`scipy.optimize.linear_sum_assignment`), which minimises ``(1 - IoU) + shift`` over
+    all pairs at once (``shift``: the centre distance in units of the track's longer side). A
+    pair is allowed only when ``IoU >= iou_threshold`` or ``shift <= max_shift``. Because the
+    assignment is global and uses predicted positions, two faces that pass each other keep
+    their ids, where a greedy nearest-box rule would swap them. Unmatched detections start new
+    tracks (a new face is picked up at once); a track that is not seen for more than
+    ``max_missed`` frames is dropped.
+
+    Parameters
+    ----------
+    iou_threshold : float, default 0.3
+    max_shift : float, default 0.5
+    max_missed : int, default 30
+        Frames a track survives without being seen (about a second of video): a face that is
+        briefly hidden, turned away or missed keeps its id.
+    """
+
+    def __init__(self, iou_threshold: float = 0.3, max_shift: float = 0.5, max_missed: int = 30) -> None:
+        if not 0.0 <= iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
+        if max_shift < 0:
+            raise ValueError(f"max_shift must be >= 0, got {max_shift}")
+        if isinstance(max_missed, bool) or not isinstance(max_missed, int) or max_missed < 0:
+            raise ValueError(f"max_missed must be an integer >= 0, got {max_missed!r}")
+        self.iou_threshold, self.max_shift, self.max_missed = iou_threshold, max_shift, max_missed
+        self.tracks: dict[int, _Track] = {}
+        self.next_id = 0
+
+    @property
+    def ids(self) -> list[int]:
+        """Ids of the live tracks, oldest first."""
+        return list(self.tracks)
+
+    def predict(self, frame: int, ids: list[int] | None = None) -> np.ndarray:
+        """``(N, 4)`` predicted boxes at ``frame`` of the tracks ``ids`` (default: all live ones)."""
+        ids = self.ids if ids is None else ids
+        if not ids:
+            return np.zeros((0, 4), np.float32)
+        return np.stack([self.tracks[i].predict(frame) for i in ids]).astype(np.float32)
+
+    def match(self, boxes: np.ndarray, frame: int) -> list[int | None]:
+        """For each of ``(N, 4)`` detected boxes, the live track it continues, or ``None``."""
+        ids = self.ids
+        found: list[int | None] = [None] * len(boxes)
+        if not ids or not len(boxes):
+            return found
+        from scipy.optimize import linear_sum_assignment
+
+        predicted = self.predict(frame, ids)
+        iou = np.stack([box_iou(p, boxes) for p in predicted])
+        shift = np.stack([_centre_distance(p, boxes) / _size(p) for p in predicted])
+        allowed = (iou >= self.iou_threshold) | (shift <= self.max_shift)
+        cost = np.where(allowed, (1.0 - iou) + shift, 1e6)
+        for row, column in zip(*linear_sum_assignment(cost), strict=True):
+            if allowed[row, column]:
+                found[column] = ids[row]
+        return found
+
+    def start(self, box: np.ndarray, frame: int) -> int:
+        """A new track at ``box``; its id."""
+        track_id, self.next_id = self.next_id, self.next_id + 1
+        self.tracks[track_id] = _Track(np.asarray(box, np.float64), frame)
+        return track_id
+
+    def see(self, track_id: int, box: np.ndarray, frame: int) -> None:
+        """Track ``track_id`` is at ``box`` in ``frame``."""
+        self.tracks[track_id].see(np.asarray(box, np.float64), frame)
+
+    def end_frame(self, frame: int) -> None:
+        """Drop the tracks not seen for more than ``max_missed`` frames up to ``frame``."""
+        for track_id in [i for i, t in self.tracks.items() if frame - t.frame > self.max_missed]:
+            del self.tracks[track_id]
+
+
+class _Track:
+    """One face's last box, the frame it was seen in, and its velocity in pixels per frame."""
+
+    def __init__(self, box: np.ndarray, frame: int) -> None:
+        self.box, self.frame, self.velocity = box, frame, np.zeros(4)
+
+    def predict(self, frame: int) -> np.ndarray:
+        return self.box + self.velocity * (frame - self.frame)
+
+    def see(self, box: np.ndarray, frame: int) -> None:
+        gap = frame - self.frame
+        if gap > 0:
+            # Half the new displacement, half the old velocity: steady under detector jitter.
+            self.velocity = 0.5 * self.velocity + 0.5 * (box - self.box) / gap
+        self.box, self.frame = box, frame

@@ -6,14 +6,19 @@ Columns, in order:
 - ``frame``: the frame number, from 1 (a photo is frame 1);
 - ``time``: seconds from the start of the video (0 for photos);
 - ``face``: 1 when the row has a face of its own, else 0;
+- ``face_id``: the face's id: in a video its track, which stays with the person; in a photo
+  its rank by size (0 the largest); empty without a face;
 - ``x0, y0, x1, y1``: the face box in pixels;
 - ``left_eye_x, left_eye_y, ..., mouth_right_y``: the five landmarks in pixels;
 - one column per AU: its occurrence probability (not an intensity);
 - one column per expression: its probability; ``expression``: the most probable one's name;
-- ``valence``, ``arousal``: the model's raw outputs.
+- ``valence``, ``arousal``: the model's raw outputs;
+- ``reason``: why a row has no face (``no face found``, ``image too small for face detection
+  (16x16 px; ...)``, ``cannot be read as an image``); empty otherwise.
 
-A row without a face keeps ``source``, ``frame``, ``time`` and ``face`` = 0, and leaves every
-other field empty (as many fields as the header).
+A row without a face keeps ``source``, ``frame``, ``time``, ``face`` = 0 and ``reason``, and
+leaves every other field empty (as many fields as the header).
+:meth:`smm.inference.FramePredictions.to_pandas` gives the same columns as a table.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ def csv_columns(au_names: Sequence[str], expression_names: Sequence[str]) -> lis
         "frame",
         "time",
         "face",
+        "face_id",
         "x0",
         "y0",
         "x1",
@@ -49,6 +55,7 @@ def csv_columns(au_names: Sequence[str], expression_names: Sequence[str]) -> lis
         "expression",
         "valence",
         "arousal",
+        "reason",
     ]
 
 
@@ -60,11 +67,15 @@ def csv_rows(
     rows = len(predictions.frame)
     sources = predictions.source or ("",) * rows
     times = predictions.time.tolist() if predictions.time is not None else [0.0] * rows
+    ids = predictions.face_id.tolist() if predictions.face_id is not None else [0] * rows
+    reasons = predictions.reason or ("",) * rows
     for k in range(rows):
-        values: list[Any] = [sources[k], int(predictions.frame[k]), times[k], int(bool(predictions.observed[k]))]
-        if not predictions.observed[k]:
-            yield values + [None] * (width - len(values))
+        observed = bool(predictions.observed[k])
+        values: list[Any] = [sources[k], int(predictions.frame[k]), times[k], int(observed)]
+        if not observed:
+            yield [*values, *[None] * (width - len(values) - 1), reasons[k] or "no face found"]
             continue
+        values.append(int(ids[k]) if ids[k] >= 0 else None)
         geometry: list[Any] = [None] * 14
         if predictions.box is not None and predictions.landmarks is not None:
             geometry = [*predictions.box[k].tolist(), *predictions.landmarks[k].reshape(-1).tolist()]
@@ -76,21 +87,24 @@ def csv_rows(
             *predictions.expr_prob[k].tolist(),
             expression,
             *predictions.va[k].tolist(),
+            reasons[k],
         ]
 
 
 def write_frames_csv(
     path: str | os.PathLike[str],
     predictions: FramePredictions,
-    au_names: Sequence[str],
-    expression_names: Sequence[str],
+    au_names: Sequence[str] | None = None,
+    expression_names: Sequence[str] | None = None,
 ) -> Path:
     """Write the per-frame CSV (see the module) atomically; returns the path.
 
-    Probabilities and VA have 6 decimals, coordinates 2, times 6.
+    Probabilities and VA have 6 decimals, coordinates 2, times 6. The names default to the
+    predictions' own (``predictions.names``).
     """
+    au_names, expression_names = predictions._label_names(au_names, expression_names)
     columns = csv_columns(au_names, expression_names)
-    decimals = {"time": 6, **dict.fromkeys(columns[4:18], 2)}
+    decimals = {"time": 6, **dict.fromkeys(columns[5:19], 2)}
 
     def text(column: str, value: Any) -> str:
         if value is None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 from smm.inference.core import image_features, predictions
 from smm.inference.frames import predict_frames
 from smm.inference.preprocess import Preprocess, preprocess
-from smm.inference.results import FramePredictions, fill_index
+from smm.inference.results import FramePredictions, LabelNames, fill_index
 
 __all__ = [
     "FramePredictions",
+    "LabelNames",
     "Preprocess",
     "fill_index",
     "image_features",

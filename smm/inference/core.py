@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from smm.inference.results import FramePredictions, fill_index
+from smm.inference.results import FramePredictions, LabelNames, fill_index
 from smm.model import SMMEmotionNet
 from smm.runtime import Precision
 from smm.temporal import exponential_smoothing, smoothing_strengths
@@ -164,6 +164,7 @@ def predictions(
         va=va.clamp(-1, 1) if clamp_va else va,
         frame=torch.arange(1, len(index) + 1),
         observed=observed,
+        names=LabelNames.of(model),
     )
 
 
@@ -192,6 +193,7 @@ def _empty(model: SMMEmotionNet, rows: int) -> FramePredictions:
         va=torch.full((rows, va_dim), float("nan")),
         frame=torch.arange(1, rows + 1),
         observed=torch.zeros(rows, dtype=torch.bool),
+        names=LabelNames.of(model),
     )
 
 

@@ -8,10 +8,22 @@ the header is frame ``n``). A photo is frame 1 of itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+
+
+class LabelNames(NamedTuple):
+    """The names of a model's outputs, in output order."""
+
+    au: tuple[str, ...]
+    expression: tuple[str, ...]
+
+    @classmethod
+    def of(cls, model: Any) -> LabelNames:
+        """``model.au_names`` and ``model.expression_names``."""
+        return cls(tuple(model.au_names), tuple(model.expression_names))
 
 
 class FramePredictions(NamedTuple):
@@ -51,6 +63,15 @@ class FramePredictions(NamedTuple):
         ``(x, y)`` of the eyes, nose tip and mouth corners, NaN without a face.
     source : tuple of str, optional
         The file each row came from.
+    face_id : Tensor[T] of int64, optional
+        The face of each row: in a video, its track id, which stays with the person; in a
+        photo, its rank by size (0 the largest); ``-1`` for a row without a face.
+    reason : tuple of str, optional
+        Why a row has no face (``"no face found"``, ``"image too small for face detection
+        ..."``, ``"cannot be read ..."``); ``""`` for rows with a face.
+    names : LabelNames, optional
+        The AU and expression names of the columns (``model.au_names``,
+        ``model.expression_names``); :meth:`to_pandas` and the CSV writer use them.
     """
 
     au_prob: torch.Tensor
@@ -64,6 +85,61 @@ class FramePredictions(NamedTuple):
     box: torch.Tensor | None = None
     landmarks: torch.Tensor | None = None
     source: tuple[str, ...] | None = None
+    face_id: torch.Tensor | None = None
+    reason: tuple[str, ...] | None = None
+    names: LabelNames | None = None
+
+    def to_pandas(self, au_names: Sequence[str] | None = None, expression_names: Sequence[str] | None = None) -> Any:
+        """The rows as a :class:`pandas.DataFrame` with the columns of the per-frame CSV.
+
+        One column definition serves both (:func:`smm.formats.csv_columns`): ``source``,
+        ``frame``, ``time``, ``face``, ``face_id``, the box, the landmarks, one probability
+        column per AU and per expression, ``expression``, ``valence``, ``arousal``,
+        ``reason``. Empty CSV fields are NaN here (``face_id``: pandas' missing integer).
+
+        Parameters
+        ----------
+        au_names, expression_names : sequence of str, optional
+            Default :attr:`names` (set by every prediction entry point).
+
+        Raises
+        ------
+        ImportError
+            Without pandas (``pip install pandas``).
+        """
+        try:
+            import pandas as pd
+        except ImportError as error:
+            raise ImportError("to_pandas needs pandas: pip install pandas") from error
+        from smm.formats.frames_csv import csv_columns, csv_rows
+
+        au_names, expression_names = self._label_names(au_names, expression_names)
+        columns = csv_columns(au_names, expression_names)
+        table = pd.DataFrame(list(csv_rows(self, au_names, expression_names)), columns=columns)
+        text = {"source", "expression", "reason"}
+        for column in columns:
+            if column == "face_id":
+                table[column] = table[column].astype("Int64")
+            elif column in ("frame", "face"):
+                table[column] = table[column].astype("int64")
+            elif column not in text:
+                table[column] = table[column].astype("float64")
+        return table
+
+    def _label_names(
+        self, au_names: Sequence[str] | None, expression_names: Sequence[str] | None
+    ) -> tuple[Sequence[str], Sequence[str]]:
+        if au_names is None or expression_names is None:
+            if self.names is None:
+                raise ValueError("these predictions carry no label names: pass au_names and expression_names")
+            au_names = self.names.au if au_names is None else au_names
+            expression_names = self.names.expression if expression_names is None else expression_names
+        if len(au_names) != self.au_prob.shape[-1] or len(expression_names) != self.expr_prob.shape[-1]:
+            raise ValueError(
+                f"au_names and expression_names must name the {self.au_prob.shape[-1]} AU and "
+                f"{self.expr_prob.shape[-1]} expression outputs, got {len(au_names)} and {len(expression_names)}"
+            )
+        return au_names, expression_names
 
     def select(self, index: Sequence[int] | np.ndarray | torch.Tensor) -> FramePredictions:
         """The rows at the given positions (0-based row indices, or a boolean mask), in that order."""
@@ -71,16 +147,13 @@ class FramePredictions(NamedTuple):
         if index.dtype == torch.bool:
             index = index.nonzero().flatten()
         positions = index.tolist()
-        return FramePredictions(
-            *(
-                None
-                if field is None
-                else tuple(field[i] for i in positions)
-                if isinstance(field, tuple)
-                else field[index]
-                for field in self
-            )
-        )
+
+        def rows(name: str, field: Any) -> Any:
+            if field is None or name == "names":
+                return field
+            return tuple(field[i] for i in positions) if isinstance(field, tuple) else field[index]
+
+        return FramePredictions(*(rows(name, field) for name, field in zip(self._fields, self, strict=True)))
 
     def rows(self, frames: Sequence[int] | np.ndarray | torch.Tensor) -> FramePredictions:
         """The rows of the given frame numbers (from 1) of a video, in the given order."""

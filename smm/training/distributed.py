@@ -22,18 +22,17 @@ class Processes:
     """
 
     def __init__(self, device: str = "auto") -> None:
+        from smm.runtime import resolve_device
+
         self.enabled = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.enabled and device in ("auto", "cuda") and torch.cuda.is_available():
+            device = f"cuda:{local}"  # one GPU per process
+        self.device = resolve_device(device)
         if self.enabled and not dist.is_initialized():
-            dist.init_process_group("nccl" if cuda else "gloo")
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.rank = dist.get_rank() if self.enabled else 0
         self.world = dist.get_world_size() if self.enabled else 1
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        if device == "auto":
-            device = f"cuda:{local}" if cuda and self.enabled else ("cuda" if cuda else "cpu")
-        elif device == "cuda" and self.enabled:
-            device = f"cuda:{local}"
-        self.device = torch.device(device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
 

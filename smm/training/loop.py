@@ -63,7 +63,15 @@ LOG_COLUMNS = (
 
 
 class TrainingError(RuntimeError):
-    """A run that cannot start or go on; the message is one line and says what is kept."""
+    """A run that cannot start or go on; the message is one line, says why and what is kept.
+
+    ``cli`` is the same message in the command line's words (options instead of arguments),
+    when they differ.
+    """
+
+    def __init__(self, message: str, cli: str | None = None) -> None:
+        super().__init__(message)
+        self.cli = cli or message
 
 
 @dataclass
@@ -74,6 +82,8 @@ class TrainResult:
     history: list[tuple[int, ABAWScores]] = field(default_factory=list)
     best_step: int | None = None
     out: Path | None = None
+    #: True when a resumed run had already reached its last step (nothing was trained).
+    finished: bool = False
 
     @property
     def last(self) -> ABAWScores | None:
@@ -221,9 +231,15 @@ def _train(
         raise TrainingError(f"batch_size={recipe.batch_size} must be divisible by the {procs.world} processes")
     state_path = out / RESUME_NAME
     if state_path.exists() and not resume:
-        raise TrainingError(f"{out} already holds a run ({RESUME_NAME}); pass resume=True (--resume) or another folder")
+        raise TrainingError(
+            f"{out} already holds a run ({RESUME_NAME}); pass resume=True or another folder",
+            cli=f"{out} already holds a run ({RESUME_NAME}); add --resume to continue it, or give another --out",
+        )
     if resume and not state_path.is_file():
         raise TrainingError(f"nothing to resume: {state_path} does not exist")
+    synthetic = data is None
+    if data is not None:
+        find_affwild2(data)  # a missing or incomplete data folder stops the run before it writes anything
     procs.barrier()
     if procs.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -267,6 +283,10 @@ def _train(
     result = TrainResult(steps=recipe.steps, out=out)
     if resume:
         start, best = _load_state(state_path, model, optimizer, schedule, scaler, recipe, seed, procs)
+        if start >= recipe.steps:
+            say(f"{out} is already finished (step {start} of {recipe.steps}): nothing to resume")
+            result.finished = True
+            return result
         say(f"resumed {out} at step {start} of {recipe.steps}")
     logger = _Log(out, start, resume) if procs.main else None
     loader = DataLoader(
@@ -315,14 +335,14 @@ def _train(
             if scores.p_mtl > best:
                 best, result.best_step = scores.p_mtl, done
                 if procs.main:
-                    _save_model(model, out / "best", recipe, data, done, scores)
+                    _save_model(model, out / "best", recipe, data, done, scores, synthetic)
             say(f"step {done}: {describe(scores)}")
         if logger is not None:
             logger.write(row)
         if done % recipe.save_every == 0 or done == recipe.steps:
             rng = procs.gather(torch.get_rng_state())
             if procs.main:
-                _save_model(model, out, recipe, data, done, result.last)
+                _save_model(model, out, recipe, data, done, result.last, synthetic)
                 _save_state(state_path, model, optimizer, schedule, scaler, recipe, seed, done, best, rng)
         if done % every == 0 or done == recipe.steps:
             elapsed = time.monotonic() - begun
@@ -464,11 +484,19 @@ def _demo_data(out: Path, seed: int, image_size: int, say: Callable[[str], None]
 
 
 def _save_model(
-    model: SMMEmotionNet, folder: Path, recipe: Recipe, data: Any, step: int, scores: ABAWScores | None
+    model: SMMEmotionNet,
+    folder: Path,
+    recipe: Recipe,
+    data: Any,
+    step: int,
+    scores: ABAWScores | None,
+    synthetic: bool = False,
 ) -> None:
     from smm.checkpoint import save_checkpoint
 
     card: dict[str, Any] = {"training_data": str(data), "recipe": recipe.name, "step": step}
+    if synthetic:  # predict warns about such a model
+        card.update(training_data=f"synthetic (generated in {data})", synthetic_data=True)
     if scores is not None:
         card["metrics"] = {k: round(v, 6) for k, v in _score_columns(scores).items()}
     save_checkpoint(model, folder, **card)

@@ -1,0 +1,272 @@
+"""Every face of a video, frame by frame: decode, detect, refine the landmarks, track, align.
+
+:class:`FaceFollower` turns chunks of decoded frames into rows, one per (frame, face), with the
+face's track id, box and five landmarks, and the 112 x 112 aligned crop of each face. Full
+detection runs every ``detect_every`` frames and finds new faces; on every frame in between
+(and for tracked faces a detection missed) each tracked face's landmarks are re-located with
+the detector's ``refine`` (MTCNN's O-Net on the face's predicted box), so every frame is
+aligned on its own landmarks, at a small fraction of a detection's cost.
+
+The prediction pipeline (:mod:`smm.face.pipeline`) feeds the crops to the model; the
+``align`` command (:mod:`smm.face.crops`) writes them as Aff-Wild2-style frame folders.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+
+from smm.face.align import TEMPLATE_112, align_faces
+from smm.face.detector import FaceDetector, Faces, LandmarkRefiner
+from smm.face.track import MultiFaceTracker, box_iou
+from smm.inference.preprocess import to_uint8
+
+ALIGNED_SIZE = 112
+#: ``faces=``'s choices: every face with its own track, or only the followed largest face.
+FACES = ("all", "largest")
+FaceChoice = Literal["all", "largest"]
+#: Two refined faces overlapping more than this are one face: the younger track gives way.
+DUPLICATE_IOU = 0.5
+
+
+class FaceRows(NamedTuple):
+    """R rows, one per (frame, face), plus one row for each frame without a face.
+
+    Attributes
+    ----------
+    frame : numpy.ndarray
+        ``(R,)`` int64 frame numbers, from 1.
+    time : numpy.ndarray
+        ``(R,)`` float64 seconds from the start.
+    face_id : numpy.ndarray
+        ``(R,)`` int64 track id, ``-1`` for a frame without a face.
+    box : numpy.ndarray
+        ``(R, 4)`` float32 ``x0, y0, x1, y1``, NaN without a face.
+    landmarks : numpy.ndarray
+        ``(R, 5, 2)`` float32, NaN without a face.
+    crops : torch.Tensor
+        ``[F, 112, 112, 3]`` uint8 aligned crops of the rows with a face, in row order.
+    """
+
+    frame: np.ndarray
+    time: np.ndarray
+    face_id: np.ndarray
+    box: np.ndarray
+    landmarks: np.ndarray
+    crops: torch.Tensor
+
+
+def check_faces(faces: str) -> FaceChoice:
+    """``faces`` if it is one of :data:`FACES`, else a ``ValueError``."""
+    if faces not in FACES:
+        raise ValueError(f"faces must be one of {', '.join(map(repr, FACES))}, got {faces!r}")
+    return faces  # type: ignore[return-value]
+
+
+def aligned_crops(frames: np.ndarray | torch.Tensor, landmarks: np.ndarray, index: np.ndarray) -> torch.Tensor:
+    """The 112 x 112 aligned face crops, ``Tensor[B, 112, 112, 3]`` uint8, of faces in ``frames``.
+
+    Only the crops are computed in floating point: the frames stay ``uint8`` and are sampled
+    where the crops need them.
+
+    Parameters
+    ----------
+    frames : array or Tensor[N, H, W, 3] of uint8
+        RGB frames.
+    landmarks : numpy.ndarray
+        ``(B, 5, 2)`` landmarks of each face, in its frame's pixels.
+    index : numpy.ndarray
+        ``(B,)`` the frame of each face.
+    """
+    if isinstance(frames, np.ndarray) and not frames.flags.writeable:
+        frames = frames.copy()
+    images = torch.as_tensor(frames).permute(0, 3, 1, 2)
+    crops = align_faces(
+        images, torch.from_numpy(landmarks), index=torch.from_numpy(index), size=ALIGNED_SIZE, template=TEMPLATE_112
+    )
+    return to_uint8(crops)
+
+
+class FaceFollower:
+    """Follows the faces of one video through its chunks of frames (see the module).
+
+    Parameters
+    ----------
+    detector : FaceDetector
+        Its ``refine`` (:class:`~smm.face.detector.LandmarkRefiner`), when it has one, runs on
+        the frames between detections; without it those frames reuse each face's last
+        landmarks.
+    detect_every : int, default 5
+        Full detection on frames 1, 1 + N, 1 + 2N, ...; a new face is picked up at the next
+        such frame.
+    faces : {"all", "largest"}, default "all"
+        ``"largest"``: one face, the largest when following starts; when that face is not
+        found at a detection round, the largest face found there is followed instead.
+    tracker : MultiFaceTracker, optional
+    """
+
+    def __init__(
+        self,
+        detector: FaceDetector,
+        *,
+        detect_every: int = 5,
+        faces: FaceChoice = "all",
+        tracker: MultiFaceTracker | None = None,
+    ) -> None:
+        if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
+            raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}")
+        self.detector, self.detect_every, self.faces = detector, detect_every, check_faces(faces)
+        self.tracker = tracker if tracker is not None else MultiFaceTracker()
+        self.frames = 0  # frames seen so far
+        self.followed: int | None = None
+        self.size: tuple[int, int] | None = None  # (width, height) of the frames
+        self._landmarks: dict[int, np.ndarray] = {}  # last landmarks of each track
+
+    def chunk(self, frames: list[tuple[float, np.ndarray]]) -> FaceRows:
+        """The rows and crops of the next chunk of ``(time, (H, W, 3) uint8 RGB)`` frames."""
+        first = self.frames
+        rounds = [k for k in range(len(frames)) if (first + k) % self.detect_every == 0]
+        found = self.detector.detect([frames[k][1] for k in rounds]) if rounds else []
+        detected = dict(zip(rounds, found, strict=True))
+        rows: list[tuple[int, float, int, np.ndarray, np.ndarray]] = []
+        for k, (time, image) in enumerate(frames):
+            number = first + k + 1
+            if self.size is None:
+                self.size = (int(image.shape[1]), int(image.shape[0]))
+            seen = self._step(number, image, detected.get(k))
+            if not seen:
+                rows.append((number, time, -1, np.full(4, np.nan, np.float32), np.full((5, 2), np.nan, np.float32)))
+            rows += [(number, time, track_id, box, points) for track_id, (box, points) in seen.items()]
+        self.frames += len(frames)
+        with_face = [i for i, row in enumerate(rows) if row[2] >= 0]
+        crops = torch.zeros(0, ALIGNED_SIZE, ALIGNED_SIZE, 3, dtype=torch.uint8)
+        if with_face:
+            numbers = sorted({rows[i][0] for i in with_face})
+            position = {n: p for p, n in enumerate(numbers)}
+            stack = np.stack([frames[n - first - 1][1] for n in numbers])
+            crops = aligned_crops(
+                stack,
+                np.stack([rows[i][4] for i in with_face]),
+                np.asarray([position[rows[i][0]] for i in with_face], np.int64),
+            )
+        return FaceRows(
+            np.asarray([r[0] for r in rows], np.int64),
+            np.asarray([r[1] for r in rows], np.float64),
+            np.asarray([r[2] for r in rows], np.int64),
+            np.stack([r[3] for r in rows]).astype(np.float32) if rows else np.zeros((0, 4), np.float32),
+            np.stack([r[4] for r in rows]).astype(np.float32) if rows else np.zeros((0, 5, 2), np.float32),
+            crops,
+        )
+
+    def _step(self, number: int, image: np.ndarray, detected: Faces | None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Track one frame; the faces seen in it, ``{track id: (box, landmarks)}`` in id order."""
+        tracker = self.tracker
+        seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if detected is not None and len(detected):
+            matches = tracker.match(detected.boxes, number)
+            for d, track_id in enumerate(matches):
+                if track_id is None:
+                    track_id = tracker.start(detected.boxes[d], number)
+                seen[track_id] = (detected.boxes[d], detected.landmarks[d])
+        # Tracks seen on the previous frame and not (re)detected here: refine where they should be.
+        recent = [i for i in tracker.ids if i not in seen and tracker.tracks[i].frame == number - 1]
+        if recent:
+            if isinstance(self.detector, LandmarkRefiner):
+                refined = self.detector.refine(image, tracker.predict(number, recent))
+                threshold = getattr(self.detector, "refine_threshold", 0.7)
+                for j, track_id in enumerate(recent):
+                    if refined.scores[j] >= threshold:
+                        seen[track_id] = (refined.boxes[j], refined.landmarks[j])
+            elif detected is None:  # no refiner: between detections, keep the last landmarks
+                for track_id in recent:
+                    seen[track_id] = (tracker.tracks[track_id].box.astype(np.float32), self._landmarks[track_id])
+        seen = _without_duplicates(seen)
+        for track_id, (box, points) in seen.items():
+            tracker.see(track_id, box, number)
+            self._landmarks[track_id] = points
+        tracker.end_frame(number)
+        for track_id in [i for i in self._landmarks if i not in tracker.tracks]:
+            del self._landmarks[track_id]
+        seen = dict(sorted(seen.items()))
+        if self.faces == "all":
+            return seen
+        if self.followed not in seen and (detected is not None or self.followed not in tracker.tracks) and seen:
+            self.followed = max(seen, key=lambda i: _area(seen[i][0]))
+        return {self.followed: seen[self.followed]} if self.followed in seen else {}
+
+
+def _without_duplicates(seen: dict[int, tuple[np.ndarray, np.ndarray]]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Drop a younger track whose face is (almost) the same box as an older one's."""
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for track_id in sorted(seen):
+        box = seen[track_id][0]
+        if kept and box_iou(box, np.stack([b for b, _ in kept.values()])).max() > DUPLICATE_IOU:
+            continue
+        kept[track_id] = seen[track_id]
+    return kept
+
+
+def _area(box: np.ndarray) -> float:
+    return float(max(box[2] - box[0], 0) * max(box[3] - box[1], 0))
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last may be shorter)."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@contextmanager
+def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[Iterator[tuple[float, np.ndarray]], int | None]]:
+    """Decoded RGB frames of a video file with their times, and its frame count when the file states it.
+
+    Errors name the file: ``FileNotFoundError`` when it does not exist, ``ValueError`` when
+    FFmpeg cannot read it (at opening or part-way through), with FFmpeg's reason and no errno.
+    """
+    try:
+        import av
+    except ImportError as error:
+        raise ImportError('reading videos needs PyAV: pip install "smm-emotionnet[video]"') from error
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video {path} does not exist")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as error:
+        raise ValueError(f"{path}: cannot be read as a video ({_reason(error)})") from None
+    try:
+        if not container.streams.video:
+            raise ValueError(f"{path}: has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+
+        def frames() -> Iterator[tuple[float, np.ndarray]]:
+            try:
+                for frame in container.decode(stream):
+                    yield float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
+            except av.error.FFmpegError as error:
+                raise ValueError(f"{path}: cannot be decoded ({_reason(error)})") from None
+
+        yield frames(), (stream.frames or None)
+    finally:
+        container.close()
+
+
+def _reason(error: BaseException) -> str:
+    """FFmpeg's own words, without the errno and the file name PyAV adds."""
+    return str(getattr(error, "strerror", None) or error).strip()
+
+
+__all__ = ["ALIGNED_SIZE", "FACES", "FaceFollower", "FaceRows", "aligned_crops", "check_faces", "open_video"]

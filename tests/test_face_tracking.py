@@ -1,0 +1,284 @@
+"""Every face of a video with its own id, landmarks on every frame, the standard fit: checked against pasted truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.media import interocular_error, moved_points, place, similarity
+
+skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
+pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
+
+from smm.face import (  # noqa: E402
+    TEMPLATE_112,
+    FaceFollower,
+    Faces,
+    LandmarkRefiner,
+    MTCNNDetector,
+    MultiFaceTracker,
+    align_faces,
+    side_rows,
+)
+
+HEAD = skimage_data.astronaut()[20:260, 120:340]  # the astronaut's head, 240 x 220
+SMALL_HEAD = np.asarray(Image.fromarray(HEAD).resize((110, 120)))
+
+
+@pytest.fixture(scope="module")
+def detector() -> MTCNNDetector:
+    return MTCNNDetector()
+
+
+class DetectOnly:
+    """The detector without its ``refine``: frames between detections reuse the last landmarks."""
+
+    def __init__(self, detector: MTCNNDetector) -> None:
+        self.inner = detector
+
+    def detect(self, images: list[np.ndarray]) -> list[Faces]:
+        return self.inner.detect(images)
+
+
+def follow(detector: object, frames: list[np.ndarray], chunk: int = 16, **options: object) -> list:
+    """Rows ``(frame, face_id, box, landmarks)`` of ``frames`` through a FaceFollower, fed in chunks."""
+    follower = FaceFollower(detector, **options)  # type: ignore[arg-type]
+    rows = []
+    for start in range(0, len(frames), chunk):
+        part = follower.chunk([(k / 25, f) for k, f in enumerate(frames[start : start + chunk], start)])
+        assert part.crops.shape == (int((part.face_id >= 0).sum()), 112, 112, 3)
+        rows += list(zip(part.frame.tolist(), part.face_id.tolist(), part.box, part.landmarks, strict=True))
+    return rows
+
+
+def moving_face(count: int = 60) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A face that turns (±20°), grows and shrinks (0.55-1.05) and moves 4 px a frame; its true landmarks."""
+    reference = MTCNNDetector().detect([HEAD])[0].landmarks[0].astype(np.float64)
+    frames, truth = [], []
+    for t in range(count):
+        transform = similarity(20 * np.sin(t / 8), 0.8 + 0.25 * np.sin(t / 11), (150 + 4 * t, 60 + 30 * np.sin(t / 6)))
+        frames.append(place(HEAD, transform, (640, 400)))
+        truth.append(moved_points(reference, transform))
+    return frames, truth
+
+
+def test_landmarks_follow_a_moving_face_on_every_frame(detector: MTCNNDetector) -> None:
+    """Default settings (detection every 5th frame): every frame's landmarks within 5% of the eye distance."""
+    assert isinstance(detector, LandmarkRefiner)
+    frames, truth = moving_face()
+    rows = follow(detector, frames)
+    assert [r[0] for r in rows] == list(range(1, 61))  # one face in every frame
+    assert {r[1] for r in rows} == {0}  # one track
+    errors = np.array([interocular_error(r[3], truth[r[0] - 1]) for r in rows])
+    assert errors.mean() <= 0.05  # 0.021 when this test was written
+    assert errors.max() <= 0.08  # 0.036
+    # Without refinement, frames between detections reuse stale landmarks (0.34 mean when written).
+    stale = np.array([interocular_error(r[3], truth[r[0] - 1]) for r in follow(DetectOnly(detector), frames)])
+    assert stale.mean() > 0.15
+
+
+def crossing(count: int = 50) -> tuple[list[np.ndarray], list[dict[str, tuple[float, float]]]]:
+    """A and B pass each other (A left to right above, B right to left below, their heads overlapping by 30 px
+    vertically); C sits bottom right, leaves at frame 16 and is back from frame 31. Each face's centre per frame."""
+    frames, centres = [], []
+    for t in range(count):
+        canvas = Image.new("RGB", (640, 480), (90, 90, 90))
+        xa, xb = 20 + 10 * t, 520 - 10 * t
+        canvas.paste(Image.fromarray(SMALL_HEAD), (xa, 20))
+        canvas.paste(Image.fromarray(SMALL_HEAD[:, ::-1].copy()), (xb, 110))
+        where = {"A": (xa + 55.0, 80.0), "B": (xb + 55.0, 170.0)}
+        if t < 15 or t >= 30:
+            canvas.paste(Image.fromarray(SMALL_HEAD), (500, 340))
+            where["C"] = (555.0, 400.0)
+        frames.append(np.asarray(canvas))
+        centres.append(where)
+    return frames, centres
+
+
+def owners(rows: list, centres: list[dict[str, tuple[float, float]]]) -> dict[int, set[str]]:
+    """For each face id, the pasted faces nearest to its boxes."""
+    found: dict[int, set[str]] = {}
+    for frame, face_id, box, _ in rows:
+        centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+        nearest = min(centres[frame - 1], key=lambda n: np.linalg.norm(centre - centres[frame - 1][n]))
+        assert np.linalg.norm(centre - centres[frame - 1][nearest]) < 30
+        found.setdefault(face_id, set()).add(nearest)
+    return found
+
+
+def test_ids_stay_with_faces_that_cross_and_with_a_face_that_comes_back(detector: MTCNNDetector) -> None:
+    frames, centres = crossing()
+    rows = follow(detector, frames)
+    for t, where in enumerate(centres, 1):
+        assert sum(1 for r in rows if r[0] == t and r[1] >= 0) == len(where), f"frame {t}"
+    ids = owners(rows, centres)
+    assert sorted(ids) == [0, 1, 2]
+    assert sorted(name for faces in ids.values() for name in faces) == ["A", "B", "C"]  # never swapped
+    # A face that is away longer than max_missed frames comes back with a new id.
+    impatient = owners(follow(detector, frames, tracker=MultiFaceTracker(max_missed=10)), centres)
+    assert sorted(impatient) == [0, 1, 2, 3]
+    assert sorted(name for faces in impatient.values() for name in faces) == ["A", "B", "C", "C"]
+    assert impatient[3] == {"C"}
+
+
+def test_a_new_face_after_a_cut_is_picked_up_at_the_next_detection(detector: MTCNNDetector) -> None:
+    """Frames 1-22 one face on the left; a cut; frames 23-40 another face on the right."""
+    left = place(HEAD, similarity(0, 0.6, (40, 100)), (640, 400))
+    right = place(HEAD[:, ::-1].copy(), similarity(0, 0.6, (420, 120)), (640, 400))
+    rows = follow(detector, [left] * 22 + [right] * 18)
+    by_frame = {frame: (face_id, box) for frame, face_id, box, _ in rows}
+    assert all(by_frame[t][0] == 0 and by_frame[t][1][0] < 320 for t in range(1, 23))
+    assert [by_frame[t][0] for t in (23, 24, 25)] == [-1, -1, -1]  # between detection rounds (1, 6, ..., 21, 26)
+    assert all(by_frame[t][0] == 1 and by_frame[t][1][0] > 320 for t in range(26, 41))
+    every = {frame: face_id for frame, face_id, _, _ in follow(detector, [left] * 22 + [right] * 18, detect_every=1)}
+    assert every[23] == 1  # detecting on every frame: at once
+
+
+def test_largest_follows_one_face_and_switches_only_at_a_detection_round(detector: MTCNNDetector) -> None:
+    big = Image.fromarray(HEAD).resize((160, 175))
+    frames = []
+    for t in range(20):
+        canvas = Image.new("RGB", (640, 400), (90, 90, 90))
+        canvas.paste(Image.fromarray(SMALL_HEAD), (420, 150))
+        if t < 12:  # the large face leaves after frame 12
+            canvas.paste(big, (40, 100))
+        frames.append(np.asarray(canvas))
+    rows = follow(detector, frames, faces="largest")
+    assert [r[0] for r in rows] == list(range(1, 21))  # one row per frame
+    assert all(r[2][0] < 320 for r in rows[:12])  # the large face
+    assert [r[1] for r in rows[12:15]] == [-1, -1, -1]  # frames 13-15: lost, no detection round yet
+    assert all(r[2][0] > 320 for r in rows[15:])  # frame 16 is a detection round: the small face
+    assert len(follow(detector, frames, faces="all")) == 12 * 2 + 8
+    with pytest.raises(ValueError, match=r"faces must be one of 'all', 'largest', got 'biggest'"):
+        FaceFollower(detector, faces="biggest")  # type: ignore[arg-type]
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=r"detect_every must be a positive integer"):
+            FaceFollower(detector, detect_every=bad)  # type: ignore[arg-type]
+
+
+def test_refine_relocates_a_face_from_a_nearby_box(detector: MTCNNDetector) -> None:
+    image = skimage_data.astronaut()
+    found = detector.detect([image])[0]
+    near = detector.refine(image, found.boxes + np.array([12, -8, 12, -8], np.float32))
+    eyes = np.linalg.norm(found.landmarks[0, 1] - found.landmarks[0, 0])
+    assert np.linalg.norm(near.landmarks - found.landmarks, axis=-1).max() < 0.1 * eyes
+    assert near.scores[0] > detector.refine_threshold
+    assert near.boxes.shape == (1, 4)
+    away = detector.refine(image, np.array([[400, 400, 480, 480], [-40, -40, 30, 30]], np.float32))
+    assert (away.scores < detector.refine_threshold).all()  # no face there (one box partly outside the image)
+    assert len(detector.refine(image, np.zeros((0, 4)))) == 0
+
+
+def test_images_smaller_than_the_smallest_face_have_no_face(detector: MTCNNDetector) -> None:
+    tiny = np.zeros((16, 16, 3), np.uint8)
+    assert [len(f) for f in detector.detect([tiny, tiny])] == [0, 0]
+    assert detector.too_small(tiny)
+    assert not detector.too_small(np.zeros((20, 300, 3), np.uint8))  # exactly the smallest face: searched
+    assert detector.too_small(np.zeros((19, 300, 3), np.uint8))
+
+
+def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:
+    return np.asarray(rows, np.float32).reshape(-1, 4)
+
+
+def test_tracker_assignment_is_global_and_uses_the_motion() -> None:
+    tracker = MultiFaceTracker()
+    a, b = tracker.start(boxes((0, 0, 100, 100))[0], 1), tracker.start(boxes((150, 0, 250, 100))[0], 1)
+    tracker.see(a, boxes((40, 0, 140, 100))[0], 2)  # a moves right 40 px a frame
+    tracker.see(b, boxes((110, 0, 210, 100))[0], 2)  # b moves left 40 px a frame
+    # Half the new displacement and half the old (zero) velocity: 20 px a frame.
+    assert tracker.predict(3, [a]).tolist() == [[60, 0, 160, 100]]
+    assert tracker.predict(5, [b]).tolist() == [[50, 0, 150, 100]]
+    # At frame 4 they have passed each other: a at x 80, b at x 70. The box at 70 is nearer a's
+    # last box (40) than b's (110), so a nearest-last-box rule would swap them; the predicted
+    # boxes give each its own.
+    assert tracker.match(boxes((70, 0, 170, 100), (80, 0, 180, 100)), 4) == [b, a]
+    # A far detection matches nothing (IoU 0, centre shift 3.4 box sizes > 0.5) and no track is taken twice.
+    assert tracker.match(boxes((400, 0, 500, 100), (60, 0, 160, 100), (62, 0, 162, 100)), 3)[0] is None
+    single = MultiFaceTracker()
+    only = single.start(boxes((0, 0, 100, 100))[0], 1)
+    assert single.match(boxes((2, 0, 102, 100), (0, 0, 100, 100)), 2) == [None, only]  # once, to the better
+
+
+def test_tracker_gates_and_drops_tracks_by_their_limits() -> None:
+    tracker = MultiFaceTracker(iou_threshold=0.5, max_shift=0.0, max_missed=3)
+    track = tracker.start(boxes((0, 0, 100, 100))[0], 1)
+    assert tracker.match(boxes((33, 0, 133, 100)), 1) == [track]  # IoU 67/133 = 0.504 >= 0.5
+    assert tracker.match(boxes((34, 0, 134, 100)), 1) == [None]  # IoU 66/134 = 0.493 < 0.5
+    shifty = MultiFaceTracker(iou_threshold=1.0, max_shift=0.5)
+    other = shifty.start(boxes((0, 0, 100, 40))[0], 1)  # longer side 100: 50 px allowed
+    assert shifty.match(boxes((50, 0, 150, 40)), 1) == [other]
+    assert shifty.match(boxes((51, 0, 151, 40)), 1) == [None]
+    tracker.end_frame(4)  # 3 frames unseen: kept
+    assert tracker.ids == [track]
+    tracker.end_frame(5)  # 4: dropped
+    assert tracker.ids == []
+    assert tracker.start(boxes((0, 0, 1, 1))[0], 5) == 1  # ids are never reused
+    for bad, message in (
+        ({"iou_threshold": -0.1}, r"iou_threshold must be in \[0, 1\], got -0.1"),
+        ({"max_shift": -1}, r"max_shift must be >= 0, got -1"),
+        ({"max_missed": 1.5}, r"max_missed must be an integer >= 0, got 1.5"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            MultiFaceTracker(**bad)  # type: ignore[arg-type]
+
+
+def test_sides_split_by_position_only_when_two_faces_meet() -> None:
+    frame = np.array([1, 2, 2, 3, 4, 4, 4, 5])
+    face_id = np.array([0, 0, 1, -1, 0, 1, 2, 1])
+    box = np.array(
+        [[10, 0, 50, 40], [10, 0, 50, 40], [500, 0, 540, 40], [np.nan] * 4,
+         [300, 0, 340, 40], [20, 0, 60, 40], [600, 0, 630, 40], [400, 0, 440, 40]],
+        np.float32,
+    )  # fmt: skip
+    sides = side_rows(frame, face_id, box, (640, 480))
+    assert sides["left"].tolist() == [0, 1, 5]  # frame 1 alone in the left half; frame 4: the leftmost of three
+    assert sides["right"].tolist() == [2, 6, 7]  # frame 5 alone, centre 420 >= 320
+    alone = side_rows(np.array([1, 2, 3]), np.array([0, -1, 4]), np.zeros((3, 4)), (640, 480))
+    assert list(alone) == [""]
+    assert alone[""].tolist() == [0, 2]
+
+
+def test_alignment_fits_from_the_landmarks_to_the_template_like_scikit_image() -> None:
+    """Landmarks that are no exact similarity of the template, in a 480 x 300 uint8 frame: the crop is
+    scikit-image's SimilarityTransform estimated from the landmarks to the template, then warped."""
+    from skimage.transform import SimilarityTransform, warp
+
+    frame = np.asarray(Image.fromarray(skimage_data.astronaut()).resize((480, 300)))
+    rng = np.random.default_rng(0)
+    landmarks = moved_points(TEMPLATE_112.astype(np.float64), similarity(-9, 1.8, (140, 35)))
+    landmarks = (landmarks + rng.normal(0, 6, landmarks.shape)).astype(np.float32)
+    if hasattr(SimilarityTransform, "from_estimate"):  # scikit-image >= 0.26
+        to_template = SimilarityTransform.from_estimate(landmarks, TEMPLATE_112)
+    else:
+        to_template = SimilarityTransform()
+        assert to_template.estimate(landmarks, TEMPLATE_112)
+    theirs = warp(frame.astype(np.float64), to_template.inverse, output_shape=(112, 112), order=1, preserve_range=True)
+    pixels = torch.from_numpy(frame.copy()).permute(2, 0, 1)[None]
+    for images in (pixels, pixels.double()):  # integer frames are sampled region by region
+        ours = align_faces(images, torch.from_numpy(landmarks[None]))[0].permute(1, 2, 0).double().numpy()
+        assert np.abs(ours - theirs).max() <= 1.0  # within a grey level
+    # The other direction (template to landmarks, inverted) is measurably another crop here.
+    if hasattr(SimilarityTransform, "from_estimate"):
+        to_frame = SimilarityTransform.from_estimate(TEMPLATE_112, landmarks)
+    else:
+        to_frame = SimilarityTransform()
+        assert to_frame.estimate(TEMPLATE_112, landmarks)
+    other = warp(frame.astype(np.float64), to_frame, output_shape=(112, 112), order=1, preserve_range=True)
+    assert np.abs(other - theirs).mean() > 3
+
+
+def test_integer_frames_are_cropped_like_float_frames_even_at_the_edges() -> None:
+    g = torch.Generator().manual_seed(3)
+    frames = torch.randint(0, 256, (2, 3, 90, 120), generator=g, dtype=torch.uint8)
+    template = torch.from_numpy(TEMPLATE_112)
+    landmarks = torch.stack([template * 0.5 - 20, template * 0.7 + torch.tensor([70.0, 30.0]), template + 500])
+    index = torch.tensor([0, 1, 1])
+    exact = align_faces(frames.double(), landmarks.double(), index=index)
+    sampled = align_faces(frames, landmarks, index=index)
+    assert sampled.dtype == torch.float32
+    assert (sampled.double() - exact).abs().max() < 0.01
+    assert sampled[2].abs().max() == 0  # wholly outside the frame: zeros
+    assert align_faces(frames, landmarks[:0], index=index[:0]).shape == (0, 3, 112, 112)
