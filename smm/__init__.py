@@ -6,7 +6,10 @@ images -> backbone -> ROIAttention -> ROIEmbedding -> SignVehicleHead  (AUs)
 Where to start:
 
 - a photo or a video: ``smm.predict_images(model, ["face.jpg"])``, ``smm.predict_video(model,
-  "clip.mp4")`` (the ``face`` extra), or ``smm-emotionnet predict --input ...``;
+  "clip.mp4")`` (the ``face`` extra; every face, tracked, one row per frame and face;
+  ``.to_pandas()``), or ``smm-emotionnet predict --input ...``;
+- Aff-Wild2-style aligned crops of your own videos: ``smm-emotionnet align clip.mp4 --out
+  cropped_aligned/`` (:mod:`smm.face.crops`);
 - Aff-Wild2 frame folders and challenge files: :func:`smm.inference.predict_frames`,
   :mod:`smm.submission`;
 - a model: ``smm.create_model("smm_abaw3")``, ``smm.load_checkpoint("runs/demo")``;

@@ -342,9 +342,10 @@ def test_cli_predicts_photos_and_videos_to_csv(tmp_path: Path, model: smm.SMMEmo
     _video(tmp_path / "clip.mp4")
     Image.fromarray(ASTRONAUT).save(tmp_path / "face.jpg")
     args = ["predict", "--checkpoint", str(tmp_path / "ckpt"), "--out", str(tmp_path / "out"), "--quiet"]
-    assert main([*args, "--input", str(tmp_path / "clip.mp4"), str(tmp_path / "face.jpg"), "--abaw"]) == 0
+    inputs = [str(tmp_path / "clip.mp4"), str(tmp_path / "face.jpg")]
+    assert main([*args, "--input", *inputs, "--abaw", "--faces", "largest"]) == 0
     with (tmp_path / "out" / "clip.csv").open() as file:
-        assert len(list(csv.DictReader(file))) == 12
+        assert [row["frame"] for row in csv.DictReader(file)] == [str(n) for n in range(1, 13)]
     with (tmp_path / "out" / "images.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert [row["face"] for row in rows] == ["1"]
@@ -354,12 +355,12 @@ def test_cli_predicts_photos_and_videos_to_csv(tmp_path: Path, model: smm.SMMEmo
     assert len(au) == 13  # header + one line per frame of the video
     # The challenge files are smoothed as published (AU 7, EXPR 9, VA 9); the CSV is per frame.
     loaded = smm.load_checkpoint(tmp_path / "ckpt")
-    detector = MTCNNDetector()
-    published = predict_video(loaded, tmp_path / "clip.mp4", detector=detector, alpha={"AU": 7, "EXPR": 9, "VA": 9})
-    raw = predict_video(loaded, tmp_path / "clip.mp4", detector=detector)
+    features = video_features(loaded, tmp_path / "clip.mp4", detector=MTCNNDetector(), faces="largest")
+    published = features.per_frame(loaded, alpha={"AU": 7, "EXPR": 9, "VA": 9})
+    raw = features.predictions(loaded)
     va = np.loadtxt(tmp_path / "out" / "VA" / "clip.txt", delimiter=",", skiprows=1)
     np.testing.assert_allclose(va, published.va.numpy(), atol=2e-6)
-    assert np.abs(va - raw.va.numpy()).max() > 1e-4  # and not the unsmoothed values
+    assert np.abs(va - features.per_frame(loaded).va.numpy()).max() > 2e-5  # and not the unsmoothed values (10x atol)
     au_lines = [[int(v) for v in line.split(",")] for line in au[1:]]
     assert au_lines == published.au.tolist()
     expr = [int(line) for line in (tmp_path / "out" / "EXPR" / "clip.txt").read_text().splitlines()[1:]]
@@ -367,6 +368,9 @@ def test_cli_predicts_photos_and_videos_to_csv(tmp_path: Path, model: smm.SMMEmo
     with (tmp_path / "out" / "clip.csv").open() as file:
         valence = [float(row["valence"]) for row in csv.DictReader(file) if row["face"] == "1"]
     np.testing.assert_allclose(valence, raw.va[raw.observed, 0].numpy(), atol=2e-6)
+    # With every face (the default), the two faces of frames 11-12 give a file per side.
+    assert main([*args[:-3], "--out", str(tmp_path / "all"), "--quiet", "--input", *inputs, "--abaw"]) == 0
+    assert sorted(p.name for p in (tmp_path / "all" / "AU").iterdir()) == ["clip_left.txt", "clip_right.txt"]
     assert main([*args, "--input", str(tmp_path / "notes.txt")]) == 2
 
 

@@ -133,6 +133,28 @@ def test_cli_convert_published_checkpoint(tmp_path: Path, reference_weights) -> 
     )
 
 
+def test_cli_convert_installs_the_published_checkpoint_where_pretrained_looks(
+    tmp_path: Path, reference_weights, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smm.registry import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    torch.save({"state_dict": dict(reference_weights)}, tmp_path / "published.ckpt")
+    assert main(["convert", "--checkpoint", str(tmp_path / "published.ckpt"), "--install"]) == 0
+    folder = tmp_path / "cache" / "smm_abaw3"
+    assert capsys.readouterr().out.splitlines() == [
+        f"wrote {folder / 'model.safetensors'} and {folder / 'config.json'} (verified: the same outputs as "
+        f"{tmp_path / 'published.ckpt'})",
+        "installed: smm.create_model('smm_abaw3', pretrained=True) now loads it",
+    ]
+    model = smm.create_model("smm_abaw3", pretrained=True, backbone=None)
+    torch.testing.assert_close(model.message_space.transforms[3], reference_weights["transformation_matrices.3.weight"])
+    assert model.card["training_data"] == "Aff-Wild2 (ABAW3), the published checkpoint"
+    for options in ([], ["--install", "--out", str(tmp_path / "x")]):
+        assert main(["convert", "--checkpoint", str(tmp_path / "published.ckpt"), *options]) == 2
+        assert "give --out FOLDER, or --install to write into the model cache" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -189,7 +211,7 @@ def test_cli_rejects_checkpoint_of_another_shape(tmp_path: Path, model, capsys: 
     assert "holds no images" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["predict", "check-submission", "convert", "info"])
+@pytest.mark.parametrize("command", ["predict", "align", "train", "check-submission", "convert", "info"])
 def test_cli_help_documents_every_option(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])

@@ -209,18 +209,33 @@ def test_demo_learns_every_task(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert smm.load_checkpoint(tmp_path / "demo" / "best").config == model.config
 
 
-def test_training_faults_are_one_line_and_lose_nothing(tmp_path: Path, tiny_data: Path) -> None:
+def test_training_faults_are_one_line_and_lose_nothing(
+    tmp_path: Path, tiny_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     small = DEMO_RECIPE.replace(steps=4, image_size=32, batch_size=4, save_every=2, val_every=4)
     with pytest.raises(TrainingError, match=r"no cropped_aligned/ folder of frame images under"):
         train(small, tmp_path / "x", data=tmp_path)
     (tmp_path / "layout" / "cropped_aligned").mkdir(parents=True)
     with pytest.raises(TrainingError, match=r"no AU_Detection_Challenge/ annotation folder under"):
         train(small, tmp_path / "x", data=tmp_path / "layout")
+    with pytest.raises(TrainingError, match=r"data folder .*nowhere does not exist"):
+        train(small, tmp_path / "x", data=tmp_path / "nowhere")
+    assert not (tmp_path / "x").exists()  # a run that could not start leaves no folder behind
     with pytest.raises(TrainingError, match=r"nothing to resume: .*resume\.pt does not exist"):
         train(small, tmp_path / "y", data=tiny_data, resume=True)
     train(small, tmp_path / "run", data=tiny_data, log=lambda _: None)
-    with pytest.raises(TrainingError, match=r"already holds a run \(resume\.pt\); pass resume=True"):
+    trained = (tmp_path / "run" / "model.safetensors").read_bytes()
+    with pytest.raises(TrainingError, match=r"already holds a run \(resume\.pt\); pass resume=True") as held:
         train(small, tmp_path / "run", data=tiny_data)
+    assert held.value.cli.endswith(
+        "already holds a run (resume.pt); add --resume to continue it, or give another --out"
+    )
+    said: list[str] = []
+    finished = train(small, tmp_path / "run", data=tiny_data, resume=True, log=said.append)
+    assert finished.finished
+    assert finished.history == []
+    assert said == [f"{tmp_path / 'run'} is already finished (step 4 of 4): nothing to resume"]
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == trained
     with pytest.raises(TrainingError, match=r"is a run of another recipe: lr=0\.02 \(this run: lr=0\.5\)"):
         train(small.replace(lr=0.5, steps=6), tmp_path / "run", data=tiny_data, resume=True)
     with pytest.raises(TrainingError, match=r"is a run of another recipe: model='smm_resnet18'"):
@@ -231,6 +246,20 @@ def test_training_faults_are_one_line_and_lose_nothing(tmp_path: Path, tiny_data
         train(exploding, tmp_path / "boom", data=tiny_data, log=lambda _: None)
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == saved
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "z")]) == 2
+    args = ["train", "--data", str(tiny_data), "--out", str(tmp_path / "run"), "--steps", "4", "--image-size", "32"]
+    args += ["--batch-size", "4", "--save-every", "2", "--val-every", "4"]
+    capsys.readouterr()
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (  # the command line's words on the command line
+        f"smm-emotionnet train: error: {tmp_path / 'run'} already holds a run (resume.pt); add --resume to continue "
+        "it, or give another --out"
+    )
+    assert main([*args, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        out.strip()
+        == f"{tmp_path / 'run'} is already finished (4 steps); to train longer, resume with a larger --steps"
+    )
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")

@@ -31,6 +31,9 @@ ALIGNED_SIZE = 112
 #: ``faces=``'s choices: every face with its own track, or only the followed largest face.
 FACES = ("all", "largest")
 FaceChoice = Literal["all", "largest"]
+#: A track unseen for up to this many frames is still looked for, at its predicted box, on
+#: every frame (a face hidden for a frame or two comes back before the next detection).
+REFINE_GAP = 5
 #: Two refined faces overlapping more than this are one face: the younger track gives way.
 DUPLICATE_IOU = 0.5
 
@@ -174,8 +177,8 @@ class FaceFollower:
                 if track_id is None:
                     track_id = tracker.start(detected.boxes[d], number)
                 seen[track_id] = (detected.boxes[d], detected.landmarks[d])
-        # Tracks seen on the previous frame and not (re)detected here: refine where they should be.
-        recent = [i for i in tracker.ids if i not in seen and tracker.tracks[i].frame == number - 1]
+        # Tracks seen lately and not (re)detected here: refine where they should be.
+        recent = [i for i in tracker.ids if i not in seen and number - tracker.tracks[i].frame <= REFINE_GAP]
         if recent:
             if isinstance(self.detector, LandmarkRefiner):
                 refined = self.detector.refine(image, tracker.predict(number, recent))
@@ -184,7 +187,7 @@ class FaceFollower:
                     if refined.scores[j] >= threshold:
                         seen[track_id] = (refined.boxes[j], refined.landmarks[j])
             elif detected is None:  # no refiner: between detections, keep the last landmarks
-                for track_id in recent:
+                for track_id in [i for i in recent if tracker.tracks[i].frame == number - 1]:
                     seen[track_id] = (tracker.tracks[track_id].box.astype(np.float32), self._landmarks[track_id])
         seen = _without_duplicates(seen)
         for track_id, (box, points) in seen.items():
