@@ -37,7 +37,7 @@ def write_video(path: Path, frames: int) -> None:
         stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
         for i in range(frames):
             canvas = Image.new("RGB", (1280, 720), (80, 80, 80))
-            canvas.paste(face, (300 + 3 * i % 200, 100))
+            canvas.paste(face, (300 + abs(3 * i % 400 - 200), 100))  # back and forth, 3 px a frame, no jump
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(canvas), format="rgb24")))
         container.mux(stream.encode())
 
