@@ -55,7 +55,8 @@ napoleon_preprocess_types = True
 nitpicky = True
 nitpick_ignore_regex = [
     # Types from other libraries: torch, numpy, matplotlib, PIL, the standard library.
-    ("py:class", r"(torch|numpy|np|matplotlib|PIL|os|pathlib|collections|typing|enum|argparse)(\..+)?"),
+    ("py:class", r"(torch|numpy|np|matplotlib|PIL|os|pathlib|collections|typing|enum|argparse|pandas)(\..+)?"),
+    ("py:func", r"scipy\..+"),
     ("py:class", r"(Tensor|Module|Figure|Image|Path|PathLike|Generator|Iterator|Iterable|Sequence|Mapping)"),
     ("py:class", r"(Callable|Dataset|Sampler|Optimizer|LRScheduler|ndarray|dtype|device|Self|Literal|NamedTuple)"),
     # Numpy-style type prose that napoleon turns into references: "array (U, h, w)", "int, default 6".

@@ -230,6 +230,17 @@ def test_align_writes_the_affwild2_layout_that_prediction_reads(
     encoded = tmp_path / "again.jpg"
     Image.fromarray(crops[0].numpy()).save(encoded, format="JPEG", quality=90)
     assert (tmp_path / "jpg" / "dyad_left" / "00001.jpg").read_bytes() == encoded.read_bytes()
+    # The trainer's dataset reads them as they are: frame n is the image of frame n.
+    from smm.data import AffWild2Frames
+
+    (tmp_path / "expr").mkdir()
+    codes = ["Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other", *"0123450"[:6]]
+    (tmp_path / "expr" / "dyad_left.txt").write_text("\n".join(codes) + "\n")
+    dataset = AffWild2Frames(tmp_path / "jpg", expr_dir=tmp_path / "expr", transform=np.asarray)
+    assert [dataset[k]["frame"] for k in range(len(dataset))] == [1, 2, 3, 4, 5, 6]
+    assert [int(dataset[k]["expr"]) for k in range(len(dataset))] == [0, 1, 2, 3, 4, 5]
+    first = np.asarray(dataset[0]["image"])
+    np.testing.assert_array_equal(first, np.asarray(Image.open(tmp_path / "jpg" / "dyad_left" / "00001.jpg")))
     # predict --frames reads the folders as they are: one line per frame of each side.
     args = ["predict", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "sub"), "--quiet"]
     folders = [str(tmp_path / "cropped" / "dyad_left"), str(tmp_path / "cropped" / "dyad_right")]

@@ -236,6 +236,16 @@ def test_sides_split_by_position_only_when_two_faces_meet() -> None:
     sides = side_rows(frame, face_id, box, (640, 480))
     assert sides["left"].tolist() == [0, 1, 5]  # frame 1 alone in the left half; frame 4: the leftmost of three
     assert sides["right"].tolist() == [2, 6, 7]  # frame 5 alone, centre 420 >= 320
+    # Exactly two faces in a frame split the video; a lone face's centre against half the width (not height):
+    # 240 is left of 320, and 320 itself is right.
+    pair = side_rows(
+        np.array([1, 1, 2, 3]),
+        np.array([0, 1, 0, 1]),
+        np.array([[0, 0, 10, 10], [600, 0, 610, 10], [200, 0, 280, 40], [300, 0, 340, 40]], np.float32),
+        (640, 480),
+    )
+    assert pair["left"].tolist() == [0, 2]
+    assert pair["right"].tolist() == [1, 3]
     alone = side_rows(np.array([1, 2, 3]), np.array([0, -1, 4]), np.zeros((3, 4)), (640, 480))
     assert list(alone) == [""]
     assert alone[""].tolist() == [0, 2]

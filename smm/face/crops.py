@@ -70,7 +70,7 @@ def write_aligned_frames(
     video : path-like
     out : path-like
         The ``cropped_aligned`` folder; created if needed.
-    detector : FaceDetector
+    detector : smm.face.FaceDetector
     name : str, optional
         The video's name; default the file's stem.
     detect_every : int, default 5
