@@ -7,6 +7,7 @@ submission has errors; 2 the command could not run (one line says why; nothing i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ from smm.training.recipes import RECIPES
 
 TRACKS = ("au", "expr", "va", "mtl")
 FACES = ("all", "largest")  # smm.face.video.FACES, without importing torch for --help
+ENGINES = ("auto", "eager", "onnxruntime")  # smm.inference.engine.ENGINES, likewise
+ENGINE_ENV = "SMM_EMOTIONNET_ENGINE"
 #: --precision's choices, "auto" first (the default).
 PRECISION_CHOICES = ("auto", *(p for p in PRECISIONS if p != "auto"))
 
@@ -92,6 +95,14 @@ def _parser() -> argparse.ArgumentParser:
         choices=PRECISION_CHOICES,
         default="auto",
         help="the model's autocast dtype (default: auto = bf16 on CPUs and GPUs with bf16 units, else fp32)",
+    )
+    predict.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=os.environ.get(ENGINE_ENV, "auto"),
+        help="what runs the model: eager PyTorch, or ONNX Runtime (fp32, CPU; exported once per model into the "
+        "cache and checked against eager). Default auto: ONNX Runtime on CPUs without bf16 units when the export "
+        f"extra is installed, else eager (${ENGINE_ENV} sets the default)",
     )
     predict.add_argument(
         "--frames",
@@ -409,6 +420,7 @@ def _predict(args: argparse.Namespace) -> int | None:
         precision=args.precision,
         progress=not args.quiet,
         log=None if args.quiet else _err,
+        engine=_engine(args, model),
         **lists,
     )
     if report.uncounted:
@@ -422,6 +434,16 @@ def _predict(args: argparse.Namespace) -> int | None:
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def _engine(args: argparse.Namespace, model: Any) -> Any:
+    """The --engine for ``model``, made once; which one ran is said unless --quiet."""
+    from smm.inference.engine import make_engine
+
+    engine = make_engine(model, args.engine, precision=args.precision, log=_err)
+    if not args.quiet:
+        _err(f"engine: {engine.name}{' (auto)' if args.engine == 'auto' else ''}")
+    return engine
 
 
 def _raw_inputs(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
@@ -479,6 +501,7 @@ def _predict_raw(args: argparse.Namespace) -> int:
     from smm.submission.write import write_video_files
 
     detector = MTCNNDetector(str(next(model.parameters()).device))
+    engine = _engine(args, model)
     given = _alpha_given(args)
     options = {"threshold": args.threshold, "clamp_va": args.clamp_va}
     written, failed = [], 0
@@ -494,6 +517,7 @@ def _predict_raw(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 precision=args.precision,
                 progress=not args.quiet,
+                engine=engine,
             )
         except (OSError, ValueError) as error:
             _err(f"skipped {video}: {' '.join(str(error).split())}")
@@ -526,6 +550,7 @@ def _predict_raw(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             precision=args.precision,
             errors="report",
+            engine=engine,
             **options,
         )
         written.append(write_frames_csv(args.out / "images.csv", result))

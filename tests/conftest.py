@@ -31,6 +31,13 @@ def _seed_torch() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _eager_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's --engine defaults to eager in tests (its values are compared with eager PyTorch's
+    to 1e-6); tests of the engines choose theirs."""
+    monkeypatch.setenv("SMM_EMOTIONNET_ENGINE", "eager")
+
+
 @pytest.fixture(scope="session")
 def fixture_dir() -> Path:
     if not FIXTURE_DIR.is_dir():

@@ -217,12 +217,53 @@ def test_tracker_gates_and_drops_tracks_by_their_limits() -> None:
     assert tracker.ids == []
     assert tracker.start(boxes((0, 0, 1, 1))[0], 5) == 1  # ids are never reused
     for bad, message in (
-        ({"iou_threshold": -0.1}, r"iou_threshold must be in \[0, 1\], got -0.1"),
-        ({"max_shift": -1}, r"max_shift must be >= 0, got -1"),
-        ({"max_missed": 1.5}, r"max_missed must be an integer >= 0, got 1.5"),
+        ({"iou_threshold": -0.1}, r"^iou_threshold must be in \[0, 1\], got -0.1$"),
+        ({"iou_threshold": 1.5}, r"^iou_threshold must be in \[0, 1\], got 1.5$"),
+        ({"max_shift": -1}, r"^max_shift must be >= 0, got -1$"),
+        ({"max_missed": 1.5}, r"^max_missed must be an integer >= 0, got 1.5$"),
+        ({"max_missed": -1}, r"^max_missed must be an integer >= 0, got -1$"),
     ):
         with pytest.raises(ValueError, match=message):
             MultiFaceTracker(**bad)  # type: ignore[arg-type]
+    for edge in ({"iou_threshold": 0.0}, {"iou_threshold": 1.0}, {"max_shift": 0.0}, {"max_missed": 0}):
+        MultiFaceTracker(**edge)  # the ends of each range are allowed
+
+
+def test_tracker_edges_and_the_motion_model_by_value() -> None:
+    empty = MultiFaceTracker()
+    assert empty.predict(1).shape == (0, 4)
+    assert empty.predict(1).dtype == np.float32
+    assert empty.match(boxes((0, 0, 10, 10), (20, 0, 30, 10)), 1) == [None, None]  # no track yet
+    tracker = MultiFaceTracker()
+    a = tracker.start(boxes((0, 0, 100, 100))[0], 1)
+    b = tracker.start(boxes((300, 0, 400, 100))[0], 1)
+    assert tracker.match(boxes(), 2) == []
+    assert tracker.predict(2).tolist() == [[0, 0, 100, 100], [300, 0, 400, 100]]  # all tracks by default
+    assert tracker.predict(2).dtype == np.float32
+    tracker.see(a, boxes((40, 0, 140, 100))[0], 3)  # 40 px in 2 frames: half of 20 px a frame
+    assert tracker.predict(5, [a]).tolist() == [[60, 0, 160, 100]]
+    tracker.see(a, boxes((100, 0, 200, 100))[0], 4)  # then 60 px in 1 frame: (10 + 60) / 2 = 35
+    assert tracker.predict(6, [a]).tolist() == [[170, 0, 270, 100]]
+    tracker.see(a, boxes((110, 0, 210, 100))[0], 4)  # seen twice in one frame: the box, not the velocity
+    assert tracker.predict(5, [a]).tolist() == [[145, 0, 245, 100]]
+    assert tracker.ids == [a, b]
+    # Cost: (1 - IoU) + shift. With a wide gate, the box 30 px away (cost 0.46 + 0.3) beats the one
+    # 60 px away (0.75 + 0.6), though IoU minus shift would prefer the far one.
+    wide = MultiFaceTracker(iou_threshold=0.0, max_shift=2.0)
+    track = wide.start(boxes((0, 0, 100, 100))[0], 1)
+    assert wide.match(boxes((60, 0, 160, 100), (30, 0, 130, 100)), 1) == [None, track]
+    # IoU exactly at the threshold is allowed.
+    exact = MultiFaceTracker(iou_threshold=0.5, max_shift=0.0)
+    half = exact.start(boxes((0, 0, 100, 100))[0], 1)
+    assert exact.match(boxes((0, 0, 50, 100)), 1) == [half]  # IoU 5000 / 10000
+    # Sizes: a point-like track matches a detection at the same point; shifts count in its longer side.
+    point = MultiFaceTracker(iou_threshold=1.0, max_shift=0.5)
+    dot = point.start(boxes((10, 10, 10, 10))[0], 1)
+    assert point.match(boxes((10, 10, 10, 10)), 1) == [dot]
+    tiny = MultiFaceTracker(iou_threshold=1.0, max_shift=0.5)
+    speck = tiny.start(boxes((0, 0, 0.5, 0.5))[0], 1)
+    assert tiny.match(boxes((0.2, 0, 0.7, 0.5)), 1) == [speck]  # 0.2 px = 0.4 of 0.5 px
+    assert tiny.match(boxes((0.4, 0, 0.9, 0.5)), 1) == [None]  # 0.8 of its size (but 0.4 of one pixel)
 
 
 def test_sides_split_by_position_only_when_two_faces_meet() -> None:

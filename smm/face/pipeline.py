@@ -43,6 +43,7 @@ from smm.face.video import (
     open_video,
 )
 from smm.inference.core import Alpha, image_features, predictions
+from smm.inference.engine import Engine
 from smm.inference.preprocess import Preprocess
 from smm.inference.results import FramePredictions, LabelNames
 from smm.model import SMMEmotionNet
@@ -65,6 +66,7 @@ def predict_images(
     clamp_va: bool = False,
     errors: str = "raise",
     all_faces: bool | None = None,
+    engine: str | Engine = "eager",
 ) -> FramePredictions:
     """Detect, align and predict the faces of each photo.
 
@@ -89,6 +91,8 @@ def predict_images(
         row without a face whose ``reason`` says why (the others are still predicted).
     all_faces : bool, optional
         Deprecated: ``faces="all"`` / ``"largest"``.
+    engine : {"eager", "onnxruntime", "auto"} or Engine, default "eager"
+        What runs the model (:mod:`smm.inference.engine`).
 
     Returns
     -------
@@ -141,7 +145,7 @@ def predict_images(
                     crops = aligned_crops(array[None], chosen.landmarks, np.zeros(len(chosen), np.int64))
                     yield from (transform(crop) for crop in crops)
 
-    au_features, messages = image_features(model, inputs(), precision=setup, batch_size=batch_size)
+    au_features, messages = image_features(model, inputs(), precision=setup, batch_size=batch_size, engine=engine)
     found_rows = predictions(
         model,
         au_features,
@@ -366,6 +370,7 @@ def predict_video(
     threshold: float = 0.5,
     clamp_va: bool = False,
     progress: bool = False,
+    engine: str | Engine = "eager",
 ) -> FramePredictions:
     """Decode a video, follow its faces, align and predict each; one row per (frame, face).
 
@@ -398,6 +403,8 @@ def predict_video(
     clamp_va : bool, default False
     progress : bool, default False
         A progress line on stderr, and frames per second at the end.
+    engine : {"eager", "onnxruntime", "auto"} or Engine, default "eager"
+        What runs the model (:mod:`smm.inference.engine`).
 
     Returns
     -------
@@ -416,6 +423,7 @@ def predict_video(
         batch_size=batch_size,
         precision=precision,
         progress=progress,
+        engine=engine,
     )
     return features.predictions(model, alpha=alpha, threshold=threshold, clamp_va=clamp_va)
 
@@ -430,6 +438,7 @@ def video_features(
     batch_size: int = 32,
     precision: Precision | str = "auto",
     progress: bool = False,
+    engine: str | Engine = "eager",
 ) -> VideoFeatures:
     """Run a video through face following and the model; see :func:`predict_video`."""
     device = next(model.parameters()).device
@@ -450,7 +459,7 @@ def video_features(
                     sys.stderr.write(f"\r{path.name}: {follower.frames}{f'/{total}' if total else ''} frames")
                     sys.stderr.flush()
 
-        au_features, messages = image_features(model, crops(), precision=setup, batch_size=batch_size)
+        au_features, messages = image_features(model, crops(), precision=setup, batch_size=batch_size, engine=engine)
     if progress:
         seconds = time.perf_counter() - began
         rate = follower.frames / max(seconds, 1e-9)

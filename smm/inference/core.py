@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from smm.inference.engine import Engine, make_engine
 from smm.inference.results import FramePredictions, LabelNames, fill_index
 from smm.model import SMMEmotionNet
 from smm.runtime import Precision
@@ -58,6 +59,7 @@ def image_features(
     precision: Precision | str = "auto",
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
+    engine: str | Engine = "eager",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the model over preprocessed images; keep each image's AU features and message vector.
 
@@ -71,24 +73,25 @@ def image_features(
     batch_size : int, default 32
     progress : callable, optional
         Called with the number of images done after each batch.
+    engine : {"eager", "onnxruntime", "auto"} or Engine, default "eager"
+        What runs the model (:mod:`smm.inference.engine`): eager PyTorch under ``precision``,
+        or ONNX Runtime (fp32, CPU; the export is cached and checked against eager once).
 
     Returns
     -------
     (Tensor[N, H, D], Tensor[N, D])
         Float32, on the CPU; ``N`` may be 0.
     """
-    device = next(model.parameters()).device
-    setup = Precision.resolve(precision, device)
+    run = make_engine(model, engine, precision=precision) if isinstance(engine, str) else engine
     was_training = model.training
     model.eval()
     au_features, messages = [], []
     done = 0
     try:
         for batch in batches(inputs, batch_size):
-            with setup.autocast():
-                out = model(setup.inputs(batch))
-            au_features.append(out.au_features.float().cpu())
-            messages.append(out.message.float().cpu())
+            features, message = run(batch)
+            au_features.append(features)
+            messages.append(message)
             done += batch.shape[0]
             if progress is not None:
                 progress(done)

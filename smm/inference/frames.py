@@ -24,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from smm.data.frames import frame_number, list_frames
 from smm.inference.core import Alpha, image_features, predictions
+from smm.inference.engine import Engine
 from smm.inference.preprocess import Preprocess
 from smm.inference.results import FramePredictions
 from smm.model import SMMEmotionNet
@@ -59,6 +60,7 @@ def predict_frames(
     clamp_va: bool = False,
     precision: Precision | str = "auto",
     progress: bool = False,
+    engine: str | Engine = "eager",
 ) -> FramePredictions:
     """Predict every frame of one video, with bounded memory; one row per frame.
 
@@ -98,6 +100,9 @@ def predict_frames(
         fp32); ``"auto"``: bf16 where the CPU or GPU has bf16 units, else fp32.
     progress : bool, default False
         Print a progress line to stderr per batch.
+    engine : {"eager", "onnxruntime", "auto"} or Engine, default "eager"
+        What runs the model (:mod:`smm.inference.engine`); pass one made by
+        :func:`~smm.inference.engine.make_engine` to share it between videos.
 
     Returns
     -------
@@ -125,7 +130,12 @@ def predict_frames(
         sys.stderr.flush()
 
     au_features, messages = image_features(
-        model, inputs, precision=precision, batch_size=batch_size, progress=report if progress else None
+        model,
+        inputs,
+        precision=precision,
+        batch_size=batch_size,
+        progress=report if progress else None,
+        engine=engine,
     )
     if progress and len(au_features):
         sys.stderr.write("\n")

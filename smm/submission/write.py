@@ -16,6 +16,7 @@ from smm.data.frames import frame_number, list_frames
 from smm.data.test_lists import MultiTaskTestList
 from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
 from smm.formats.codes import MULTITASK_FILE
+from smm.inference.engine import Engine, make_engine
 from smm.inference.frames import predict_frames
 from smm.inference.results import FramePredictions
 from smm.model import SMMEmotionNet
@@ -59,6 +60,7 @@ def write_submission(
     mtl_file: str = MULTITASK_FILE,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    engine: str | Engine = "eager",
 ) -> SubmissionReport:
     """Predict every video a test list names and write the challenge's files.
 
@@ -95,6 +97,8 @@ def write_submission(
     mtl_file : str, default "MTL_predictions.txt"
     log : callable, optional
         Called with one line of text per video.
+    engine : {"eager", "onnxruntime", "auto"} or Engine, default "eager"
+        What runs the model (:mod:`smm.inference.engine`), made once for all videos.
 
     Returns
     -------
@@ -116,6 +120,7 @@ def write_submission(
     whole = {v: None for videos in tracks.values() if videos is not None for v in videos}
     report = SubmissionReport()
     mtl_rows: dict[str, FramePredictions] = {}
+    run = make_engine(model, engine, precision=precision) if isinstance(engine, str) else engine
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
     try:
@@ -150,6 +155,7 @@ def write_submission(
                 clamp_va=clamp_va,
                 precision=precision,
                 progress=progress,
+                engine=run,
             )
             if video in whole:
                 report.frames[video] = len(result.frame)
