@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +224,67 @@ def test_frame_numbers_and_folder_errors(tmp_path: Path) -> None:
         ValueError, match=r"face\.jpg: frame images must be named by frame number \(00001\.jpg, \.\.\.\)$"
     ):
         list_frames(folder)
+
+
+MTL_HEADER = "image,valence,arousal,expression,aus"
+AUS = ",".join(["0"] * 12)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (f"v/00001.jpg,x,0.5,1,{AUS}", "expected numbers, got 'x,0.5'"),
+        (f",0.1,0.5,1,{AUS}", "the image field is empty"),
+        (f"v/00001.jpg,-1.5,0.5,1,{AUS}", r"valence/arousal must be in \[-1, 1\] or -5, got -1.5"),
+        (f"v/00001.jpg,0.5,1.25,1,{AUS}", r"valence/arousal must be in \[-1, 1\] or -5, got 1.25"),
+        (f"v/00001.jpg,0.5,0.5,8,{AUS}", r"expression must be an integer in \[0, 8\) or -1, got 8"),
+        (f"v/00001.jpg,0.5,0.5,-2,{AUS}", r"expression must be an integer in \[0, 8\) or -1, got -2"),
+        ("v/00001.jpg,0.5,0.5,1," + ",".join(["0"] * 10 + ["2", "3"]), "AU labels must be 0, 1 or -1, got 2"),
+        ("v/00001.jpg,0.5,0.5,1," + ",".join(["0"] * 11), r"expected 16 fields \(image, valence, arousal"),
+    ],
+)
+def test_multitask_rows_are_checked_field_by_field(tmp_path: Path, row: str, message: str) -> None:
+    path = tmp_path / "train_set.txt"
+    path.write_text(f"{MTL_HEADER}\nv/00001.jpg,0,0,0,{AUS}\n{row}\n")
+    with pytest.raises(AnnotationError, match=rf"^{re.escape(str(path))}:3: {message}"):
+        read_multitask_csv(path)
+
+
+def test_multitask_values_at_the_edges_of_their_ranges(tmp_path: Path) -> None:
+    path = tmp_path / "edges.csv"
+    rows = [f"a/00001.jpg,-1,1,0,{AUS}", f"a/00002.jpg,-5,-5,7,{AUS}", "a/00003.jpg,1,-1,-1," + ",".join(["-1"] * 12)]
+    path.write_text("\n".join([MTL_HEADER, *rows]) + "\n")
+    read = read_multitask_csv(path)
+    assert read.va.dtype == np.float32
+    assert read.va.tolist() == [[-1, 1], [-5, -5], [1, -1]]
+    assert read.expr.tolist() == [0, 7, -1]
+    assert read.au[2].tolist() == [-1] * 12
+    assert read.au_names == ABAW3_AU_NAMES
+    with pytest.raises(AnnotationError, match=r"expression must be an integer in \[0, 7\) or -1, got 7"):
+        read_multitask_csv(path, num_classes=7)
+    # Another AU count behind the official header: generic names aus1..auN.
+    path.write_text(f"{MTL_HEADER}\nb/00001.jpg,0,0,1,1,0,1\n")
+    assert read_multitask_csv(path, num_aus=3).au_names == ("aus1", "aus2", "aus3")
+    # A header naming its single AU column: five fields are enough.
+    path.write_text("image,valence,arousal,expression,AU12\nb/00001.jpg,0,0,1,1\n")
+    named = read_multitask_csv(path)
+    assert named.au_names == ("AU12",)
+    assert named.au.tolist() == [[1]]
+    path.write_text("")
+    with pytest.raises(AnnotationError, match=rf"^{re.escape(str(path))}: empty file, expected a header line$"):
+        read_multitask_csv(path)
+
+
+def test_annotation_task_names_and_records(tmp_path: Path) -> None:
+    path = tmp_path / "video7.txt"
+    path.write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n-1\n")
+    read = read_annotation_file(path, "EXPR")
+    assert (read.task, read.video) == ("EXPR", "video7")
+    with pytest.raises(ValueError, match=r"^task must be one of \('AU', 'EXPR', 'VA'\), got 'MTL'$"):
+        read_annotation_file(path, "MTL")
+    path.write_text("AU1,AU2\n1,5\n")
+    with pytest.raises(AnnotationError, match=r":2: AU labels must be 0, 1 or -1, got 5$"):
+        read_annotation_file(path, "AU")
+    path.write_text("AU1,AU2\n7,5\n")
+    with pytest.raises(AnnotationError, match=r":2: AU labels must be 0, 1 or -1, got 7$"):  # the first bad one
+        read_annotation_file(path, "AU")
