@@ -98,6 +98,22 @@ def test_task_batch_sampler_follows_the_published_scheme() -> None:
         TaskBatchSampler({"AU": 10}, batch_size=4, splits=8)
 
 
+def test_task_batch_sampler_limits() -> None:
+    """Each limit at its edge: one sample, batch and split of one, an epoch of exactly one step."""
+    assert TaskBatchSampler({"AU": 1}, batch_size=1, splits=1).step(0) == {"AU": [0]}
+    assert TaskBatchSampler({"AU": 8}, batch_size=1, splits=8).steps_per_epoch == 1
+    assert TaskBatchSampler({"AU": 16, "VA": 1}, batch_size=2, splits=8).steps_per_epoch == 1
+    for lengths, message in (
+        ({}, r"^every task needs at least one sample, got lengths \{\}$"),
+        ({"AU": 5, "VA": 0}, r"^every task needs at least one sample, got lengths \{'AU': 5, 'VA': 0\}$"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            TaskBatchSampler(lengths, batch_size=1)
+    for batch_size, splits in ((0, 1), (1, 0)):
+        with pytest.raises(ValueError, match=rf"^batch_size and splits must be >= 1, got {batch_size} and {splits}$"):
+            TaskBatchSampler({"AU": 5}, batch_size=batch_size, splits=splits)
+
+
 def test_published_schedule_is_periodic_and_cosine_anneals_once() -> None:
     def lrs(make, steps):
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
