@@ -347,13 +347,12 @@ def _device(name: str) -> str:
         raise ValueError(f"--device {name}: {str(error).split(': ', 1)[-1]}") from None
 
 
-def _load_model(args: argparse.Namespace) -> Any:
+def _load_model(args: argparse.Namespace, device: str | None = None, quiet: bool = False) -> Any:
     """The --checkpoint's model on --device, warning when it was trained on synthetic data."""
     from smm.factory import load_checkpoint
 
-    device = _device(args.device)
-    model = load_checkpoint(args.checkpoint).to(device)
-    if model.card.get("synthetic_data"):
+    model = load_checkpoint(args.checkpoint).to(device or _device(args.device))
+    if model.card.get("synthetic_data") and not quiet:
         _err(
             f"warning: {args.checkpoint} was trained on synthetic data (the demo): its predictions on real faces "
             "mean nothing. For the published model: smm-emotionnet convert --help"
@@ -436,12 +435,12 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def _engine(args: argparse.Namespace, model: Any) -> Any:
+def _engine(args: argparse.Namespace, model: Any, quiet: bool | None = None) -> Any:
     """The --engine for ``model``, made once; which one ran is said unless --quiet."""
     from smm.inference.engine import make_engine
 
     engine = make_engine(model, args.engine, precision=args.precision, log=_err)
-    if not args.quiet:
+    if not (args.quiet if quiet is None else quiet):
         _err(f"engine: {engine.name}{' (auto)' if args.engine == 'auto' else ''}")
     return engine
 
@@ -491,80 +490,202 @@ def _predict_raw(args: argparse.Namespace) -> int:
 
     Each input stands alone: one that cannot be read is reported in one line and has no output
     (a photo gets a row with face=0 and its reason), the others are written, and the exit
-    status is 1.
+    status is 1. Under torchrun each process takes a share of the inputs (:mod:`smm.corpus`);
+    a rerun skips the inputs whose outputs are complete.
     """
     photos, videos = _raw_inputs(args.input)
     _output_names(videos, bool(photos), abaw=args.abaw)
-    model = _load_model(args)
-    from smm.face import MTCNNDetector, predict_images, video_features
+    _device(args.device)  # a missing device is one line, before any process group starts
+    from smm.training.distributed import Processes
+
+    procs = Processes(args.device)
+    try:
+        return _predict_shared(args, procs, photos, videos)
+    finally:
+        procs.close()
+
+
+def _predict_shared(args: argparse.Namespace, procs: Any, photos: list[Path], videos: list[Path]) -> int:
+    from smm.corpus import RunManifest, share
+    from smm.face import MTCNNDetector
+    from smm.inference.engine import model_fingerprint
+
+    model = _load_model(args, device=str(procs.device), quiet=not procs.main)  # warnings even with --quiet
+    engine = _engine(args, model, quiet=args.quiet or not procs.main)
+    run = {
+        "model": model_fingerprint(model),
+        "engine": engine.name,
+        **{name: getattr(args, name) for name in ("faces", "detect_every", "threshold", "clamp_va", "abaw")},
+        "batch_size": args.batch_size,
+        "alpha": _alpha(args) if _alpha_given(args) else None,
+    }
+    manifest = RunManifest(args.out, run)
+    problem = None
+    if procs.main:
+        try:
+            manifest.claim()
+        except ValueError as error:
+            problem = str(error)
+    problem = procs.broadcast(problem)
+    if problem:
+        raise ValueError(problem)
+    units: list[tuple[str, Any]] = [(str(video), video) for video in videos]
+    if photos:
+        units.append((_photos_key(photos), photos))
+    mine = share([_frames_of(unit) for _, unit in units], procs.world)[procs.rank]
+    detector = MTCNNDetector(str(procs.device))
+    done: dict[int, dict[str, Any]] = {}
+    for index in mine:
+        key, unit = units[index]
+        if manifest.complete(key):
+            done[index] = {"input": _shown(unit), "status": "complete before this run"}
+            continue
+        outputs, failures = (
+            _predict_photos(args, model, detector, engine, unit)
+            if isinstance(unit, list)
+            else _predict_one_video(args, model, detector, engine, unit)
+        )
+        if outputs:
+            manifest.record(key, outputs)
+        done[index] = {
+            "input": _shown(unit),
+            "status": "failed" if failures and not outputs else "done",
+            "outputs": [str(Path(o).relative_to(args.out)) for o in outputs],
+            "failed": failures,
+        }
+    merged: dict[int, dict[str, Any]] = {}
+    for part in procs.gather(done):
+        merged.update(part)
+    if not procs.main:
+        return 0
+    summary = [merged[i] for i in sorted(merged)]
+    _write_summary(args.out, summary)
+    written = sum(len(item.get("outputs", [])) for item in summary)
+    skipped = sum(item["status"] == "complete before this run" for item in summary)
+    failed = sum(len(item.get("failed", [])) for item in summary)
+    parts = [f"wrote {written} file(s) to {args.out}"]
+    if skipped:
+        parts.append(f"{skipped} input(s) complete before this run, skipped")
+    if failed:
+        parts.append(f"{failed} input(s) failed")
+    _out("; ".join(parts))
+    return 1 if failed else 0
+
+
+def _predict_one_video(
+    args: argparse.Namespace, model: Any, detector: Any, engine: Any, video: Path
+) -> tuple[list[Path], list[str]]:
+    """One video's CSV (and challenge files); ``(outputs, failures)``."""
+    from smm.face import video_features
     from smm.formats.frames_csv import write_frames_csv
     from smm.submission.write import write_video_files
 
-    detector = MTCNNDetector(str(next(model.parameters()).device))
-    engine = _engine(args, model)
-    given = _alpha_given(args)
+    began = time.perf_counter()
     options = {"threshold": args.threshold, "clamp_va": args.clamp_va}
-    written, failed = [], 0
-    for video in videos:
-        began = time.perf_counter()
-        try:
-            features = video_features(
-                model,
-                video,
-                detector=detector,
-                faces=args.faces,
-                detect_every=args.detect_every,
-                batch_size=args.batch_size,
-                precision=args.precision,
-                progress=not args.quiet,
-                engine=engine,
-            )
-        except (OSError, ValueError) as error:
-            _err(f"skipped {video}: {' '.join(str(error).split())}")
-            failed += 1
-            continue
-        result = features.predictions(model, alpha=_alpha(args) if given else None, **options)
-        written.append(write_frames_csv(args.out / f"{video.stem}.csv", result))
-        if not args.quiet:
-            seconds = time.perf_counter() - began
-            _err(
-                f"{video.name}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
-                f"{int(features.observed.sum())} face(s) in {len(features.tracks)} track(s), "
-                f"{features.num_frames / max(seconds, 1e-9):.1f} frames/s"
-            )
-        if args.abaw:
-            # The challenge files are smoothed as published unless --alpha* say otherwise.
-            alpha = _alpha(args) if given else "published"
-            for side in features.sides:
-                per_frame = features.per_frame(model, side, alpha=alpha, **options)
-                if bool(per_frame.observed.any()):
-                    written += write_video_files(
-                        args.out, f"{video.stem}_{side}" if side else video.stem, per_frame, model
-                    )
-    if photos:
-        result = predict_images(
+    given = _alpha_given(args)
+    try:
+        features = video_features(
             model,
-            photos,
+            video,
             detector=detector,
             faces=args.faces,
+            detect_every=args.detect_every,
             batch_size=args.batch_size,
             precision=args.precision,
-            errors="report",
+            progress=not args.quiet,
             engine=engine,
-            **options,
         )
-        written.append(write_frames_csv(args.out / "images.csv", result))
-        unreadable = [
-            reason for reason in result.reason if reason and not reason.startswith(("no face", "image too small"))
-        ]
-        for reason in unreadable:
-            _err(f"skipped {reason}")
-        failed += len(unreadable)
-        if not args.quiet:
-            with_face = len({s for s, seen in zip(result.source, result.observed.tolist(), strict=True) if seen})
-            _err(f"{len(photos)} photo(s): {int(result.observed.sum())} face(s) in {with_face} photo(s)")
-    _out(f"wrote {len(written)} file(s) to {args.out}" + (f"; {failed} input(s) failed" if failed else ""))
-    return 1 if failed else 0
+    except (OSError, ValueError) as error:
+        message = " ".join(str(error).split())
+        _err(f"skipped {video}: {message}")
+        return [], [f"{video}: {message}"]
+    result = features.predictions(model, alpha=_alpha(args) if given else None, **options)
+    written = [write_frames_csv(args.out / f"{video.stem}.csv", result)]
+    if not args.quiet:
+        seconds = time.perf_counter() - began
+        _err(
+            f"{video.name}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
+            f"{int(features.observed.sum())} face(s) in {len(features.tracks)} track(s), "
+            f"{features.num_frames / max(seconds, 1e-9):.1f} frames/s"
+        )
+    if args.abaw:
+        # The challenge files are smoothed as published unless --alpha* say otherwise.
+        alpha = _alpha(args) if given else "published"
+        for side in features.sides:
+            per_frame = features.per_frame(model, side, alpha=alpha, **options)
+            if bool(per_frame.observed.any()):
+                written += write_video_files(args.out, f"{video.stem}_{side}" if side else video.stem, per_frame, model)
+    return written, []
+
+
+def _predict_photos(
+    args: argparse.Namespace, model: Any, detector: Any, engine: Any, photos: list[Path]
+) -> tuple[list[Path], list[str]]:
+    """The photos' CSV; ``(outputs, failures)``."""
+    from smm.face import predict_images
+    from smm.formats.frames_csv import write_frames_csv
+
+    result = predict_images(
+        model,
+        photos,
+        detector=detector,
+        faces=args.faces,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        errors="report",
+        engine=engine,
+        threshold=args.threshold,
+        clamp_va=args.clamp_va,
+    )
+    written = [write_frames_csv(args.out / "images.csv", result)]
+    unreadable = [
+        reason for reason in result.reason if reason and not reason.startswith(("no face", "image too small"))
+    ]
+    for reason in unreadable:
+        _err(f"skipped {reason}")
+    if not args.quiet:
+        with_face = len({s for s, seen in zip(result.source, result.observed.tolist(), strict=True) if seen})
+        _err(f"{len(photos)} photo(s): {int(result.observed.sum())} face(s) in {with_face} photo(s)")
+    return written, unreadable
+
+
+def _frames_of(unit: Path | list[Path]) -> int:
+    """The work of an input, for sharing: a video's frame count (as its file states it), or the photos' number."""
+    if isinstance(unit, list):
+        return len(unit)
+    try:
+        import av
+
+        with av.open(str(unit)) as container:
+            return int(container.streams.video[0].frames or 1)
+    except Exception:
+        return 1
+
+
+def _photos_key(photos: list[Path]) -> str:
+    """One manifest key for the photos (they make one output, images.csv): it changes when any of them does."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for photo in photos:
+        stat = photo.stat() if photo.exists() else None
+        digest.update(f"{photo.resolve()}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}".encode())
+    return f"photos:{digest.hexdigest()[:24]}"
+
+
+def _shown(unit: Path | list[Path]) -> str:
+    return f"{len(unit)} photo(s)" if isinstance(unit, list) else str(unit)
+
+
+def _write_summary(out: Path, summary: list[dict[str, Any]]) -> None:
+    """``OUT/summary.json``: each input, its status and outputs, in input order (written by one process)."""
+    import json
+
+    from smm._atomic import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(summary, indent=1) + "\n"
+    atomic_write(out / "summary.json", lambda path: path.write_text(text))
 
 
 def _align(args: argparse.Namespace) -> int:

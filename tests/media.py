@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -39,3 +41,17 @@ def moved_points(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
 def interocular_error(found: np.ndarray, truth: np.ndarray) -> float:
     """Mean landmark distance over the distance between the true eyes (the usual normalised error)."""
     return float(np.linalg.norm(found - truth, axis=-1).mean() / np.linalg.norm(truth[1] - truth[0]))
+
+
+def write_video(path: Path, frames: list[np.ndarray], rate: int = 10) -> Path:
+    """An mpeg4 video of RGB ``frames`` (PyAV)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.options = {"qscale": "2"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path

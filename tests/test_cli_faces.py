@@ -13,23 +13,13 @@ from PIL import Image
 
 import smm
 from smm.cli import main
+from tests.media import write_video
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
 pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
 av = pytest.importorskip("av", reason='the video extra: pip install "smm-emotionnet[video]"')
 
 HEAD = np.asarray(Image.fromarray(skimage_data.astronaut()[20:260, 120:340]).resize((130, 142)))
-
-
-def write_video(path: Path, frames: list[np.ndarray], rate: int = 10) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        stream.options = {"qscale": "2"}
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path
 
 
 def two_people(path: Path, frames: int = 8) -> Path:

@@ -1,0 +1,144 @@
+"""Corpus-scale runs: a share of the inputs per process, and a manifest that makes a rerun skip what is done.
+
+Under ``torchrun --nproc_per_node=N -m smm.cli predict ...`` (or several machines through
+torchrun's rendezvous) each process takes a share of the inputs, balanced by frame count
+(:func:`share`); each output is written atomically, then recorded in the output folder's
+manifest (:class:`RunManifest`); rank 0 writes the merged summary. A rerun with the same model
+and options, after a crash or a kill at any point, skips the inputs whose record and outputs
+are complete and redoes the rest. A run with another model or other options into the same
+folder is refused in one line, so results are never mixed.
+
+The same pieces serve a Python user who drives many GPUs or machines: give each worker
+``share(sizes, world)[rank]`` and one :class:`RunManifest` on the common output folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from smm._atomic import atomic_write
+
+#: The manifest's folder inside the output folder.
+MANIFEST_DIR = ".smm-run"
+
+
+def share(sizes: Sequence[int], world: int) -> list[list[int]]:
+    """Split items of the given sizes (frames) between ``world`` processes, each load as even as can be.
+
+    The largest items first, each to the process with the least work so far (ties: the lower
+    rank); every process computes the same split from the same sizes.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The work of each item, e.g. its frame count.
+    world : int
+        Processes.
+
+    Returns
+    -------
+    list of list of int
+        ``world`` lists of item indices, each in input order.
+    """
+    if isinstance(world, bool) or not isinstance(world, int) or world < 1:
+        raise ValueError(f"world must be a positive integer, got {world!r}")
+    if any(size < 0 for size in sizes):
+        raise ValueError(f"sizes must be >= 0, got {min(sizes)}")
+    loads = [0] * world
+    shares: list[list[int]] = [[] for _ in range(world)]
+    for index in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
+        rank = min(range(world), key=lambda r: (loads[r], r))
+        loads[rank] += sizes[index]
+        shares[rank].append(index)
+    return [sorted(indices) for indices in shares]
+
+
+class RunManifest:
+    """The record of a run in its output folder: its model and options, and each input that is complete.
+
+    ``OUT/.smm-run/run.json`` holds the model's fingerprint and the options that change the
+    outputs; ``OUT/.smm-run/inputs/<key>.json`` holds, per input, its path, size and
+    modification time and the outputs written for it (with their sizes). An input is complete
+    when its record matches the run and the input, and its outputs are all there with those
+    sizes. Records are written atomically after the outputs, so a process killed at any point
+    leaves at worst an input without a record, which the next run redoes.
+
+    Parameters
+    ----------
+    out : path-like
+        The output folder.
+    run : mapping
+        JSON-able facts that identify the run (model fingerprint, options).
+    """
+
+    def __init__(self, out: str | os.PathLike[str], run: Mapping[str, Any]) -> None:
+        self.out = Path(out)
+        self.run = json.loads(json.dumps(dict(run), sort_keys=True, default=str))
+        self.key = hashlib.sha256(json.dumps(self.run, sort_keys=True).encode()).hexdigest()[:16]
+        self.folder = self.out / MANIFEST_DIR
+
+    def claim(self) -> None:
+        """Record the run in ``out``, or refuse one with another model or other options (``ValueError``)."""
+        path = self.folder / "run.json"
+        if path.is_file():
+            try:
+                stored = json.loads(path.read_text())
+            except (OSError, ValueError):
+                stored = {}
+            if stored.get("key") != self.key:
+                differ = sorted(
+                    k
+                    for k in set(self.run) | set(stored.get("run", {}))
+                    if self.run.get(k) != stored.get("run", {}).get(k)
+                )
+                what = ", ".join(differ) or "unreadable"
+                raise ValueError(
+                    f"{self.out} holds a run with another model or other options ({what}); "
+                    "use another output folder, or remove it to start again"
+                )
+            return
+        (self.folder / "inputs").mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda p: p.write_text(json.dumps({"key": self.key, "run": self.run}, indent=1) + "\n"))
+
+    def complete(self, source: str | os.PathLike[str]) -> bool:
+        """Whether ``source``'s outputs for this run are all written (and it has not changed since)."""
+        record = self._record_path(source)
+        try:
+            stored = json.loads(record.read_text())
+        except (OSError, ValueError):
+            return False
+        if stored.get("run") != self.key or stored.get("input") != _identity(source):
+            return False
+        return all(
+            (self.out / name).is_file() and (self.out / name).stat().st_size == size
+            for name, size in stored.get("outputs", {}).items()
+        )
+
+    def record(self, source: str | os.PathLike[str], outputs: Sequence[str | os.PathLike[str]]) -> None:
+        """Mark ``source`` complete with its ``outputs`` (paths in ``out``), after they are written."""
+        files = {str(Path(p).resolve().relative_to(self.out.resolve())): Path(p).stat().st_size for p in outputs}
+        text = json.dumps({"run": self.key, "input": _identity(source), "outputs": files}, indent=1, sort_keys=True)
+        record = self._record_path(source)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(record, lambda p: p.write_text(text + "\n"))
+
+    def _record_path(self, source: str | os.PathLike[str]) -> Path:
+        name = hashlib.sha256(str(Path(source).resolve()).encode()).hexdigest()[:24]
+        return self.folder / "inputs" / f"{name}.json"
+
+
+def _identity(source: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(source)
+    try:
+        stat = path.stat()
+    except OSError:
+        return {"path": str(path.resolve())}
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+__all__ = ["MANIFEST_DIR", "RunManifest", "share"]
