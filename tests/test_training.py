@@ -68,8 +68,39 @@ def test_train_transform_options() -> None:
     torch.testing.assert_close(always(face), plain(face).flip(-1))
     with pytest.raises(ValueError, match="scale must be >= 1"):
         train_transform(32, scale=0.9)
-    with pytest.raises(ValueError, match=r"hflip must be a probability in \[0, 1\], got 2"):
+    with pytest.raises(ValueError, match=r"^hflip must be a probability in \[0, 1\], got 2$"):
         train_transform(32, hflip=2)
+    with pytest.raises(ValueError, match=r"^color_jitter_p must be a probability in \[0, 1\], got 1.5$"):
+        train_transform(32, color_jitter_p=1.5)
+    assert train_transform()(face).shape == (3, 299, 299)  # the published input size by default
+    # Grey and RGBA crops become RGB first.
+    grey = face.convert("L")
+    torch.testing.assert_close(plain(grey), plain(grey.convert("RGB")))
+    torch.testing.assert_close(plain(face.convert("RGBA")), plain(face))
+
+
+def test_train_transform_draws_no_flip_when_hflip_is_zero() -> None:
+    """With hflip=0 the random stream is the one of the pipeline without a flip (written here with torchvision)."""
+    from torchvision import transforms
+
+    faces = [Image.fromarray(np.random.default_rng(k).integers(0, 255, (40, 50, 3), dtype=np.uint8)) for k in (2, 3)]
+    jitter = transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8)
+    reference = transforms.Compose(
+        [
+            transforms.Resize((34, 34)),
+            transforms.RandomCrop(32),
+            jitter,
+            transforms.ToTensor(),
+            transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
+    ours = train_transform(32, scale=34 / 32, hflip=0.0)
+    torch.manual_seed(7)
+    expected = [reference(face) for face in faces]
+    torch.manual_seed(7)
+    got = [ours(face) for face in faces]
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def _published_epoch(lengths: dict[str, int], batch_size: int, splits: int, start: int, order: list[int]):
