@@ -333,3 +333,45 @@ def test_integer_frames_are_cropped_like_float_frames_even_at_the_edges() -> Non
     assert (sampled.double() - exact).abs().max() < 0.01
     assert sampled[2].abs().max() == 0  # wholly outside the frame: zeros
     assert align_faces(frames, landmarks[:0], index=index[:0]).shape == (0, 3, 112, 112)
+
+
+def test_alignment_maps_each_crop_pixel_to_its_image_point_at_any_crop_size() -> None:
+    """A frame whose channels are its own x and y coordinates (bilinear sampling reproduces a linear function
+    exactly): each crop pixel must hold the image point that the known similarity puts there."""
+    height, width = 300, 480
+    ys, xs = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij")
+    frame = torch.from_numpy(np.stack([xs, ys, np.zeros_like(xs)]))[None]
+    scale, shift = 1.7, np.array([120.0, 40.0])
+    landmarks = torch.from_numpy(TEMPLATE_112.astype(np.float64) * scale + shift)[None]  # no rotation
+    for size in (112, 56, 150):
+        crop = align_faces(frame, landmarks, size=size)[0]
+        k = np.arange(size, dtype=np.float64)
+        step = 112.0 / size * scale  # image pixels per crop pixel (the template is float32: 1e-4 px)
+        np.testing.assert_allclose(crop[0].numpy(), np.broadcast_to(k * step + shift[0], (size, size)), atol=1e-4)
+        np.testing.assert_allclose(
+            crop[1].numpy(), np.broadcast_to((k * step + shift[1])[:, None], (size, size)), atol=1e-4
+        )
+
+
+def test_alignment_says_what_it_expected() -> None:
+    frames = torch.zeros(2, 3, 20, 20)
+    marks = torch.from_numpy(TEMPLATE_112)[None]
+    with pytest.raises(ValueError, match=r"^images must be \(N, C, H, W\), got shape \(3, 20, 20\)$"):
+        align_faces(frames[0], marks)
+    with pytest.raises(ValueError, match=r"^landmarks must be \(B, 5, 2\), got shape \(1, 4, 2\)$"):
+        align_faces(frames, marks[:, :4])
+    with pytest.raises(ValueError, match=r"^landmarks must be \(B, 5, 2\), got shape \(5, 2\)$"):
+        align_faces(frames, marks[0])
+    with pytest.raises(ValueError, match=r"^index must have one image per face, shape \(1,\), got \(2,\)$"):
+        align_faces(frames, marks, index=torch.tensor([0, 1]))
+
+
+def test_similarity_of_points_closer_than_a_pixel() -> None:
+    """Landmarks spread over a hundredth of a pixel still give their similarity (no floor on the spread but 1e-12)."""
+    from smm.face import similarity_transform
+
+    source = torch.from_numpy(TEMPLATE_112.astype(np.float64) * 1e-4)[None]
+    target = torch.from_numpy(TEMPLATE_112.astype(np.float64))
+    fitted = similarity_transform(source, target)[0]
+    torch.testing.assert_close(fitted[:, :2], torch.eye(2, dtype=torch.float64) * 1e4)
+    torch.testing.assert_close(fitted[:, 2], torch.zeros(2, dtype=torch.float64), atol=1e-6, rtol=0)
