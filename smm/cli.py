@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
         "refined on every frame in between (default: 5)",
     )
     predict.add_argument(
+        "--detect-size",
+        type=_size_or_full,
+        default=480,
+        help="with --input videos, full detection on frames scaled to this shorter side, landmarks refined at full "
+        "resolution (default: 480; 'full' for none). Faces smaller than 20 px at that scale are not found",
+    )
+    predict.add_argument(
         "--faces",
         choices=FACES,
         default="all",
@@ -169,6 +176,12 @@ def _parser() -> argparse.ArgumentParser:
     align.add_argument("videos", nargs="+", type=Path, help="video files")
     align.add_argument("--out", required=True, type=Path, help="the cropped_aligned folder to write into")
     align.add_argument("--detect-every", type=int, default=5, help="full face detection every N frames (default: 5)")
+    align.add_argument(
+        "--detect-size",
+        type=_size_or_full,
+        default=480,
+        help="full detection on frames scaled to this shorter side (default: 480; 'full' for none)",
+    )
     align.add_argument(
         "--faces", choices=FACES, default="all", help="all faces (split left/right where two meet) or the largest"
     )
@@ -257,6 +270,19 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--checkpoint", type=Path, help="a checkpoint folder or file (what the trainer printed)")
     info.add_argument("--model", choices=list_models(), help="a registered model name (default: smm_abaw3)")
     return parser
+
+
+def _size_or_full(text: str) -> int | None:
+    """--detect-size: a positive number of pixels, or 'full'."""
+    if text == "full":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'full', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of pixels, got {value}")
+    return value
 
 
 def _add_list_options(parser: argparse.ArgumentParser, action: str) -> None:
@@ -515,7 +541,10 @@ def _predict_shared(args: argparse.Namespace, procs: Any, photos: list[Path], vi
     run = {
         "model": model_fingerprint(model),
         "engine": engine.name,
-        **{name: getattr(args, name) for name in ("faces", "detect_every", "threshold", "clamp_va", "abaw")},
+        **{
+            name: getattr(args, name)
+            for name in ("faces", "detect_every", "detect_size", "threshold", "clamp_va", "abaw")
+        },
         "batch_size": args.batch_size,
         "alpha": _alpha(args) if _alpha_given(args) else None,
     }
@@ -590,6 +619,7 @@ def _predict_one_video(
             detector=detector,
             faces=args.faces,
             detect_every=args.detect_every,
+            detect_size=args.detect_size,
             batch_size=args.batch_size,
             precision=args.precision,
             progress=not args.quiet,
@@ -714,6 +744,7 @@ def _align(args: argparse.Namespace) -> int:
                 args.out,
                 detector,
                 detect_every=args.detect_every,
+                detect_size=args.detect_size,
                 faces=args.faces,
                 ext=args.ext,
                 quality=args.quality,

@@ -43,9 +43,7 @@ def test_the_auto_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_engine("auto", "cpu") == "eager"  # bf16 units: eager bf16
     monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: False)
     real = engines.importlib.util.find_spec
-    monkeypatch.setattr(
-        engines.importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else real(name)
-    )
+    monkeypatch.setattr(engines.importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else real(name))
     assert resolve_engine("auto", "cpu") == "eager"  # without onnxruntime
     with pytest.raises(ValueError, match=r"^engine must be one of auto, eager, onnxruntime, got 'tensorrt'$"):
         resolve_engine("tensorrt", "cpu")

@@ -23,7 +23,7 @@ from PIL import Image
 
 from smm.face.detector import FaceDetector
 from smm.face.sides import side_rows
-from smm.face.video import FaceChoice, FaceFollower, chunks, open_video
+from smm.face.video import DETECT_SIZE, FaceChoice, FaceFollower, chunks, open_video
 
 EXTENSIONS = ("jpg", "png")
 
@@ -58,6 +58,7 @@ def write_aligned_frames(
     *,
     name: str | None = None,
     detect_every: int = 5,
+    detect_size: int | None = DETECT_SIZE,
     faces: FaceChoice = "all",
     ext: str = "jpg",
     quality: int = 95,
@@ -74,6 +75,8 @@ def write_aligned_frames(
     name : str, optional
         The video's name; default the file's stem.
     detect_every : int, default 5
+    detect_size : int or None, default 480
+        See :class:`~smm.face.FaceFollower`.
     faces : {"all", "largest"}, default "all"
         ``"largest"`` writes one folder, the followed largest face.
     ext : {"jpg", "png"}, default "jpg"
@@ -98,13 +101,13 @@ def write_aligned_frames(
     clashes = [p for p in (out / name, out / f"{name}_left", out / f"{name}_right") if p.exists()]
     if clashes:
         raise FileExistsError(f"{clashes[0]} already exists; remove it or choose another --out")
-    follower = FaceFollower(detector, detect_every=detect_every, faces=faces)
+    follower = FaceFollower(detector, detect_every=detect_every, faces=faces, detect_size=detect_size)
     staging = out / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     rows: list[tuple[int, int, np.ndarray]] = []  # frame, face id, box
     try:
-        with open_video(video) as (decoded, _):
+        with open_video(video, ahead=chunk) as (decoded, _):
             for part in chunks(decoded, chunk):
                 found = follower.chunk(part)
                 with_face = np.flatnonzero(found.face_id >= 0)

@@ -34,6 +34,7 @@ from smm.face.detector import FaceDetector, Faces, MTCNNDetector
 from smm.face.sides import side_rows
 from smm.face.video import (
     ALIGNED_SIZE,
+    DETECT_SIZE,
     FaceChoice,
     FaceFollower,
     FaceRows,
@@ -364,6 +365,7 @@ def predict_video(
     detector: FaceDetector | None = None,
     faces: FaceChoice = "all",
     detect_every: int = 5,
+    detect_size: int | None = DETECT_SIZE,
     batch_size: int = 32,
     precision: Precision | str = "auto",
     alpha: Alpha = None,
@@ -393,6 +395,9 @@ def predict_video(
         (and again whenever a detection round does not find the followed face).
     detect_every : int, default 5
         1 detects on every frame (slowest); new faces are picked up at the next detection.
+    detect_size : int or None, default 480
+        Full detection on the frame scaled to this shorter side (landmarks then refined at full
+        resolution); ``None``: full resolution (:class:`~smm.face.FaceFollower`).
     batch_size : int, default 32
     precision : {"auto", "fp32", "bf16", "fp16"} or Precision, default "auto"
         See :func:`predict_images`.
@@ -420,6 +425,7 @@ def predict_video(
         detector=detector,
         faces=faces,
         detect_every=detect_every,
+        detect_size=detect_size,
         batch_size=batch_size,
         precision=precision,
         progress=progress,
@@ -435,20 +441,27 @@ def video_features(
     detector: FaceDetector | None = None,
     faces: FaceChoice = "all",
     detect_every: int = 5,
+    detect_size: int | None = DETECT_SIZE,
     batch_size: int = 32,
     precision: Precision | str = "auto",
     progress: bool = False,
     engine: str | Engine = "eager",
 ) -> VideoFeatures:
-    """Run a video through face following and the model; see :func:`predict_video`."""
+    """Run a video through face following and the model; see :func:`predict_video`.
+
+    Frames are decoded in a background thread, ``batch_size`` frames ahead of the face
+    following and the model.
+    """
     device = next(model.parameters()).device
-    follower = FaceFollower(_detector(detector, device), detect_every=detect_every, faces=check_faces(faces))
+    follower = FaceFollower(
+        _detector(detector, device), detect_every=detect_every, faces=check_faces(faces), detect_size=detect_size
+    )
     setup = Precision.resolve(precision, device)
     transform = Preprocess(model.data_config)
     parts: list[FaceRows] = []
     path = Path(path)
     began = time.perf_counter()
-    with open_video(path) as (decoded, total):
+    with open_video(path, ahead=batch_size) as (decoded, total):
 
         def crops() -> Iterator[torch.Tensor]:
             for chunk in chunks(decoded, batch_size):

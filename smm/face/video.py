@@ -21,6 +21,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
+from PIL import Image
 
 from smm.face.align import TEMPLATE_112, align_faces
 from smm.face.detector import FaceDetector, Faces, LandmarkRefiner
@@ -31,6 +32,8 @@ ALIGNED_SIZE = 112
 #: ``faces=``'s choices: every face with its own track, or only the followed largest face.
 FACES = ("all", "largest")
 FaceChoice = Literal["all", "largest"]
+#: Full detection's default scale: the frame's shorter side at most this many pixels.
+DETECT_SIZE = 480
 #: A track unseen for up to this many frames is still looked for, at its predicted box, on
 #: every frame (a face hidden for a frame or two comes back before the next detection).
 REFINE_GAP = 5
@@ -112,6 +115,12 @@ class FaceFollower:
         ``"largest"``: one face, the largest when following starts; when that face is not
         found at a detection round, the largest face found there is followed instead.
     tracker : MultiFaceTracker, optional
+    detect_size : int or None, default 480
+        Full detection runs on the frame scaled down so that its shorter side is at most this
+        many pixels (boxes and landmarks are mapped back, then the landmarks are refined on the
+        full frame): the detector's cost falls with the square of the scale (a 4K frame costs
+        as much as a 480p one), at the price of the smallest face it finds growing in
+        proportion (20 px at the detection's scale). ``None`` detects at full resolution.
     """
 
     def __init__(
@@ -121,9 +130,15 @@ class FaceFollower:
         detect_every: int = 5,
         faces: FaceChoice = "all",
         tracker: MultiFaceTracker | None = None,
+        detect_size: int | None = DETECT_SIZE,
     ) -> None:
         if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
             raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}")
+        if detect_size is not None and (
+            isinstance(detect_size, bool) or not isinstance(detect_size, int) or detect_size < 1
+        ):
+            raise ValueError(f"detect_size must be a positive integer or None, got {detect_size!r}")
+        self.detect_size = detect_size
         self.detector, self.detect_every, self.faces = detector, detect_every, check_faces(faces)
         self.tracker = tracker if tracker is not None else MultiFaceTracker()
         self.frames = 0  # frames seen so far
@@ -135,8 +150,7 @@ class FaceFollower:
         """The rows and crops of the next chunk of ``(time, (H, W, 3) uint8 RGB)`` frames."""
         first = self.frames
         rounds = [k for k in range(len(frames)) if (first + k) % self.detect_every == 0]
-        found = self.detector.detect([frames[k][1] for k in rounds]) if rounds else []
-        detected = dict(zip(rounds, found, strict=True))
+        detected = dict(zip(rounds, self._detect([frames[k][1] for k in rounds]), strict=True))
         rows: list[tuple[int, float, int, np.ndarray, np.ndarray]] = []
         for k, (time, image) in enumerate(frames):
             number = first + k + 1
@@ -166,6 +180,32 @@ class FaceFollower:
             np.stack([r[4] for r in rows]).astype(np.float32) if rows else np.zeros((0, 5, 2), np.float32),
             crops,
         )
+
+    def _detect(self, images: list[np.ndarray]) -> list[Faces]:
+        """Full detection, on frames scaled down to ``detect_size``; results in full-frame pixels."""
+        if not images:
+            return []
+        factor = 1.0 if self.detect_size is None else min(1.0, self.detect_size / min(images[0].shape[:2]))
+        if factor >= 1.0:
+            return self.detector.detect(images)
+        height, width = images[0].shape[:2]
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        small = [np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)) for image in images]
+        scale = np.array([width / size[0], height / size[1]], np.float32)
+        found = []
+        for image, faces in zip(images, self.detector.detect(small), strict=True):
+            mapped = Faces(faces.boxes * np.tile(scale, 2), faces.scores, faces.landmarks * scale)
+            if len(mapped) and isinstance(self.detector, LandmarkRefiner):
+                # The landmarks at full resolution: the detector's last stage on the mapped boxes.
+                refined = self.detector.refine(image, mapped.boxes)
+                good = refined.scores >= getattr(self.detector, "refine_threshold", 0.7)
+                mapped = Faces(
+                    np.where(good[:, None], refined.boxes, mapped.boxes),
+                    mapped.scores,
+                    np.where(good[:, None, None], refined.landmarks, mapped.landmarks),
+                )
+            found.append(mapped)
+        return found
 
     def _step(self, number: int, image: np.ndarray, detected: Faces | None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Track one frame; the faces seen in it, ``{track id: (box, landmarks)}`` in id order."""
@@ -232,8 +272,17 @@ def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 @contextmanager
-def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[Iterator[tuple[float, np.ndarray]], int | None]]:
+def open_video(
+    path: str | os.PathLike[str], *, ahead: int = 0
+) -> Iterator[tuple[Iterator[tuple[float, np.ndarray]], int | None]]:
     """Decoded RGB frames of a video file with their times, and its frame count when the file states it.
+
+    Parameters
+    ----------
+    path : path-like
+    ahead : int, default 0
+        Frames decoded ahead in a background thread (PyAV decodes without holding the GIL),
+        so decoding overlaps detection and the model; 0 decodes in the caller's thread.
 
     Errors name the file: ``FileNotFoundError`` when it does not exist, ``ValueError`` when
     FFmpeg cannot read it (at opening or part-way through), with FFmpeg's reason and no errno.
@@ -245,10 +294,13 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[Iterator[tuple[fl
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"video {path} does not exist")
+    if isinstance(ahead, bool) or not isinstance(ahead, int) or ahead < 0:
+        raise ValueError(f"ahead must be an integer >= 0, got {ahead!r}")
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as error:
         raise ValueError(f"{path}: cannot be read as a video ({_reason(error)})") from None
+    reader: _Reader | None = None
     try:
         if not container.streams.video:
             raise ValueError(f"{path}: has no video stream")
@@ -262,9 +314,63 @@ def open_video(path: str | os.PathLike[str]) -> Iterator[tuple[Iterator[tuple[fl
             except av.error.FFmpegError as error:
                 raise ValueError(f"{path}: cannot be decoded ({_reason(error)})") from None
 
-        yield frames(), (stream.frames or None)
+        if ahead:
+            reader = _Reader(frames(), ahead)
+            yield iter(reader), (stream.frames or None)
+        else:
+            yield frames(), (stream.frames or None)
     finally:
+        if reader is not None:
+            reader.stop()  # before the container closes under it
         container.close()
+
+
+class _Reader:
+    """Runs an iterator in a background thread, up to ``ahead`` items in front of its consumer."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any], ahead: int) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(items,), daemon=True, name="smm-video-reader")
+        self._thread.start()
+
+    def _run(self, items: Iterator[Any]) -> None:
+        try:
+            for item in items:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as error:
+            self._put(error)
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
 
 
 def _reason(error: BaseException) -> str:
@@ -272,4 +378,4 @@ def _reason(error: BaseException) -> str:
     return str(getattr(error, "strerror", None) or error).strip()
 
 
-__all__ = ["ALIGNED_SIZE", "FACES", "FaceFollower", "FaceRows", "aligned_crops", "check_faces", "open_video"]
+__all__ = ["ALIGNED_SIZE", "DETECT_SIZE", "FACES", "FaceFollower", "FaceRows", "aligned_crops", "check_faces", "open_video"]
