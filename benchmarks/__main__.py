@@ -24,6 +24,7 @@ BENCHMARKS = (
     ("benchmarks.train_step", [], ["--batch", "2", "--repeats", "1"]),
     ("benchmarks.video", ["--frames", "60"], ["--frames", "10", "--model", "smm_resnet18"]),
     ("benchmarks.input", [], ["--images", "32", "--model", "smm_resnet18"]),
+    ("benchmarks.engines", [], ["--model", "smm_resnet18", "--batch", "2", "--repeats", "1"]),
 )
 
 
