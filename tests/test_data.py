@@ -288,3 +288,57 @@ def test_annotation_task_names_and_records(tmp_path: Path) -> None:
     path.write_text("AU1,AU2\n7,5\n")
     with pytest.raises(AnnotationError, match=r":2: AU labels must be 0, 1 or -1, got 7$"):  # the first bad one
         read_annotation_file(path, "AU")
+
+
+def test_dataset_items_carry_each_task_and_mask_by_value(tmp_path: Path) -> None:
+    """Three tasks over two videos, with files shorter than the video and labels missing here and there:
+    each item's targets and masks, exactly; frames labelled by no task are not items."""
+    _frames(tmp_path / "frames" / "a", 5)
+    _frames(tmp_path / "frames" / "b", 2)
+    au_header = ",".join(ABAW3_AU_NAMES)
+    _write(
+        tmp_path / "AU" / "a.txt",
+        "\n".join([au_header, ",".join(["1"] + ["0"] * 11), ",".join(["-1"] * 12), ",".join(["-1"] * 12)]) + "\n",
+    )
+    _write(tmp_path / "EXPR" / "a.txt", "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n-1\n7\n")
+    _write(tmp_path / "VA" / "a.txt", "valence,arousal\n0.5,-0.5\n-5,-5\n-5,-5\n0.25,1\n")
+    _write(tmp_path / "EXPR" / "b.txt", "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n-1\n0\n")
+    dataset = AffWild2Frames(
+        tmp_path / "frames",
+        au_dir=tmp_path / "AU",
+        expr_dir=tmp_path / "EXPR",
+        va_dir=tmp_path / "VA",
+        transform=lambda image: torch.zeros(1),
+    )
+    # a/2: every label missing; a/5: past every file; b/1: its only label missing.
+    assert [(dataset[k]["video"], dataset[k]["frame"]) for k in range(len(dataset))] == [
+        ("a", 1), ("a", 3), ("a", 4), ("b", 2),
+    ]  # fmt: skip
+    first, third, fourth, other = (dataset[k] for k in range(4))
+    assert first["au"].tolist() == [1.0] + [0.0] * 11
+    assert first["au"].dtype == torch.float32
+    assert first["au_mask"].tolist() == [True] * 12
+    assert (first["expr"].item(), bool(first["expr_mask"])) == (3, True)
+    assert first["va"].tolist() == [0.5, -0.5]
+    assert first["va_mask"].tolist() == [True, True]
+    assert third["au"].tolist() == [-1.0] * 12  # labelled by EXPR only
+    assert third["au_mask"].tolist() == [False] * 12
+    assert (third["expr"].item(), bool(third["expr_mask"])) == (7, True)
+    assert third["va_mask"].tolist() == [False, False]
+    assert third["va"].tolist() == [-5.0, -5.0]
+    assert fourth["au"].tolist() == [-1.0] * 12  # past the AU and EXPR files: missing there
+    assert (fourth["expr"].item(), bool(fourth["expr_mask"])) == (-1, False)
+    assert fourth["va"].tolist() == [0.25, 1.0]
+    assert fourth["va"].dtype == torch.float32
+    assert (other["expr"].item(), bool(other["expr_mask"])) == (0, True)  # class 0 is a label, not missing
+    assert other["va"].tolist() == [-5.0, -5.0]
+    assert dataset.frames.dtype == np.int64
+    assert dataset.au.shape == (4, 12)
+    assert dataset.va.shape == (4, 2)
+    assert dataset.expr.tolist() == [3, 7, -1, 0]
+    _write(tmp_path / "AU6" / "a.txt", "AU1,AU2,AU4,AU6,AU7,AU10\n1,0,0,0,0,0\n")
+    with pytest.raises(ValueError, match=r"^AU file of a has 6 columns, expected 12$"):
+        AffWild2Frames(tmp_path / "frames", au_dir=tmp_path / "AU6")
+    assert len(AffWild2Frames(tmp_path / "frames", au_dir=tmp_path / "AU6", num_aus=6)) == 1
+    with pytest.raises(ValueError, match=r"^give at least one of au_dir, expr_dir, va_dir$"):
+        AffWild2Frames(tmp_path / "frames")
