@@ -112,6 +112,19 @@ def test_video_list(tmp_path: Path) -> None:
         read_video_list(_write(tmp_path / "b.txt", "a\n \nb\n"))
     with pytest.raises(AnnotationError, match=r"e\.txt: empty file"):
         read_video_list(_write(tmp_path / "e.txt", "\n"))
+    for name in ("video1/00001.jpg", "video1\\00001.jpg"):  # an image path, either slash: not a video name
+        with pytest.raises(AnnotationError, match=r"s\.txt:2: expected a video name, got .*multi-task list"):
+            read_video_list(_write(tmp_path / "s.txt", f"video0\n{name}\n"))
+
+
+def test_multitask_test_list_edges(tmp_path: Path) -> None:
+    with pytest.raises(AnnotationError, match=r"h\.txt:1: expected a header line, got an image path 'v/00001\.jpg'$"):
+        read_multitask_test_list(_write(tmp_path / "h.txt", "v/00001.jpg\nv/00002.jpg\n"))
+    for bad in ("v\\00001.jpg", "v/00001.jpg,x"):  # a backslash path or a CSV row is no image path
+        with pytest.raises(AnnotationError, match=r"b\.txt:2: "):
+            read_multitask_test_list(_write(tmp_path / "b.txt", f"image\n{bad}\n"))
+    listed = read_multitask_test_list(_write(tmp_path / "ok.txt", "image\nv/00002.jpg\n"))
+    assert listed.frames.dtype == np.int64
 
 
 def test_multitask_test_list(tmp_path: Path) -> None:
