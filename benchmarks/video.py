@@ -21,23 +21,25 @@ import torch
 from PIL import Image
 
 import smm
-from smm.face import MTCNNDetector, aligned_crops, predict_video
+from smm.face import FaceFollower, MTCNNDetector, aligned_crops, predict_video
 from smm.formats import write_frames_csv
 from smm.inference import Preprocess
 from smm.runtime import Precision, describe_machine
 
 
-def write_video(path: Path, frames: int) -> None:
+def write_video(path: Path, frames: int, size: tuple[int, int] = (1280, 720)) -> None:
     import av
     from skimage import data
 
-    face = Image.fromarray(data.astronaut()).resize((480, 480))
+    side = size[1] * 2 // 3
+    face = Image.fromarray(data.astronaut()).resize((side, side))
     with av.open(str(path), "w") as container:
         stream = container.add_stream("h264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         for i in range(frames):
-            canvas = Image.new("RGB", (1280, 720), (80, 80, 80))
-            canvas.paste(face, (300 + abs(3 * i % 400 - 200), 100))  # back and forth, 3 px a frame, no jump
+            canvas = Image.new("RGB", size, (80, 80, 80))
+            step = size[1] // 240  # back and forth, 3 px a frame at 720p, no jump
+            canvas.paste(face, (size[0] // 4 + step * abs(i % 134 - 67), size[1] // 7))
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(canvas), format="rgb24")))
         container.mux(stream.encode())
 
@@ -50,7 +52,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--size", default="1280x720", help="frame size WxH, e.g. 3840x2160")
+    parser.add_argument("--detect-size", type=int, default=480, help="detection's shorter side (0: full frame)")
     args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
     import av
 
     print(f"machine: {describe_machine()}")
@@ -59,15 +64,18 @@ def main() -> None:
     detector = MTCNNDetector(str(device))
     with tempfile.TemporaryDirectory() as folder:
         video = Path(folder) / "clip.mp4"
-        write_video(video, args.frames)
+        write_video(video, args.frames, size)
 
+        before = _rss_mb()
+        _reset_peak()
         start = time.perf_counter()
         results = predict_video(
             model, video, detector=detector, detect_every=args.every, batch_size=args.batch_size,
-            precision=args.precision,
+            precision=args.precision, detect_size=args.detect_size or None,
         )  # fmt: skip
         write_frames_csv(Path(folder) / "clip.csv", results, model.au_names, model.expression_names)
         total = time.perf_counter() - start
+        peak = _peak_mb() - before
 
         start = time.perf_counter()
         with av.open(str(video)) as container:
@@ -75,7 +83,8 @@ def main() -> None:
         decode = time.perf_counter() - start
 
         start = time.perf_counter()
-        found = detector.detect(frames[:: args.every])
+        follower = FaceFollower(detector, detect_size=args.detect_size or None)
+        found = follower._detect(frames[:: args.every])  # scaled down, mapped back, refined: as the pipeline
         detect = time.perf_counter() - start
 
         # Landmark refinement (O-Net on the tracked box) runs on the frames between detections.
@@ -104,8 +113,10 @@ def main() -> None:
         forward = time.perf_counter() - start
 
     n = len(results.frame)
-    print(f"{args.model}, {n} frames of 1280x720, detection every {args.every}, batch {args.batch_size}, "
-          f"{args.precision}, {device}")  # fmt: skip
+    print(f"{args.model}, {n} frames of {args.size}, detection every {args.every} at {args.detect_size or 'full'} px, "
+          f"batch {args.batch_size}, {args.precision}, {device}")  # fmt: skip
+    if peak >= 0:
+        print(f"peak memory of the video path above the loaded model: {peak:.0f} MB (VmHWM - VmRSS)")
     print(f"end to end (decode, detect, refine, track, align, model, CSV): {n / total:.2f} frames/s ({total:.1f} s)")
     stages = (
         ("decode", decode),
@@ -116,6 +127,32 @@ def main() -> None:
     )
     for name, seconds in stages:
         print(f"  {name:16s} {seconds:7.2f} s  {seconds / total:6.1%} of end to end  {n / seconds:8.1f} frames/s")
+
+
+def _status(field: str) -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return float(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return -1.0
+
+
+def _rss_mb() -> float:
+    return _status("VmRSS")
+
+
+def _peak_mb() -> float:
+    return _status("VmHWM")
+
+
+def _reset_peak() -> None:
+    """Reset the peak resident size to the current one (Linux: ``echo 5 > /proc/self/clear_refs``)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":
