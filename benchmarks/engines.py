@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--model", default="smm_abaw3")
     parser.add_argument("--batch", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--int8", action="store_true", help="also the int8 graph (calibrated on real faces)")
     args = parser.parse_args()
     print(f"machine: {describe_machine()}")
     model = smm.create_model(args.model).eval()
@@ -37,6 +38,13 @@ def main() -> None:
         engines["onnxruntime fp32"] = OnnxRuntimeEngine(model, cache=cache)
         export = time.perf_counter() - start
         print(f"{args.model}: ONNX export and check against eager, once per model: {export:.1f} s")
+        if args.int8:
+            start = time.perf_counter()
+            try:
+                engines["onnxruntime int8"] = OnnxRuntimeEngine(model, cache=cache, int8=True)
+                print(f"int8: {engines['onnxruntime int8'].name}; quantised in {time.perf_counter() - start:.1f} s")
+            except ValueError as error:
+                print(f"int8 refused: {error}")
         print(f"engine='auto' picks here: {resolve_engine('auto', 'cpu')}")
         print("| batch | " + " | ".join(engines) + " | onnxruntime / eager fp32 |")
         print("|---|" + "---|" * (len(engines) + 1))

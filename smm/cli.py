@@ -23,7 +23,7 @@ from smm.training.recipes import RECIPES
 
 TRACKS = ("au", "expr", "va", "mtl")
 FACES = ("all", "largest")  # smm.face.video.FACES, without importing torch for --help
-ENGINES = ("auto", "eager", "onnxruntime")  # smm.inference.engine.ENGINES, likewise
+ENGINES = ("auto", "eager", "onnxruntime", "onnxruntime-int8")  # smm.inference.engine.ENGINES, likewise
 ENGINE_ENV = "SMM_EMOTIONNET_ENGINE"
 #: --precision's choices, "auto" first (the default).
 PRECISION_CHOICES = ("auto", *(p for p in PRECISIONS if p != "auto"))
@@ -108,8 +108,9 @@ def _parser() -> argparse.ArgumentParser:
         choices=ENGINES,
         default=os.environ.get(ENGINE_ENV, "auto"),
         help="what runs the model: eager PyTorch, or ONNX Runtime (fp32, CPU; exported once per model into the "
-        "cache and checked against eager). Default auto: ONNX Runtime on CPUs without bf16 units when the export "
-        f"extra is installed, else eager (${ENGINE_ENV} sets the default)",
+        "cache and checked against eager), or its int8 quantisation (calibrated on real aligned faces, used only "
+        "where its decisions agree with fp32's). Default auto: ONNX Runtime fp32 on CPUs without bf16 units when "
+        f"the export extra is installed, else eager; auto never picks int8 (${ENGINE_ENV} sets the default)",
     )
     predict.add_argument(
         "--frames",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,36 @@ def test_cli_engine_option_runs_onnxruntime(
     monkeypatch.setenv("SMM_EMOTIONNET_ENGINE", "onnxruntime")  # the environment sets the default
     assert main([*args, "--out", str(tmp_path / "env")]) == 0
     assert "engine: onnxruntime (fp32)" in capsys.readouterr().err
+
+
+def test_int8_is_calibrated_on_real_faces_and_refused_where_it_disagrees(
+    model: smm.SMMEmotionNet, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("facenet_pytorch", reason='calibration faces are detected: the face extra')
+    import onnx
+    import onnxruntime
+
+    faces = engines.calibration_faces(model, limit=12)
+    assert faces.shape == (12, 3, 64, 64)  # real faces from scikit-image, aligned and preprocessed
+    with pytest.raises(ValueError, match=r"agrees with fp32 on too few decisions .*AU .* \(needs 101%\)"):
+        engines.quantized_graph(model, cache=cache, calibration=faces, agreement={"AU": 1.01, "EXPR": 0.0})
+    before = sorted(p.name for p in cache.iterdir())
+    path = engines.quantized_graph(model, cache=cache, calibration=faces, agreement={"AU": 0.0, "EXPR": 0.0})
+    assert sorted(p.name for p in cache.iterdir()) == sorted([*before, path.parent.name])  # the refused one left none
+    shares = json.loads((path.parent / "agreement.json").read_text())
+    # The recorded agreement, recomputed here from both graphs' logits.
+    runs = []
+    for graph in (exported_graph(model, cache=cache), path):
+        session = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+        runs.append(session.run(["au", "expr"], {"images": faces.numpy()}))
+    (au32, expr32), (au8, expr8) = runs
+    assert shares["AU"] == pytest.approx(float(((au32 > 0) == (au8 > 0)).mean()))
+    assert shares["EXPR"] == pytest.approx(float((expr32.argmax(-1) == expr8.argmax(-1)).mean()))
+    assert shares["faces"] == 12
+    assert any(node.op_type == "QuantizeLinear" for node in onnx.load(str(path)).graph.node)
+    # The engine by name: never picked by auto.
+    monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: False)
+    assert resolve_engine("auto", "cpu") == "onnxruntime"
+    assert resolve_engine("onnxruntime-int8", "cpu") == "onnxruntime-int8"
+    with pytest.raises(ValueError, match=r"engine 'onnxruntime-int8' runs on the CPU"):
+        resolve_engine("onnxruntime-int8", "cuda")

@@ -378,4 +378,13 @@ def _reason(error: BaseException) -> str:
     return str(getattr(error, "strerror", None) or error).strip()
 
 
-__all__ = ["ALIGNED_SIZE", "DETECT_SIZE", "FACES", "FaceFollower", "FaceRows", "aligned_crops", "check_faces", "open_video"]
+__all__ = [
+    "ALIGNED_SIZE",
+    "DETECT_SIZE",
+    "FACES",
+    "FaceFollower",
+    "FaceRows",
+    "aligned_crops",
+    "check_faces",
+    "open_video",
+]
