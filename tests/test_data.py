@@ -303,6 +303,11 @@ def test_dataset_items_carry_each_task_and_mask_by_value(tmp_path: Path) -> None
     _write(tmp_path / "EXPR" / "a.txt", "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n-1\n7\n")
     _write(tmp_path / "VA" / "a.txt", "valence,arousal\n0.5,-0.5\n-5,-5\n-5,-5\n0.25,1\n")
     _write(tmp_path / "EXPR" / "b.txt", "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n-1\n0\n")
+    # c/1: labelled by AU only, its EXPR and VA lines missing: still an item.
+    _frames(tmp_path / "frames" / "c", 1)
+    _write(tmp_path / "AU" / "c.txt", au_header + "\n" + ",".join(["0"] * 11 + ["1"]) + "\n")
+    _write(tmp_path / "EXPR" / "c.txt", "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n-1\n")
+    _write(tmp_path / "VA" / "c.txt", "valence,arousal\n-5,-5\n")
     dataset = AffWild2Frames(
         tmp_path / "frames",
         au_dir=tmp_path / "AU",
@@ -312,8 +317,9 @@ def test_dataset_items_carry_each_task_and_mask_by_value(tmp_path: Path) -> None
     )
     # a/2: every label missing; a/5: past every file; b/1: its only label missing.
     assert [(dataset[k]["video"], dataset[k]["frame"]) for k in range(len(dataset))] == [
-        ("a", 1), ("a", 3), ("a", 4), ("b", 2),
+        ("a", 1), ("a", 3), ("a", 4), ("b", 2), ("c", 1),
     ]  # fmt: skip
+    assert dataset[4]["au"].tolist() == [0.0] * 11 + [1.0]
     first, third, fourth, other = (dataset[k] for k in range(4))
     assert first["au"].tolist() == [1.0] + [0.0] * 11
     assert first["au"].dtype == torch.float32
@@ -333,12 +339,12 @@ def test_dataset_items_carry_each_task_and_mask_by_value(tmp_path: Path) -> None
     assert (other["expr"].item(), bool(other["expr_mask"])) == (0, True)  # class 0 is a label, not missing
     assert other["va"].tolist() == [-5.0, -5.0]
     assert dataset.frames.dtype == np.int64
-    assert dataset.au.shape == (4, 12)
-    assert dataset.va.shape == (4, 2)
-    assert dataset.expr.tolist() == [3, 7, -1, 0]
+    assert dataset.au.shape == (5, 12)
+    assert dataset.va.shape == (5, 2)
+    assert dataset.expr.tolist() == [3, 7, -1, 0, -1]
     _write(tmp_path / "AU6" / "a.txt", "AU1,AU2,AU4,AU6,AU7,AU10\n1,0,0,0,0,0\n")
     with pytest.raises(ValueError, match=r"^AU file of a has 6 columns, expected 12$"):
         AffWild2Frames(tmp_path / "frames", au_dir=tmp_path / "AU6")
-    assert len(AffWild2Frames(tmp_path / "frames", au_dir=tmp_path / "AU6", num_aus=6)) == 1
+    assert len(AffWild2Frames(tmp_path / "frames", au_dir=tmp_path / "AU6", num_aus=6)) == 1  # a/1
     with pytest.raises(ValueError, match=r"^give at least one of au_dir, expr_dir, va_dir$"):
         AffWild2Frames(tmp_path / "frames")
