@@ -332,7 +332,9 @@ def test_integer_frames_are_cropped_like_float_frames_even_at_the_edges() -> Non
     assert sampled.dtype == torch.float32
     assert (sampled.double() - exact).abs().max() < 0.01
     assert sampled[2].abs().max() == 0  # wholly outside the frame: zeros
-    assert align_faces(frames, landmarks[:0], index=index[:0]).shape == (0, 3, 112, 112)
+    empty = align_faces(frames, landmarks[:0], index=index[:0])
+    assert empty.shape == (0, 3, 112, 112)
+    assert empty.dtype == torch.float32
 
 
 def test_alignment_maps_each_crop_pixel_to_its_image_point_at_any_crop_size() -> None:
