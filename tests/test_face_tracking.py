@@ -429,3 +429,61 @@ def test_the_reader_runs_ahead_and_hands_on_errors(tmp_path) -> None:  # type: i
     assert [next(items), next(items)] == [1, 2]
     with pytest.raises(ValueError, match=r"cannot be decoded \(Invalid data\)"):
         next(items)
+
+
+def test_refine_is_onet_on_the_squared_box_by_value(detector: MTCNNDetector) -> None:
+    """refine against a re-implementation written here: square the box about its centre, cut it out with zeros
+    outside the image, area-resize to 48 x 48, normalise, O-Net, and map its outputs back to image pixels."""
+    import torch.nn.functional as F
+
+    image = skimage_data.astronaut()[:300, :400]
+    boxes = np.array([[180.4, 60.7, 270.2, 175.9], [-20.0, 250.0, 60.0, 330.0]], np.float32)  # the second leaves
+    got = detector.refine(image, boxes)
+    crops, squares = [], []
+    for x0, y0, x1, y1 in boxes.astype(np.float64):
+        side = max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        square = np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
+        left, top, right, bottom = (int(np.floor(v)) for v in square)
+        left, top = left - 1, top - 1
+        canvas = np.zeros((bottom - top, right - left, 3), np.float32)
+        for row in range(top, bottom):
+            for column in range(left, right):
+                if 0 <= row < image.shape[0] and 0 <= column < image.shape[1]:
+                    canvas[row - top, column - left] = image[row, column]
+        tensor = torch.from_numpy(canvas).permute(2, 0, 1)[None]
+        crops.append(F.interpolate(tensor, size=(48, 48), mode="area"))
+        squares.append(square)
+    with torch.no_grad():
+        shift, points, probability = detector._mtcnn.onet((torch.cat(crops) - 127.5) / 128)
+    square = np.stack(squares)
+    width = square[:, 2] - square[:, 0] + 1
+    height = square[:, 3] - square[:, 1] + 1
+    expected_x = width[:, None] * points[:, :5].double().numpy() + square[:, :1] - 1
+    expected_y = height[:, None] * points[:, 5:].double().numpy() + square[:, 1:2] - 1
+    np.testing.assert_allclose(got.landmarks[..., 0], expected_x, atol=1e-3)
+    np.testing.assert_allclose(got.landmarks[..., 1], expected_y, atol=1e-3)
+    spans = np.stack([width, height, width, height], 1)
+    np.testing.assert_allclose(got.boxes, square + shift.double().numpy() * spans, atol=1e-3)
+    np.testing.assert_allclose(got.scores, probability[:, 1].numpy(), atol=1e-6)
+    assert got.boxes.dtype == got.scores.dtype == got.landmarks.dtype == np.float32
+    assert got.scores[0] > detector.refine_threshold  # the face
+
+
+def test_faces_none_and_take() -> None:
+    empty = Faces.none()
+    assert (empty.boxes.shape, empty.scores.shape, empty.landmarks.shape) == ((0, 4), (0,), (0, 5, 2))
+    assert empty.boxes.dtype == empty.scores.dtype == empty.landmarks.dtype == np.float32
+    assert len(empty) == 0
+    faces = Faces(
+        np.arange(12, dtype=np.float32).reshape(3, 4),
+        np.array([0.9, 0.8, 0.7], np.float32),
+        np.arange(30, dtype=np.float32).reshape(3, 5, 2),
+    )
+    one = faces.take(1)
+    assert one.boxes.tolist() == [[4, 5, 6, 7]]  # an int keeps a batch of one
+    assert one.scores.tolist() == pytest.approx([0.8])
+    assert one.landmarks.shape == (1, 5, 2)
+    assert faces.take([2, 0]).scores.tolist() == pytest.approx([0.7, 0.9])
+    assert faces.take(np.array([], np.int64)).boxes.shape == (0, 4)
+    assert faces.areas.tolist() == [4.0, 4.0, 4.0]  # (x1 - x0) * (y1 - y0) = 2 * 2
