@@ -24,7 +24,10 @@ BENCHMARKS = (
     ("benchmarks.train_step", [], ["--batch", "2", "--repeats", "1"]),
     ("benchmarks.video", ["--frames", "60"], ["--frames", "10", "--model", "smm_resnet18"]),
     ("benchmarks.input", [], ["--images", "32", "--model", "smm_resnet18"]),
-    ("benchmarks.engines", [], ["--model", "smm_resnet18", "--batch", "2", "--repeats", "1"]),
+    ("benchmarks.engines", ["--int8"], ["--model", "smm_resnet18", "--batch", "2", "--repeats", "1"]),
+    ("benchmarks.video", ["--frames", "60", "--engine", "onnxruntime"], ["--frames", "10", "--model", "smm_resnet18"]),
+    ("benchmarks.demo", [], ["--steps", "2"]),
+    ("benchmarks.corpus", [], ["--videos", "2", "--frames", "6"]),
 )
 
 
