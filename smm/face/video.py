@@ -360,8 +360,15 @@ class _Reader:
         return False
 
     def __iter__(self) -> Iterator[Any]:
+        import queue
+
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._queue.empty():
+                    raise RuntimeError("the video reader stopped before the end of the video") from None
+                continue
             if item is self._END:
                 return
             if isinstance(item, BaseException):
