@@ -581,3 +581,41 @@ def test_write_submission_counts_logs_and_tracks(tmp_path: Path, checkpoint: Pat
     assert write_video_files(tmp_path / "v", "vidA", expected, model, tracks=["VA"]) == [
         tmp_path / "v" / "VA" / "vidA.txt"
     ]
+
+
+def test_checker_messages_whole_at_the_edges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each message in full where a slip would change it: joined names and fields, the first bad AU, VA at
+    exactly +-1, rows after a wrong image, the capped line's file, an OS error without its own words."""
+    folder = _good_submission(tmp_path / "sub")
+    (folder / "AU" / "notes.md").write_text("x")
+    (folder / "AU" / "extra.csv").write_text("x")
+    mtl = folder / "MTL_predictions.txt"
+    lines = mtl.read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    wrong = rows[0].split(",")
+    wrong[0] = "vidA/00009.jpg"
+    edge = rows[1].split(",")
+    edge[1:3] = ["1", "-1"]  # exactly at the ends of the range: fine
+    bad = rows[2].split(",")
+    bad[1:3] = ["x", "y"]
+    bad[4:6] = ["1", "2"]
+    mtl.write_text("\n".join([header, ",".join(wrong), ",".join(edge), ",".join(bad)]) + "\n")
+    found = [(p.line, p.message) for p in _check(folder, tmp_path) if p.path.endswith(("MTL_predictions.txt", "AU"))]
+    assert (None, "files other than <video>.txt: extra.csv, notes.md") in found
+    assert (2, "image 'vidA/00009.jpg', but the test list has 'vidA/00002.jpg' here") in found
+    assert (4, "valence/arousal must be numbers, got 'x,y'") in found  # the row after a wrong image is checked
+    assert not [message for line, message in found if line == 3]
+    assert any(line == 4 and message.endswith("got '2'") for line, message in found), found  # the first bad AU
+    write_va_file(tmp_path / "capped" / "VA" / "vidA.txt", np.full((3, 2), 3.0))
+    capped = check_submission(tmp_path / "capped", va_videos=["vidA"], max_per_file=1)
+    assert capped[-1].path == str(tmp_path / "capped" / "VA" / "vidA.txt")
+    read = Path.read_bytes
+
+    def broken(path: Path) -> bytes:
+        if path.name == "vidA.txt" and path.parent.name == "EXPR":
+            raise OSError("disk on fire")  # no errno, no strerror
+        return read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", broken)
+    messages = [p.message for p in _check(_good_submission(tmp_path / "other"), tmp_path)]
+    assert "cannot be read (disk on fire)" in messages
