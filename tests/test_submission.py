@@ -619,3 +619,44 @@ def test_checker_messages_whole_at_the_edges(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(Path, "read_bytes", broken)
     messages = [p.message for p in _check(_good_submission(tmp_path / "other"), tmp_path)]
     assert "cannot be read (disk on fire)" in messages
+
+
+def test_write_submission_defaults_and_options_by_value(tmp_path: Path, checkpoint: Path) -> None:
+    """Raw VA by default (a model whose valence is far outside [-1, 1]), smoothing and clamping when asked,
+    folders named by their task, a mapping of frame folders, a nested output, no staging left behind."""
+    from smm.inference import predict_frames
+    from smm.submission import write_submission
+
+    model = smm.load_checkpoint(checkpoint)
+    with torch.no_grad():
+        model.message_space.va.bias[0] += 5.0  # valence about 5: clamping would show
+    root = _frames_root(tmp_path / "cropped_aligned")
+    out = tmp_path / "deep" / "er" / "sub"
+    report = write_submission(
+        model, {"vidA": root / "vidA"}, out, au_videos=["vidA"], va_videos=["vidA"], frame_counts={"vidA": 4}
+    )
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == ["AU/vidA.txt", "VA/vidA.txt"]
+    assert report.frames == {"vidA": 4}
+    written = np.loadtxt(out / "VA" / "vidA.txt", delimiter=",", skiprows=1)
+    raw = predict_frames(model, root / "vidA", num_frames=4)
+    np.testing.assert_allclose(written, raw.va.numpy(), atol=2e-6)
+    assert written[:, 0].min() > 2  # raw, not clamped
+    assert not [p for p in out.parent.iterdir() if p.name.endswith(".partial")]  # the staging went away
+    clamped = write_submission(
+        model, root, tmp_path / "clamped", va_videos=["vidA"], frame_counts={"vidA": 4}, clamp_va=True
+    )
+    assert clamped.frames == {"vidA": 4}
+    assert np.loadtxt(tmp_path / "clamped" / "VA" / "vidA.txt", delimiter=",", skiprows=1)[:, 0].max() == 1.0
+    write_submission(model, root, tmp_path / "smooth", va_videos=["vidA"], frame_counts={"vidA": 4}, alpha=2.0)
+    smoothed = np.loadtxt(tmp_path / "smooth" / "VA" / "vidA.txt", delimiter=",", skiprows=1)
+    expected = predict_frames(model, root / "vidA", num_frames=4, alpha=2.0)
+    np.testing.assert_allclose(smoothed, expected.va.numpy(), atol=2e-6)
+    assert np.abs(smoothed - written).max() > 2e-5  # 10x the tolerance above
+    one = write_submission(model, root, tmp_path / "one", va_videos=["vidA"], frame_counts={"vidA": 4.0})
+    assert one.frames == {"vidA": 4}  # an integral float count, as OpenCV gives
+    with pytest.raises(ValueError, match=r"^frame_counts\['vidA'\] must be a positive integer, got 0$"):
+        write_submission(model, root, tmp_path / "zero", va_videos=["vidA"], frame_counts={"vidA": 0})
+    with pytest.raises(
+        ValueError, match=r"^give at least one test list: au_videos, expr_videos, va_videos or mtl_list$"
+    ):
+        write_submission(model, root, tmp_path / "none")
