@@ -6,7 +6,7 @@
 eager fp32 (``benchmarks/README.md``). The ONNX graph is exported once per model and kept in
 a cache keyed by the model's fingerprint (weights, config, input size, opset, torch version),
 and checked against eager PyTorch when it is first made (largest difference at most
-:data:`TOLERANCE`); a graph that fails the check is not used.
+:data:`TOLERANCE` of each output's scale); a graph that fails the check is not used.
 
 Every engine is a callable from a batch of model inputs to ``(au_features, message)``, the
 two outputs prediction keeps (:func:`smm.inference.image_features`).
@@ -33,7 +33,8 @@ ENGINES = ("auto", "eager", "onnxruntime", "onnxruntime-int8")
 #: The int8 graph is used only where its decisions agree with fp32's on at least these shares of
 #: the calibration faces: AU decisions (faces x AUs) and expressions (faces).
 INT8_AGREEMENT = {"AU": 0.99, "EXPR": 0.98}
-#: Largest absolute difference allowed between the ONNX graph's outputs and eager PyTorch's.
+#: Largest difference allowed between the ONNX graph's outputs and eager PyTorch's, relative to each
+#: output's largest magnitude (absolute for outputs within [-1, 1]).
 TOLERANCE = 1e-4
 
 
@@ -337,13 +338,16 @@ def _check(model: SMMEmotionNet, path: Path) -> None:
     got = session.run(["au_features", "message"], {session.get_inputs()[0].name: inputs.numpy()})
     with torch.no_grad():
         out = model(inputs)
+    # Relative to each output's scale (at least 1): an untrained InceptionV3's message vectors reach 1e5,
+    # where float32 rounding alone differs by more than 1e-4 absolute.
     worst = max(
-        float((torch.from_numpy(value) - expected).abs().max())
+        float((torch.from_numpy(value) - expected).abs().max()) / max(1.0, float(expected.abs().max()))
         for value, expected in zip(got, (out.au_features, out.message), strict=True)
     )
     if worst > TOLERANCE:
         raise ValueError(
-            f"the ONNX export differs from eager PyTorch by {worst:.2e} (> {TOLERANCE:g}); use engine='eager'"
+            f"the ONNX export differs from eager PyTorch by {worst:.2e} of the outputs' scale (> {TOLERANCE:g}); "
+            "use engine='eager'"
         )
 
 
