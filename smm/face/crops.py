@@ -23,7 +23,7 @@ from PIL import Image
 
 from smm.face.detector import FaceDetector
 from smm.face.sides import side_rows
-from smm.face.video import DETECT_SIZE, FaceChoice, FaceFollower, chunks, open_video
+from smm.face.video import DETECT_SIZE, FOLLOW_CHUNK, READ_AHEAD, FaceChoice, FaceFollower, chunks, open_video
 
 EXTENSIONS = ("jpg", "png")
 
@@ -62,7 +62,7 @@ def write_aligned_frames(
     faces: FaceChoice = "all",
     ext: str = "jpg",
     quality: int = 95,
-    chunk: int = 32,
+    chunk: int = FOLLOW_CHUNK,
 ) -> AlignedVideo:
     """Write the aligned face crops of one video as ``out/<name>[_left|_right]/00001.<ext>``.
 
@@ -82,8 +82,8 @@ def write_aligned_frames(
     ext : {"jpg", "png"}, default "jpg"
     quality : int, default 95
         JPEG quality (1-95).
-    chunk : int, default 32
-        Frames decoded and aligned together.
+    chunk : int, default 4
+        Frames followed and aligned together.
 
     Raises
     ------
@@ -107,7 +107,7 @@ def write_aligned_frames(
     staging.mkdir(parents=True)
     rows: list[tuple[int, int, np.ndarray]] = []  # frame, face id, box
     try:
-        with open_video(video, ahead=chunk) as (decoded, _):
+        with open_video(video, ahead=READ_AHEAD) as (decoded, _):
             for part in chunks(decoded, chunk):
                 found = follower.chunk(part)
                 with_face = np.flatnonzero(found.face_id >= 0)

@@ -35,6 +35,8 @@ from smm.face.sides import side_rows
 from smm.face.video import (
     ALIGNED_SIZE,
     DETECT_SIZE,
+    FOLLOW_CHUNK,
+    READ_AHEAD,
     FaceChoice,
     FaceFollower,
     FaceRows,
@@ -449,8 +451,9 @@ def video_features(
 ) -> VideoFeatures:
     """Run a video through face following and the model; see :func:`predict_video`.
 
-    Frames are decoded in a background thread, ``batch_size`` frames ahead of the face
-    following and the model.
+    Frames are decoded in a background thread, a few frames ahead of the face following, which
+    takes them :data:`~smm.face.video.FOLLOW_CHUNK` at a time; only the crops wait for the
+    model's batch, so memory grows with the crops, not with the frames' size times the batch.
     """
     device = next(model.parameters()).device
     follower = FaceFollower(
@@ -461,10 +464,10 @@ def video_features(
     parts: list[FaceRows] = []
     path = Path(path)
     began = time.perf_counter()
-    with open_video(path, ahead=batch_size) as (decoded, total):
+    with open_video(path, ahead=READ_AHEAD) as (decoded, total):
 
         def crops() -> Iterator[torch.Tensor]:
-            for chunk in chunks(decoded, batch_size):
+            for chunk in chunks(decoded, FOLLOW_CHUNK):
                 rows = follower.chunk(chunk)
                 parts.append(rows._replace(crops=rows.crops[:0]))
                 yield from (transform(crop) for crop in rows.crops)

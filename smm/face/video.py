@@ -32,6 +32,10 @@ ALIGNED_SIZE = 112
 #: ``faces=``'s choices: every face with its own track, or only the followed largest face.
 FACES = ("all", "largest")
 FaceChoice = Literal["all", "largest"]
+#: Frames decoded ahead of the face following, and frames it takes at a time (detection is
+#: batched within them). Few: at 4K a frame is 25 MB.
+READ_AHEAD = 2
+FOLLOW_CHUNK = 4
 #: Full detection's default scale: the frame's shorter side at most this many pixels.
 DETECT_SIZE = 480
 #: A track unseen for up to this many frames is still looked for, at its predicted box, on
