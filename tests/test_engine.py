@@ -46,7 +46,9 @@ def test_the_auto_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     real = engines.importlib.util.find_spec
     monkeypatch.setattr(engines.importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else real(name))
     assert resolve_engine("auto", "cpu") == "eager"  # without onnxruntime
-    with pytest.raises(ValueError, match=r"^engine must be one of auto, eager, onnxruntime, got 'tensorrt'$"):
+    with pytest.raises(
+        ValueError, match=r"^engine must be one of auto, eager, onnxruntime, onnxruntime-int8, got 'tensorrt'$"
+    ):
         resolve_engine("tensorrt", "cpu")
     with pytest.raises(ValueError, match=r"engine 'onnxruntime' runs on the CPU, not on cuda"):
         resolve_engine("onnxruntime", "cuda")
@@ -143,12 +145,14 @@ def test_int8_is_calibrated_on_real_faces_and_refused_where_it_disagrees(
     import onnx
     import onnxruntime
 
-    faces = engines.calibration_faces(model, limit=12)
+    from smm.face.calibration import calibration_faces
+
+    faces = calibration_faces(model, limit=12)
     assert faces.shape == (12, 3, 64, 64)  # real faces from scikit-image, aligned and preprocessed
     with pytest.raises(ValueError, match=r"agrees with fp32 on too few decisions .*AU .* \(needs 101%\)"):
-        engines.quantized_graph(model, cache=cache, calibration=faces, agreement={"AU": 1.01, "EXPR": 0.0})
+        engines.quantized_graph(model, faces, cache=cache, agreement={"AU": 1.01, "EXPR": 0.0})
     before = sorted(p.name for p in cache.iterdir())
-    path = engines.quantized_graph(model, cache=cache, calibration=faces, agreement={"AU": 0.0, "EXPR": 0.0})
+    path = engines.quantized_graph(model, faces, cache=cache, agreement={"AU": 0.0, "EXPR": 0.0})
     assert sorted(p.name for p in cache.iterdir()) == sorted([*before, path.parent.name])  # the refused one left none
     shares = json.loads((path.parent / "agreement.json").read_text())
     # The recorded agreement, recomputed here from both graphs' logits.
@@ -167,3 +171,15 @@ def test_int8_is_calibrated_on_real_faces_and_refused_where_it_disagrees(
     assert resolve_engine("onnxruntime-int8", "cpu") == "onnxruntime-int8"
     with pytest.raises(ValueError, match=r"engine 'onnxruntime-int8' runs on the CPU"):
         resolve_engine("onnxruntime-int8", "cuda")
+    with pytest.raises(ValueError, match=r"^a calibration function needs a calibration_name for the cache key$"):
+        engines.quantized_graph(model, lambda: faces, cache=cache)
+    made = []
+
+    def counted() -> torch.Tensor:
+        made.append(1)
+        return faces
+
+    named = {"calibration_name": "twelve faces", "agreement": {"AU": 0.0, "EXPR": 0.0}}
+    first = engines.quantized_graph(model, counted, cache=cache, **named)
+    assert engines.quantized_graph(model, counted, cache=cache, **named) == first
+    assert made == [1]  # the faces are made only when the graph is not cached

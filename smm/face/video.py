@@ -288,8 +288,13 @@ def open_video(
         Frames decoded ahead in a background thread (PyAV decodes without holding the GIL),
         so decoding overlaps detection and the model; 0 decodes in the caller's thread.
 
-    Errors name the file: ``FileNotFoundError`` when it does not exist, ``ValueError`` when
-    FFmpeg cannot read it (at opening or part-way through), with FFmpeg's reason and no errno.
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When FFmpeg cannot read it, at opening or later, with the file's name and FFmpeg's
+        reason (no errno).
     """
     try:
         import av

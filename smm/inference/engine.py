@@ -75,6 +75,9 @@ class OnnxRuntimeEngine:
     int8 : bool, default False
         Run the int8 graph (:func:`quantized_graph`), which refuses to be made where it agrees
         too little with fp32.
+    calibration : Tensor or callable, optional
+        With ``int8``: the faces to calibrate on (see :func:`quantized_graph`); default
+        :func:`smm.face.calibration.calibration_faces`, which needs the ``face`` extra.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class OnnxRuntimeEngine:
         cache: str | os.PathLike[str] | None = None,
         threads: int | None = None,
         int8: bool = False,
+        calibration: torch.Tensor | Callable[[], torch.Tensor] | None = None,
     ) -> None:
         try:
             import onnxruntime
@@ -93,7 +97,12 @@ class OnnxRuntimeEngine:
             ) from error
         if model.backbone is None:
             raise ValueError("the onnxruntime engine runs whole models (images in), not heads alone")
-        self.path = quantized_graph(model, cache=cache) if int8 else exported_graph(model, cache=cache)
+        if int8:
+            name = None if calibration is not None else DEFAULT_CALIBRATION
+            faces = calibration if calibration is not None else _default_calibration(model)
+            self.path = quantized_graph(model, faces, cache=cache, calibration_name=name)
+        else:
+            self.path = exported_graph(model, cache=cache)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         self.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
@@ -164,17 +173,30 @@ def exported_graph(model: SMMEmotionNet, *, cache: str | os.PathLike[str] | None
 
 def quantized_graph(
     model: SMMEmotionNet,
+    calibration: torch.Tensor | Callable[[], torch.Tensor],
     *,
     cache: str | os.PathLike[str] | None = None,
-    calibration: torch.Tensor | None = None,
     agreement: dict[str, float] | None = None,
+    calibration_name: str | None = None,
 ) -> Path:
     """The model's int8 ONNX graph (ONNX Runtime static quantisation), cached, and accepted only if it agrees.
 
-    Activations are calibrated on aligned face crops (default :func:`calibration_faces`:
-    scikit-image's real faces, detected and aligned as prediction does). The graph is used only
-    where its AU decisions and expressions agree with the fp32 graph's on at least
-    :data:`INT8_AGREEMENT` of those faces.
+    Activations are calibrated on aligned face crops, e.g.
+    :func:`smm.face.calibration.calibration_faces` (scikit-image's real faces, detected and
+    aligned as prediction does). The graph is used only where its AU decisions and expressions
+    agree with the fp32 graph's on at least :data:`INT8_AGREEMENT` of those faces.
+
+    Parameters
+    ----------
+    model : SMMEmotionNet
+    calibration : Tensor[N, C, H, W] or callable
+        Model inputs of real faces, or a function that makes them (called only when the graph
+        is not cached yet).
+    cache : path-like, optional
+    agreement : dict, optional
+        ``{"AU": share, "EXPR": share}``; default :data:`INT8_AGREEMENT`.
+    calibration_name : str, optional
+        Names a callable's faces in the cache key (a tensor is named by its contents).
 
     Raises
     ------
@@ -188,12 +210,18 @@ def quantized_graph(
 
     needed = dict(INT8_AGREEMENT if agreement is None else agreement)
     fp32 = exported_graph(model, cache=cache)
-    faces = calibration_faces(model) if calibration is None else calibration
+    if isinstance(calibration, torch.Tensor):
+        name = calibration_name or _faces_digest(calibration)
+    elif calibration_name is None:
+        raise ValueError("a calibration function needs a calibration_name for the cache key")
+    else:
+        name = calibration_name
     folder = fp32.parent.parent
-    key = hashlib.sha256(f"{fp32.parent.name}:int8:{_faces_digest(faces)}:{sorted(needed.items())}".encode())
+    key = hashlib.sha256(f"{fp32.parent.name}:int8:{name}:{sorted(needed.items())}".encode())
     path = folder / key.hexdigest()[:24] / "model.onnx"
     if path.is_file():
         return path
+    faces = calibration if isinstance(calibration, torch.Tensor) else calibration()
 
     class Faces(CalibrationDataReader):
         def __init__(self) -> None:
@@ -237,40 +265,19 @@ def quantized_graph(
     return path
 
 
-def calibration_faces(model: SMMEmotionNet, limit: int = 64) -> torch.Tensor:
-    """Model inputs ``Tensor[N, C, H, W]`` of real faces: scikit-image's photographs, aligned as prediction does.
+#: The cache name of the default calibration faces (:func:`smm.face.calibration.calibration_faces`).
+DEFAULT_CALIBRATION = "scikit-image faces, 64, aligned"
 
-    Needs scikit-image (its bundled photographs: the astronaut and the LFW subset's faces) and
-    the ``face`` extra (detection and alignment).
-    """
-    import numpy as np
-    from PIL import Image
 
-    try:
-        from skimage import data
-    except ImportError as error:
-        raise ImportError("int8 calibration uses scikit-image's face photographs: pip install scikit-image") from error
-    from smm.face import MTCNNDetector
-    from smm.face.video import aligned_crops
-    from smm.inference.preprocess import Preprocess
+def _default_calibration(model: SMMEmotionNet) -> Callable[[], torch.Tensor]:
+    """The default calibration faces, made only when needed; they live with the face pipeline (``smm.face``),
+    which this module must not import (``smm.face`` builds on the inference core)."""
 
-    photos = [data.astronaut()]
-    photos += [
-        np.asarray(Image.fromarray((face * 255).astype(np.uint8)).convert("RGB").resize((112, 112)))
-        for face in data.lfw_subset()[:100]
-    ]
-    detector = MTCNNDetector()
-    transform = Preprocess(model.data_config)
-    inputs: list[torch.Tensor] = []
-    for start in range(0, len(photos), 16):
-        chunk = photos[start : start + 16]
-        for photo, found in zip(chunk, detector.detect(chunk), strict=True):
-            if len(found) and len(inputs) < limit:
-                crop = aligned_crops(photo[None], found.landmarks[:1], np.zeros(1, np.int64))[0]
-                inputs.append(transform(crop))
-        if len(inputs) == limit:
-            break
-    return torch.stack(inputs)
+    def make() -> torch.Tensor:
+        calibration = importlib.import_module("smm.face.calibration")
+        return calibration.calibration_faces(model)
+
+    return make
 
 
 def _agreement(fp32: Path, int8: Path, faces: torch.Tensor) -> dict[str, float]:
@@ -371,7 +378,6 @@ __all__ = [
     "EagerEngine",
     "Engine",
     "OnnxRuntimeEngine",
-    "calibration_faces",
     "exported_graph",
     "make_engine",
     "model_fingerprint",
