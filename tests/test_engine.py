@@ -141,7 +141,7 @@ def test_cli_engine_option_runs_onnxruntime(
 def test_int8_is_calibrated_on_real_faces_and_refused_where_it_disagrees(
     model: smm.SMMEmotionNet, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("facenet_pytorch", reason='calibration faces are detected: the face extra')
+    pytest.importorskip("facenet_pytorch", reason="calibration faces are detected: the face extra")
     import onnx
     import onnxruntime
 
