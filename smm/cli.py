@@ -610,7 +610,6 @@ def _predict_one_video(
     from smm.formats.frames_csv import write_frames_csv
     from smm.submission.write import write_video_files
 
-    began = time.perf_counter()
     options = {"threshold": args.threshold, "clamp_va": args.clamp_va}
     given = _alpha_given(args)
     try:
@@ -632,12 +631,10 @@ def _predict_one_video(
         return [], [f"{video}: {message}"]
     result = features.predictions(model, alpha=_alpha(args) if given else None, **options)
     written = [write_frames_csv(args.out / f"{video.stem}.csv", result)]
-    if not args.quiet:
-        seconds = time.perf_counter() - began
+    if not args.quiet:  # after the progress line, which ends with the frames per second
         _err(
             f"{video.name}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
-            f"{int(features.observed.sum())} face(s) in {len(features.tracks)} track(s), "
-            f"{features.num_frames / max(seconds, 1e-9):.1f} frames/s"
+            f"{int(features.observed.sum())} face(s) in {len(features.tracks)} track(s)"
         )
     if args.abaw:
         # The challenge files are smoothed as published unless --alpha* say otherwise.
@@ -816,7 +813,7 @@ def _train(args: argparse.Namespace) -> None:
     except TrainingError as error:
         raise ValueError(error.cli) from None
     if result.finished:
-        _out(f"{out} is already finished ({result.steps} steps); to train longer, resume with a larger --steps")
+        _out(f"to train {out} longer, resume it with a larger --steps")
         return
     if result.history:
         first, last = result.history[0][1], result.history[-1][1]

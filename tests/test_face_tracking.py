@@ -150,7 +150,10 @@ def test_largest_follows_one_face_and_switches_only_at_a_detection_round(detecto
     assert all(r[2][0] < 320 for r in rows[:12])  # the large face
     assert [r[1] for r in rows[12:15]] == [-1, -1, -1]  # frames 13-15: lost, no detection round yet
     assert all(r[2][0] > 320 for r in rows[15:])  # frame 16 is a detection round: the small face
-    assert len(follow(detector, frames, faces="all")) == 12 * 2 + 8
+    every = follow(detector, frames, faces="all")
+    assert len(every) == 12 * 2 + 8
+    first = {face_id: box for frame, face_id, box, _ in every if frame == 1}
+    assert first[0][0] < 320 < first[1][0]  # faces new in one frame get their ids largest first
     with pytest.raises(ValueError, match=r"faces must be one of 'all', 'largest', got 'biggest'"):
         FaceFollower(detector, faces="biggest")  # type: ignore[arg-type]
     for bad in (0, 2.5, True):

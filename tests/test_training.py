@@ -305,7 +305,7 @@ def test_training_faults_are_one_line_and_lose_nothing(
     out = capsys.readouterr().out
     assert (
         out.strip()
-        == f"{tmp_path / 'run'} is already finished (4 steps); to train longer, resume with a larger --steps"
+        == f"to train {tmp_path / 'run'} longer, resume it with a larger --steps"
     )
 
 

@@ -218,9 +218,11 @@ class FaceFollower:
         if detected is not None and len(detected):
             matches = tracker.match(detected.boxes, number)
             for d, track_id in enumerate(matches):
-                if track_id is None:
-                    track_id = tracker.start(detected.boxes[d], number)
-                seen[track_id] = (detected.boxes[d], detected.landmarks[d])
+                if track_id is not None:
+                    seen[track_id] = (detected.boxes[d], detected.landmarks[d])
+            # New faces get their ids largest first (as the faces of a photo are numbered).
+            for d in sorted((d for d, t in enumerate(matches) if t is None), key=lambda d: -detected.areas[d]):
+                seen[tracker.start(detected.boxes[d], number)] = (detected.boxes[d], detected.landmarks[d])
         # Tracks seen lately and not (re)detected here: refine where they should be.
         recent = [i for i in tracker.ids if i not in seen and number - tracker.tracks[i].frame <= REFINE_GAP]
         if recent:
