@@ -679,15 +679,11 @@ def _predict_photos(
 
 def _frames_of(unit: Path | list[Path]) -> int:
     """The work of an input, for sharing: a video's frame count (as its file states it), or the photos' number."""
+    from smm.data.videos import recorded_frame_count
+
     if isinstance(unit, list):
         return len(unit)
-    try:
-        import av
-
-        with av.open(str(unit)) as container:
-            return int(container.streams.video[0].frames or 1)
-    except Exception:
-        return 1
+    return recorded_frame_count(unit) or 1  # an unreadable video fails later, in one line, where it is predicted
 
 
 def _photos_key(photos: list[Path]) -> str:

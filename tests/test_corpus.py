@@ -212,3 +212,16 @@ def test_two_processes_write_the_same_files_as_one(tmp_path: Path, checkpoint: P
     assert two.returncode == 0, two.stderr[-3000:]
     assert outputs(tmp_path / "two") == outputs(tmp_path / "one")  # byte for byte, the summary too
     assert two.stdout.count("wrote ") == 1  # one process writes the summary
+
+
+def test_recorded_frame_counts_need_no_decoding(tmp_path: Path) -> None:
+    from smm.data.videos import count_video_frames, recorded_frame_count
+
+    video = write_video(tmp_path / "seven.mp4", [np.full((32, 48, 3), 20 * k, np.uint8) for k in range(7)])
+    assert recorded_frame_count(video) == 7
+    assert count_video_frames(video) == count_video_frames(video, exact=True) == 7
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    assert recorded_frame_count(tmp_path / "broken.mp4") is None
+    assert recorded_frame_count(tmp_path / "missing.mp4") is None
+    with pytest.raises(ValueError, match=r"broken\.mp4: cannot be decoded as a video"):
+        count_video_frames(tmp_path / "broken.mp4")

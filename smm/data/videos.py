@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 from smm.formats.text import read_lines
 
@@ -54,6 +55,19 @@ def count_video_frames(path: str | os.PathLike[str], *, exact: bool = False) -> 
     ValueError
         If the file has no video stream or cannot be decoded, naming the file.
     """
+    return cast(int, _frame_count(path, decode=True, exact=exact))  # decoding always gives a count
+
+
+def recorded_frame_count(path: str | os.PathLike[str]) -> int | None:
+    """The frame count a video file's container records, without decoding; ``None`` when it records none
+    or the file cannot be read (a cheap estimate, e.g. to share videos between processes)."""
+    try:
+        return _frame_count(path, decode=False, exact=False)
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def _frame_count(path: str | os.PathLike[str], *, decode: bool, exact: bool) -> int | None:
     try:
         import av
     except ImportError as error:
@@ -68,6 +82,8 @@ def count_video_frames(path: str | os.PathLike[str], *, exact: bool = False) -> 
             stream = container.streams.video[0]
             if stream.frames > 0 and not exact:
                 return int(stream.frames)
+            if not decode:
+                return None
             stream.thread_type = "AUTO"
             return sum(1 for _ in container.decode(stream))
     except av.error.FFmpegError as error:
