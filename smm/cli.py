@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -387,13 +387,7 @@ def _load_model(args: argparse.Namespace, device: str | None = None, quiet: bool
     return model
 
 
-def _predict(args: argparse.Namespace) -> int | None:
-    import numpy as np
-
-    from smm.data.frames import list_frames
-    from smm.data.test_lists import MultiTaskTestList
-    from smm.submission import write_submission
-
+def _predict(args: argparse.Namespace) -> int:
     lists = _test_lists(args)
     if args.input is not None:
         if args.frames is not None or args.frames_root is not None or lists:
@@ -410,14 +404,33 @@ def _predict(args: argparse.Namespace) -> int | None:
             )
         if not args.frames_root.is_dir():
             raise FileNotFoundError(f"--frames-root folder {args.frames_root} does not exist")
-        frames: Path | dict[str, Path] = args.frames_root
     elif lists:
         raise ValueError("test lists (--au-list, ...) go with --frames-root, not --frames")
-    model = _load_model(args)
+    if args.frames is not None and len({folder.name for folder in args.frames}) != len(args.frames):
+        raise ValueError("--frames folders must have different names (the folder name is the video name)")
+    if args.num_frames is not None and (args.frames is None or len(args.frames) != 1):
+        raise ValueError("--num-frames goes with a single --frames folder; use --videos or --annotations")
+    _device(args.device)  # a missing device is one line, before any process group starts
+    from smm.training.distributed import Processes
+
+    procs = Processes(args.device)
+    try:
+        return _predict_parts(args, procs, lambda: _submission_plan(args, lists))
+    finally:
+        procs.close()
+
+
+def _submission_plan(args: argparse.Namespace, lists: dict[str, Any]) -> Any:
+    """What each video of ``--frames-root`` and its lists (or of ``--frames`` and ``--tracks``) needs."""
+    import numpy as np
+
+    from smm.data.frames import list_frames
+    from smm.data.test_lists import MultiTaskTestList
+    from smm.submission.parts import plan_submission
+
+    frames: Path | dict[str, Path] = args.frames_root
     if args.frames is not None:
         frames = {folder.name: folder for folder in args.frames}
-        if len(frames) != len(args.frames):
-            raise ValueError("--frames folders must have different names (the folder name is the video name)")
         videos = list(frames)
         lists = {f"{track}_videos": videos for track in ("au", "expr", "va") if track in args.tracks}
         if "mtl" in args.tracks:
@@ -430,32 +443,98 @@ def _predict(args: argparse.Namespace) -> int | None:
     whole = [v for key, videos in lists.items() if key != "mtl_list" for v in videos]
     counts = _frame_counts(args, list(dict.fromkeys(whole)))
     if args.num_frames is not None:
-        if args.frames is None or len(args.frames) != 1:
-            raise ValueError("--num-frames goes with a single --frames folder; use --videos or --annotations")
         counts = {args.frames[0].name: args.num_frames}
+    return plan_submission(frames, frame_counts=counts, **lists)
 
-    report = write_submission(
-        model,
-        frames,
-        args.out,
-        frame_counts=counts,
-        alpha=_alpha(args),
-        threshold=args.threshold,
-        clamp_va=args.clamp_va,
-        batch_size=args.batch_size,
-        precision=args.precision,
-        progress=not args.quiet,
-        log=None if args.quiet else _err,
-        engine=_engine(args, model),
-        **lists,
-    )
-    if report.uncounted:
+
+def _predict_parts(args: argparse.Namespace, procs: Any, make_plan: Callable[[], Any]) -> int:
+    """The test lists' videos, shared between processes, each into its part; rank 0 merges the submission.
+
+    The run's state (manifest, parts, summary) lives beside the submission folder, in
+    ``.<name>.smm-run``, so the folder holds only the challenge's files, and only once every
+    video is done: a failed video leaves it as it was, and a rerun redoes only what is missing.
+    """
+    from smm.corpus import RunManifest, share
+    from smm.inference.engine import model_fingerprint
+    from smm.submission.parts import merge_parts, predict_part
+
+    model = _load_model(args, device=str(procs.device), quiet=not procs.main)
+    plan = make_plan()  # every folder and count checked before anything is predicted
+    engine = _engine(args, model, quiet=args.quiet or not procs.main)
+    out = args.out.resolve()
+    state = out.with_name(f".{out.name}.smm-run")
+    run = {
+        "model": model_fingerprint(model),
+        "engine": engine.name,
+        "plan": plan.fingerprint(),
+        "threshold": args.threshold,
+        "clamp_va": args.clamp_va,
+        "batch_size": args.batch_size,
+        "alpha": _alpha(args),
+    }
+    manifest = RunManifest(state, run, folder=state)
+    problem = None
+    if procs.main:
+        try:
+            manifest.claim()
+        except ValueError as error:
+            problem = f"{args.out}: {error}"
+    problem = procs.broadcast(problem)
+    if problem:
+        raise ValueError(problem)
+    options = {"alpha": _alpha(args), "threshold": args.threshold, "clamp_va": args.clamp_va}
+    done: dict[int, dict[str, Any]] = {}
+    for index in share([job.images for job in plan.jobs], procs.world)[procs.rank]:
+        job = plan.jobs[index]
+        if manifest.complete(job.folder):
+            done[index] = {"video": job.video, "status": "complete before this run"}
+            continue
+        try:
+            files = predict_part(
+                model,
+                job,
+                state / "parts",
+                **options,
+                batch_size=args.batch_size,
+                precision=args.precision,
+                progress=not args.quiet,
+                engine=engine,
+                log=None if args.quiet else _err,
+            )
+        except (OSError, ValueError) as error:
+            message = " ".join(str(error).split())
+            _err(f"skipped {job.video}: {message}")
+            done[index] = {"video": job.video, "status": "failed", "failed": message}
+            continue
+        manifest.record(job.folder, files)
+        done[index] = {"video": job.video, "status": "done", "parts": [str(f.relative_to(state)) for f in files]}
+    merged: dict[int, dict[str, Any]] = {}
+    for part in procs.gather(done):
+        merged.update(part)
+    if not procs.main:
+        return 0
+    summary = [merged[i] for i in sorted(merged)]
+    _write_summary(state, summary)
+    skipped = sum(item["status"] == "complete before this run" for item in summary)
+    failed = [item["video"] for item in summary if item["status"] == "failed"]
+    if failed:
+        _out(
+            f"{len(failed)} video(s) failed ({', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''}); "
+            f"{args.out} is left as it was. The {len(summary) - len(failed)} other(s) are kept in {state}: "
+            "run the same command again to redo only the failed"
+        )
+        return 1
+    files = merge_parts(plan, state / "parts", out)
+    uncounted = [job.video for job in plan.jobs if job.tracks and not job.counted]
+    if uncounted:
         _err(
-            f"note: frame count unknown for {len(report.uncounted)} video(s) ({', '.join(report.uncounted[:3])}"
-            f"{', ...' if len(report.uncounted) > 3 else ''}): their files end at the last frame with an image; "
+            f"note: frame count unknown for {len(uncounted)} video(s) ({', '.join(uncounted[:3])}"
+            f"{', ...' if len(uncounted) > 3 else ''}): their files end at the last frame with an image; "
             "pass --videos or --annotations for one line per video frame"
         )
-    _out(f"wrote {len(report.files)} file(s) to {args.out}")
+    skipped_text = f"; {skipped} video(s) complete before this run, skipped" if skipped else ""
+    _out(f"wrote {len(files)} file(s) to {args.out}{skipped_text}")
+    return 0
 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")

@@ -74,13 +74,22 @@ class RunManifest:
         The output folder.
     run : mapping
         JSON-able facts that identify the run (model fingerprint, options).
+    folder : path-like, optional
+        Where the manifest lives; default ``out/.smm-run``. A submission keeps it beside its
+        folder, so that the folder holds nothing but the challenge's files.
     """
 
-    def __init__(self, out: str | os.PathLike[str], run: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        out: str | os.PathLike[str],
+        run: Mapping[str, Any],
+        *,
+        folder: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.out = Path(out)
         self.run = json.loads(json.dumps(dict(run), sort_keys=True, default=str))
         self.key = hashlib.sha256(json.dumps(self.run, sort_keys=True).encode()).hexdigest()[:16]
-        self.folder = self.out / MANIFEST_DIR
+        self.folder = self.out / MANIFEST_DIR if folder is None else Path(folder)
 
     def claim(self) -> None:
         """Record the run in ``out``, or refuse one with another model or other options (``ValueError``)."""
@@ -133,9 +142,17 @@ class RunManifest:
 
 
 def _identity(source: str | os.PathLike[str]) -> dict[str, Any]:
+    """A file's path, size and modification time; a folder's path and a digest of its files' names, sizes and times."""
     path = Path(source)
     try:
         stat = path.stat()
+        if path.is_dir():
+            digest = hashlib.sha256()
+            for entry in sorted(os.scandir(path), key=lambda e: e.name):
+                if entry.is_file():
+                    info = entry.stat()
+                    digest.update(f"{entry.name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+            return {"path": str(path.resolve()), "files": digest.hexdigest()}
     except OSError:
         return {"path": str(path.resolve())}
     return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

@@ -301,12 +301,14 @@ def test_cli_predicts_the_test_lists_and_the_checker_accepts_it(
 
 def test_cli_without_counts_says_so(tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = _frames_root(tmp_path / "frames")
-    argv = ["predict", "--checkpoint", str(checkpoint), "--frames", str(root / "vidA"), "--out", str(tmp_path / "o")]
-    assert main([*argv, "--tracks", "va", "--quiet"]) == 0
+    argv = ["predict", "--checkpoint", str(checkpoint), "--frames", str(root / "vidA")]
+    assert main([*argv, "--out", str(tmp_path / "o"), "--tracks", "va", "--quiet"]) == 0
     assert "frame count unknown for 1 video(s) (vidA)" in capsys.readouterr().err
     assert read_annotation_file(tmp_path / "o" / "VA" / "vidA.txt", "VA").num_frames == 4  # up to the last image
-    assert main([*argv, "--tracks", "va", "--num-frames", "7", "--quiet", "--clamp-va"]) == 0
-    va = read_annotation_file(tmp_path / "o" / "VA" / "vidA.txt", "VA").labels
+    counted = [*argv, "--out", str(tmp_path / "o7"), "--tracks", "va", "--num-frames", "7", "--quiet", "--clamp-va"]
+    assert main(counted) == 0
+    assert "frame count unknown" not in capsys.readouterr().err
+    va = read_annotation_file(tmp_path / "o7" / "VA" / "vidA.txt", "VA").labels
     assert va.shape == (7, 2)
     np.testing.assert_array_equal(va[4], va[3])  # frames 5-7 repeat frame 4
     np.testing.assert_array_equal(va[6], va[3])

@@ -303,10 +303,7 @@ def test_training_faults_are_one_line_and_lose_nothing(
     )
     assert main([*args, "--resume"]) == 0
     out = capsys.readouterr().out
-    assert (
-        out.strip()
-        == f"to train {tmp_path / 'run'} longer, resume it with a larger --steps"
-    )
+    assert out.strip() == f"to train {tmp_path / 'run'} longer, resume it with a larger --steps"
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")

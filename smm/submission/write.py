@@ -9,17 +9,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from smm.data.frames import frame_number, list_frames
 from smm.data.test_lists import MultiTaskTestList
-from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
 from smm.formats.codes import MULTITASK_FILE
 from smm.inference.engine import Engine, make_engine
-from smm.inference.frames import predict_frames
-from smm.inference.results import FramePredictions
 from smm.model import SMMEmotionNet
+from smm.submission.parts import merge_parts, plan_submission, predict_part, write_video_files
 
 
 @dataclass
@@ -111,136 +105,31 @@ def write_submission(
         frame image. Nothing is written then: the files are staged beside ``out`` and moved
         into it only when every video succeeded, so a failed call leaves ``out`` as it was.
     """
-    tracks = {"AU": au_videos, "EXPR": expr_videos, "VA": va_videos}
-    if all(v is None for v in tracks.values()) and mtl_list is None:
-        raise ValueError("give at least one test list: au_videos, expr_videos, va_videos or mtl_list")
-    out = Path(out)
-    counts = {video: _frame_count(video, count) for video, count in (frame_counts or {}).items()}
-    listed = mtl_list.by_video() if mtl_list is not None else {}
-    whole = {v: None for videos in tracks.values() if videos is not None for v in videos}
-    report = SubmissionReport()
-    mtl_rows: dict[str, FramePredictions] = {}
+    plan = plan_submission(
+        frames,
+        au_videos=au_videos,
+        expr_videos=expr_videos,
+        va_videos=va_videos,
+        mtl_list=mtl_list,
+        frame_counts=frame_counts,
+        mtl_file=mtl_file,
+    )
     run = make_engine(model, engine, precision=precision) if isinstance(engine, str) else engine
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    parts = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    options = {"alpha": alpha, "threshold": threshold, "clamp_va": clamp_va, "batch_size": batch_size}
     try:
-        staged: list[Path] = []
-        for video in dict.fromkeys([*whole, *listed]):
-            folder = Path(frames[video]) if isinstance(frames, Mapping) else Path(frames) / video
-            include = None
-            num_frames = counts.get(video)
-            images = list_frames(folder)
-            last = frame_number(images[-1])
-            if num_frames is not None and last > num_frames:
-                raise ValueError(
-                    f"frame_counts[{video!r}]={num_frames}, but {folder} has an image of frame {last}; "
-                    "the count is too small (from another video, or off by one?)"
-                )
-            if video in whole:
-                if num_frames is None:
-                    report.uncounted.append(video)
-                    if video in listed:
-                        num_frames = max(last, int(listed[video].max()))
-            else:
-                include = listed[video].tolist()
-                num_frames = num_frames if num_frames is not None else int(listed[video].max())
-            result = predict_frames(
-                model,
-                folder,
-                num_frames=num_frames,
-                include=include,
-                batch_size=batch_size,
-                alpha=alpha,
-                threshold=threshold,
-                clamp_va=clamp_va,
-                precision=precision,
-                progress=progress,
-                engine=run,
-            )
-            if video in whole:
-                report.frames[video] = len(result.frame)
-            wanted = [track for track, videos in tracks.items() if videos is not None and video in videos]
-            if wanted:
-                staged += write_video_files(staging, video, result, model, wanted)
-            if video in listed:
-                mtl_rows[video] = result.rows(listed[video])
-            if log is not None:
-                log(f"{video}: {int(result.observed.sum())} images, {len(result.frame)} frames")
-        if mtl_list is not None:
-            va, expr, au = _in_list_order(mtl_list, mtl_rows)
-            staged.append(write_multitask_file(staging / mtl_file, mtl_list.images, va, expr, au))
-        report.files = [_move_into(path, staging, out) for path in staged]
+        for job in plan.jobs:
+            predict_part(model, job, parts, **options, precision=precision, progress=progress, engine=run, log=log)
+        files = merge_parts(plan, parts, out)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return report
+        shutil.rmtree(parts, ignore_errors=True)
+    return SubmissionReport(
+        files=files,
+        frames={job.video: job.num_frames for job in plan.jobs if job.tracks},
+        uncounted=[job.video for job in plan.jobs if job.tracks and not job.counted],
+    )
 
 
-def _frame_count(video: str, count: object) -> int:
-    """A frame count as an int; integral floats (OpenCV's counts) are accepted."""
-    if isinstance(count, (float, np.floating)) and float(count).is_integer():
-        count = int(count)
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"frame_counts[{video!r}] must be a positive integer, got {count!r}")
-    return int(count)
-
-
-def _move_into(path: Path, staging: Path, out: Path) -> Path:
-    target = out / path.relative_to(staging)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(path, target)
-    return target
-
-
-def write_video_files(
-    out: str | os.PathLike[str],
-    video: str,
-    result: FramePredictions,
-    model: SMMEmotionNet,
-    tracks: Sequence[str] = ("AU", "EXPR", "VA"),
-) -> list[Path]:
-    """Write one video's ABAW files, ``out/<TRACK>/<video>.txt``, one line per row of ``result``.
-
-    Parameters
-    ----------
-    out : path-like
-    video : str
-        The video's name.
-    result : FramePredictions
-        One row per video frame (filled frames included), e.g. from :func:`smm.predict_video`.
-    model : SMMEmotionNet
-        For the AU and expression names of the headers.
-    tracks : sequence of {"AU", "EXPR", "VA"}
-
-    Raises
-    ------
-    ValueError
-        If a row has no prediction (a video in which no face was found), naming the video.
-    """
-    if not bool(result.observed.any()):
-        raise ValueError(f"{video}: no face was found in any frame; the ABAW files need at least one prediction")
-    unknown = sorted(set(tracks) - {"AU", "EXPR", "VA"})
-    if unknown:
-        raise ValueError(f"tracks must be among ('AU', 'EXPR', 'VA'), got {unknown}")
-    return [_write_track(Path(out) / track / f"{video}.txt", track, result, model) for track in tracks]
-
-
-def _write_track(path: Path, track: str, result: FramePredictions, model: SMMEmotionNet) -> Path:
-    if track == "AU":
-        return write_au_file(path, result.au, model.au_names)
-    if track == "EXPR":
-        return write_expr_file(path, result.expr, model.expression_names)
-    return write_va_file(path, result.va)
-
-
-def _in_list_order(
-    test_list: MultiTaskTestList, rows: Mapping[str, FramePredictions]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """VA, EXPR and AU rows of every listed image, in the list's order."""
-    videos = np.asarray(test_list.videos, dtype=object)
-    va = torch.empty(len(test_list), 2)
-    expr = torch.empty(len(test_list), dtype=torch.int64)
-    au = torch.empty(len(test_list), next(iter(rows.values())).au.shape[1], dtype=torch.int64)
-    for video, result in rows.items():
-        where = torch.from_numpy(np.flatnonzero(videos == video))
-        va[where], expr[where], au[where] = result.va.float(), result.expr, result.au
-    return va, expr, au
+__all__ = ["SubmissionReport", "write_submission", "write_video_files"]

@@ -1,0 +1,202 @@
+"""A submission in parts: the plan by value, parts merged in any order, and the sharded, resumable CLI run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import smm
+from smm.cli import main
+from smm.data import read_multitask_csv, read_multitask_test_list
+from smm.submission import write_submission
+from smm.submission.parts import merge_parts, part_files, plan_submission, predict_part
+from tests.test_submission import _frames_root, checkpoint  # noqa: F401 (a fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+# Frame images on disk: vidA 1, 2, 4; vidB_left 2, 3; vidC 5 (tests.test_submission._frames_root).
+MTL = "image\nvidA/00004.jpg\nvidC/00005.jpg\nvidA/00001.jpg\nvidB_left/00003.jpg\n"
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_plan_says_what_each_video_needs(tmp_path: Path) -> None:
+    root = _frames_root(tmp_path / "frames")
+    (tmp_path / "mtl.txt").write_text(MTL)
+    mtl = read_multitask_test_list(tmp_path / "mtl.txt")
+    plan = plan_submission(
+        root, au_videos=["vidB_left"], va_videos=["vidA", "vidB_left"], mtl_list=mtl, frame_counts={"vidB_left": 9.0}
+    )
+    jobs = {job.video: job for job in plan.jobs}
+    assert [job.video for job in plan.jobs] == ["vidB_left", "vidA", "vidC"]  # single-task lists first, then MTL
+    assert jobs["vidB_left"].tracks == ("AU", "VA")
+    assert (jobs["vidB_left"].num_frames, jobs["vidB_left"].counted) == (9, True)
+    assert jobs["vidB_left"].include is None
+    assert jobs["vidB_left"].listed == (3,)
+    # vidA: no count, so its files reach the later of its last image (4) and its last listed frame (4).
+    assert (jobs["vidA"].tracks, jobs["vidA"].num_frames, jobs["vidA"].counted) == (("VA",), 4, False)
+    assert jobs["vidA"].listed == (4, 1)  # in the list's order
+    # vidC is only in the multi-task list: only its listed frames are used, up to the last of them.
+    assert (jobs["vidC"].tracks, jobs["vidC"].include, jobs["vidC"].num_frames) == ((), (5,), 5)
+    assert [job.images for job in plan.jobs] == [2, 3, 1]
+    assert part_files(jobs["vidB_left"], tmp_path / "p") == [
+        tmp_path / "p" / "AU" / "vidB_left.txt",
+        tmp_path / "p" / "VA" / "vidB_left.txt",
+        tmp_path / "p" / "MTL" / "vidB_left.npz",
+    ]
+    assert part_files(jobs["vidC"], tmp_path / "p") == [tmp_path / "p" / "MTL" / "vidC.npz"]
+    (tmp_path / "swapped.txt").write_text(
+        MTL.replace("vidA/00004.jpg\nvidC/00005.jpg", "vidC/00005.jpg\nvidA/00004.jpg")
+    )
+    fingerprints = {
+        plan.fingerprint(),
+        plan_submission(root, au_videos=["vidB_left"], va_videos=["vidA", "vidB_left"], mtl_list=mtl).fingerprint(),
+        plan_submission(
+            root,
+            au_videos=["vidB_left"],
+            va_videos=["vidA", "vidB_left"],
+            mtl_list=read_multitask_test_list(tmp_path / "swapped.txt"),
+            frame_counts={"vidB_left": 9},
+        ).fingerprint(),
+    }
+    assert len(fingerprints) == 3  # the count and the list's order each change the files
+    again = plan_submission(
+        root, au_videos=["vidB_left"], va_videos=["vidA", "vidB_left"], mtl_list=mtl, frame_counts={"vidB_left": 9}
+    )
+    assert again.fingerprint() == plan.fingerprint()  # 9.0 and 9 are one count
+    with pytest.raises(FileNotFoundError, match=r"frames folder .*vidZ does not exist"):
+        plan_submission(root, au_videos=["vidA", "vidZ"])  # before anything is predicted
+    with pytest.raises(ValueError, match=r"^frame_counts\['vidA'\]=3, but .*vidA has an image of frame 4"):
+        plan_submission(root, au_videos=["vidA"], frame_counts={"vidA": 3})
+
+
+def test_parts_merged_in_any_order_are_the_one_call_submission(tmp_path: Path, checkpoint: Path) -> None:  # noqa: F811
+    model = smm.load_checkpoint(checkpoint)
+    root = _frames_root(tmp_path / "frames")
+    (tmp_path / "mtl.txt").write_text(MTL)
+    lists = {"au_videos": ["vidA"], "expr_videos": ["vidA", "vidB_left"], "va_videos": ["vidB_left"]}
+    mtl = read_multitask_test_list(tmp_path / "mtl.txt")
+    counts = {"vidA": 6, "vidB_left": 3}
+    whole = write_submission(model, root, tmp_path / "whole", **lists, mtl_list=mtl, frame_counts=counts)
+    plan = plan_submission(root, **lists, mtl_list=mtl, frame_counts=counts)
+    for job in reversed(plan.jobs):  # another order, as processes would finish
+        predict_part(model, job, tmp_path / "parts")
+    written = merge_parts(plan, tmp_path / "parts", tmp_path / "merged")
+    assert files(tmp_path / "merged") == files(tmp_path / "whole")
+    assert sorted(p.relative_to(tmp_path / "merged") for p in written) == sorted(
+        p.relative_to(tmp_path / "whole") for p in whole.files
+    )
+    assert len(written) == 5  # AU vidA, EXPR vidA and vidB_left, VA vidB_left, the multi-task file
+    with pytest.raises(FileNotFoundError, match=r"^vidA: its part .*AU/vidA\.txt is missing \(7 file\(s\) in all\)"):
+        merge_parts(plan, tmp_path / "empty", tmp_path / "never")
+    (tmp_path / "parts" / "MTL" / "vidC.npz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"^vidC: its part .*MTL/vidC\.npz is missing \(1 file\(s\) in all\)"):
+        merge_parts(plan, tmp_path / "parts", tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+    # The multi-task rows are the parts' rows in the list's order: check one against its own part.
+    rows = read_multitask_csv(tmp_path / "merged" / "MTL_predictions.txt")
+    with np.load(tmp_path / "parts" / "MTL" / "vidA.npz") as part:
+        assert part["va"].shape == (2, 2)  # frames 4 and 1, in the list's order
+        np.testing.assert_array_equal(rows.expr[[0, 2]], part["expr"])
+        np.testing.assert_array_equal(rows.au[[0, 2]], part["au"])
+        np.testing.assert_allclose(rows.va[[0, 2]], part["va"], atol=5e-7)
+    assert whole.uncounted == []
+    assert whole.frames == {"vidA": 6, "vidB_left": 3}
+
+
+def test_cli_a_failed_video_leaves_the_folder_as_it_was_and_a_rerun_redoes_only_it(
+    tmp_path: Path,
+    checkpoint: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import smm.submission.parts as parts
+
+    root = _frames_root(tmp_path / "frames")
+    (tmp_path / "au.txt").write_text("vidA\nvidB_left\n")
+    (tmp_path / "mtl.txt").write_text(MTL)
+    lists = ["--au-list", str(tmp_path / "au.txt"), "--mtl-list", str(tmp_path / "mtl.txt")]
+    argv = ["predict", "--checkpoint", str(checkpoint), "--frames-root", str(root), "--quiet", *lists]
+    assert main([*argv, "--out", str(tmp_path / "clean")]) == 0
+    capsys.readouterr()
+    real = parts.predict_frames
+    predicted: list[str] = []
+    broken = {"vidB_left"}
+
+    def failing(model: object, folder: Path, **options: object) -> object:
+        predicted.append(Path(folder).name)
+        if Path(folder).name in broken:
+            raise OSError(f"{folder}/00003.jpg: cannot be read")
+        return real(model, folder, **options)
+
+    monkeypatch.setattr(parts, "predict_frames", failing)
+    out = tmp_path / "sub"
+    state = tmp_path / ".sub.smm-run"
+    assert main([*argv, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"skipped vidB_left: {root}/vidB_left/00003.jpg: cannot be read"]
+    assert captured.out.strip() == (
+        f"1 video(s) failed (vidB_left); {out} is left as it was. The 2 other(s) are kept in {state}: "
+        "run the same command again to redo only the failed"
+    )
+    assert not out.exists()
+    assert sorted(predicted) == ["vidA", "vidB_left", "vidC"]
+    predicted.clear()
+    broken.clear()
+    assert main([*argv, "--out", str(out)]) == 0
+    assert predicted == ["vidB_left"]  # only the failed video is predicted again
+    assert capsys.readouterr().out.strip() == f"wrote 3 file(s) to {out}; 2 video(s) complete before this run, skipped"
+    assert files(out) == files(tmp_path / "clean")  # the challenge's files only, as a clean run wrote them
+    summary = (state / "summary.json").read_text()
+    assert '"status": "complete before this run"' in summary
+    assert '"status": "done"' in summary
+    # A frame image that changed makes its video's part stale: it is predicted again.
+    predicted.clear()
+    Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(root / "vidA" / "00002.jpg")
+    assert main([*argv, "--out", str(out)]) == 0
+    assert predicted == ["vidA"]
+    # Other options into the same folder: refused in one line.
+    assert main([*argv, "--out", str(out), "--threshold", "0.7"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"smm-emotionnet predict: error: {out}: {state} holds a run with another model or other options "
+        "(threshold); use another output folder, or remove it to start again"
+    )
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")
+def test_cli_two_processes_write_the_same_submission_as_one(tmp_path: Path, checkpoint: Path) -> None:  # noqa: F811
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun not found next to the Python interpreter")
+    root = _frames_root(tmp_path / "frames")
+    (tmp_path / "va.txt").write_text("vidA\nvidB_left\nvidC\n")
+    (tmp_path / "mtl.txt").write_text(MTL)
+    lists = ["--va-list", str(tmp_path / "va.txt"), "--mtl-list", str(tmp_path / "mtl.txt")]
+    tail = ["-m", "smm.cli", "predict", "--checkpoint", str(checkpoint), "--frames-root", str(root), *lists]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "SMM_EMOTIONNET_ENGINE": "eager"}
+    one = subprocess.run(
+        [sys.executable, *tail, "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True
+    )
+    assert one.returncode == 0, one.stderr[-2000:]
+    port = ["--master_port", str(29700 + os.getpid() % 1000)]
+    two = subprocess.run(
+        [str(torchrun), "--nproc_per_node=2", *port, *tail, "--out", str(tmp_path / "two")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert files(tmp_path / "two") == files(tmp_path / "one")  # byte for byte
+    assert sorted(files(tmp_path / "one")) == ["MTL_predictions.txt", "VA/vidA.txt", "VA/vidB_left.txt", "VA/vidC.txt"]
+    assert two.stdout.count("wrote 4 file(s)") == 1  # one process merges
+    # Each process predicted its share: vidA (3 images) alone, vidB_left (2) and vidC (1) together.
+    logged = [line.split(":")[0] for line in two.stderr.splitlines() if " images, " in line]
+    assert sorted(logged) == ["vidA", "vidB_left", "vidC"]
