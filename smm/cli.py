@@ -78,9 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--detect-every",
         type=int,
-        default=5,
-        help="with --input videos, full face detection every N frames; the landmarks of tracked faces are "
-        "refined on every frame in between (default: 5)",
+        default=10,  # smm.face.video.DETECT_EVERY, written out so that --help imports no torch
+        help="with --input videos, full face detection every N frames and on every cut; tracked faces are "
+        "re-located on every frame in between (default: 10)",
     )
     predict.add_argument(
         "--detect-size",
@@ -176,7 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     align.add_argument("videos", nargs="+", type=Path, help="video files")
     align.add_argument("--out", required=True, type=Path, help="the cropped_aligned folder to write into")
-    align.add_argument("--detect-every", type=int, default=5, help="full face detection every N frames (default: 5)")
+    align.add_argument(
+        "--detect-every", type=int, default=10, help="full face detection every N frames and on every cut (default: 10)"
+    )
     align.add_argument(
         "--detect-size",
         type=_size_or_full,

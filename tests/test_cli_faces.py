@@ -255,3 +255,14 @@ def test_align_refuses_bad_options_in_one_line(tmp_path: Path, capsys: pytest.Ca
     assert main(["align", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o")]) == 2
     assert "missing.mp4 does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_command_line_detects_as_often_as_the_library() -> None:
+    """The CLI writes its defaults out (its --help imports no torch): they must be the library's."""
+    from smm.cli import _parser
+    from smm.face.video import DETECT_EVERY, DETECT_SIZE
+
+    predict = _parser().parse_args(["predict", "--checkpoint", "c", "--out", "o", "--input", "x.mp4"])
+    align = _parser().parse_args(["align", "x.mp4", "--out", "o"])
+    assert predict.detect_every == align.detect_every == DETECT_EVERY
+    assert predict.detect_size == align.detect_size == DETECT_SIZE

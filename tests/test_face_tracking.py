@@ -123,17 +123,56 @@ def test_ids_stay_with_faces_that_cross_and_with_a_face_that_comes_back(detector
     assert impatient[3] == {"C"}
 
 
-def test_a_new_face_after_a_cut_is_picked_up_at_the_next_detection(detector: MTCNNDetector) -> None:
-    """Frames 1-22 one face on the left; a cut; frames 23-40 another face on the right."""
+def test_a_new_face_on_the_same_background_is_picked_up_at_the_next_detection(detector: MTCNNDetector) -> None:
+    """Frames 1-22 one face on the left; frames 23-40 another face on the right, the background unchanged
+    (not a cut: the frames differ by about 15 grey levels on average)."""
     left = place(HEAD, similarity(0, 0.6, (40, 100)), (640, 400))
     right = place(HEAD[:, ::-1].copy(), similarity(0, 0.6, (420, 120)), (640, 400))
-    rows = follow(detector, [left] * 22 + [right] * 18)
+    rows = follow(detector, [left] * 22 + [right] * 18, detect_every=5)
     by_frame = {frame: (face_id, box) for frame, face_id, box, _ in rows}
     assert all(by_frame[t][0] == 0 and by_frame[t][1][0] < 320 for t in range(1, 23))
     assert [by_frame[t][0] for t in (23, 24, 25)] == [-1, -1, -1]  # between detection rounds (1, 6, ..., 21, 26)
     assert all(by_frame[t][0] == 1 and by_frame[t][1][0] > 320 for t in range(26, 41))
     every = {frame: face_id for frame, face_id, _, _ in follow(detector, [left] * 22 + [right] * 18, detect_every=1)}
     assert every[23] == 1  # detecting on every frame: at once
+
+
+def test_a_cut_runs_detection_at_once(detector: MTCNNDetector) -> None:
+    """A cut to another scene (another background) finds its face on its first frame, between detection rounds."""
+    left = place(HEAD, similarity(0, 0.6, (40, 100)), (640, 400))
+    other_scene = place(HEAD[:, ::-1].copy(), similarity(0, 0.6, (420, 120)), (640, 400), fill=200)
+    rows = follow(detector, [left] * 22 + [other_scene] * 18, detect_every=30)
+    by_frame = {frame: (face_id, box) for frame, face_id, box, _ in rows}
+    assert all(by_frame[t][0] == 0 and by_frame[t][1][0] < 320 for t in range(1, 23))
+    assert all(by_frame[t][0] == 1 and by_frame[t][1][0] > 320 for t in range(23, 41))  # from the cut on
+
+
+class Counting:
+    """A detector that finds nothing and records the frames it was asked to detect on (by their grey level)."""
+
+    def __init__(self) -> None:
+        self.levels: list[int] = []
+
+    def detect(self, images: list[np.ndarray]) -> list[Faces]:
+        self.levels += [int(image[0, 0, 0]) for image in images]
+        return [Faces.none() for _ in images]
+
+
+def test_cuts_are_frames_unlike_the_one_before_by_more_than_the_threshold() -> None:
+    from smm.face.video import CUT_THRESHOLD, DETECT_EVERY
+
+    assert (CUT_THRESHOLD, DETECT_EVERY) == (30.0, 10)
+    levels = [100, 130, 161, 161, 100, 70, 70, 70, 70, 70, 70, 71]  # steps of 30 (not a cut) and 31 (a cut)
+    frames = [np.full((90, 160, 3), level, np.uint8) for level in levels]
+    frames[8] = frames[8].copy()
+    frames[8][:, :80] = 131  # a change in part of the frame counts by its share: 61 levels on half = 30.5
+    counting = Counting()
+    follower = FaceFollower(counting, detect_every=DETECT_EVERY)
+    follower.chunk([(0.0, f) for f in frames[:6]])
+    follower.chunk([(0.0, f) for f in frames[6:]])  # the previous frame is remembered across chunks
+    # Frame 1 (a round), 161 (+31), 100 (-61), the half-changed frame 9 (+30.5), frame 10 back from it
+    # (-30.5) and frame 11 (a round); the steps of exactly 30 (frames 2 and 6) and of 1 (frame 12) are not cuts.
+    assert counting.levels == [100, 161, 100, 131, 70, 70]
 
 
 def test_largest_follows_one_face_and_switches_only_at_a_detection_round(detector: MTCNNDetector) -> None:
@@ -145,7 +184,7 @@ def test_largest_follows_one_face_and_switches_only_at_a_detection_round(detecto
         if t < 12:  # the large face leaves after frame 12
             canvas.paste(big, (40, 100))
         frames.append(np.asarray(canvas))
-    rows = follow(detector, frames, faces="largest")
+    rows = follow(detector, frames, faces="largest", detect_every=5)
     assert [r[0] for r in rows] == list(range(1, 21))  # one row per frame
     assert all(r[2][0] < 320 for r in rows[:12])  # the large face
     assert [r[1] for r in rows[12:15]] == [-1, -1, -1]  # frames 13-15: lost, no detection round yet
@@ -490,3 +529,20 @@ def test_faces_none_and_take() -> None:
     assert faces.take([2, 0]).scores.tolist() == pytest.approx([0.7, 0.9])
     assert faces.take(np.array([], np.int64)).boxes.shape == (0, 4)
     assert faces.areas.tolist() == [4.0, 4.0, 4.0]  # (x1 - x0) * (y1 - y0) = 2 * 2
+
+
+def test_large_frames_are_taken_fewer_at_a_time() -> None:
+    from smm.face.video import FRAME_BUDGET, frame_chunks, frames_within
+
+    assert FRAME_BUDGET == 32 * 2**20
+    assert frames_within(3840 * 2160 * 3, 4) == 1  # 4K: 25 MB a frame
+    assert frames_within(1280 * 720 * 3, 4) == 4  # 720p: 2.8 MB, not limited
+    assert frames_within(FRAME_BUDGET // 3, 4) == 3  # exactly three fit
+    assert frames_within(FRAME_BUDGET // 3 + 1, 4) == 2
+    assert frames_within(FRAME_BUDGET + 1, 4) == 1  # at least one
+    assert frames_within(0, 4) == 4
+    big = [(k / 25, np.zeros((FRAME_BUDGET // 2 // 3 // 100, 100, 3), np.uint8)) for k in range(5)]  # half the budget
+    assert [[t for t, _ in part] for part in frame_chunks(big, 4)] == [[0.0, 0.04], [0.08, 0.12], [0.16]]
+    small = [(float(k), np.zeros((4, 4, 3), np.uint8)) for k in range(5)]
+    assert [len(part) for part in frame_chunks(small, 4)] == [4, 1]
+    assert list(frame_chunks([], 4)) == []

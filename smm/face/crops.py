@@ -23,7 +23,16 @@ from PIL import Image
 
 from smm.face.detector import FaceDetector
 from smm.face.sides import side_rows
-from smm.face.video import DETECT_SIZE, FOLLOW_CHUNK, READ_AHEAD, FaceChoice, FaceFollower, chunks, open_video
+from smm.face.video import (
+    DETECT_EVERY,
+    DETECT_SIZE,
+    FOLLOW_CHUNK,
+    READ_AHEAD,
+    FaceChoice,
+    FaceFollower,
+    frame_chunks,
+    open_video,
+)
 
 EXTENSIONS = ("jpg", "png")
 
@@ -57,7 +66,7 @@ def write_aligned_frames(
     detector: FaceDetector,
     *,
     name: str | None = None,
-    detect_every: int = 5,
+    detect_every: int = DETECT_EVERY,
     detect_size: int | None = DETECT_SIZE,
     faces: FaceChoice = "all",
     ext: str = "jpg",
@@ -74,7 +83,7 @@ def write_aligned_frames(
     detector : smm.face.FaceDetector
     name : str, optional
         The video's name; default the file's stem.
-    detect_every : int, default 5
+    detect_every : int, default 10
     detect_size : int or None, default 480
         See :class:`~smm.face.FaceFollower`.
     faces : {"all", "largest"}, default "all"
@@ -108,7 +117,7 @@ def write_aligned_frames(
     rows: list[tuple[int, int, np.ndarray]] = []  # frame, face id, box
     try:
         with open_video(video, ahead=READ_AHEAD) as (decoded, _):
-            for part in chunks(decoded, chunk):
+            for part in frame_chunks(decoded, chunk):
                 found = follower.chunk(part)
                 with_face = np.flatnonzero(found.face_id >= 0)
                 for crop, row in zip(found.crops.numpy(), with_face, strict=True):

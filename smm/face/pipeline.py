@@ -34,6 +34,7 @@ from smm.face.detector import FaceDetector, Faces, MTCNNDetector
 from smm.face.sides import side_rows
 from smm.face.video import (
     ALIGNED_SIZE,
+    DETECT_EVERY,
     DETECT_SIZE,
     FOLLOW_CHUNK,
     READ_AHEAD,
@@ -42,7 +43,7 @@ from smm.face.video import (
     FaceRows,
     aligned_crops,
     check_faces,
-    chunks,
+    frame_chunks,
     open_video,
 )
 from smm.inference.core import Alpha, image_features, predictions
@@ -366,7 +367,7 @@ def predict_video(
     *,
     detector: FaceDetector | None = None,
     faces: FaceChoice = "all",
-    detect_every: int = 5,
+    detect_every: int = DETECT_EVERY,
     detect_size: int | None = DETECT_SIZE,
     batch_size: int = 32,
     precision: Precision | str = "auto",
@@ -395,8 +396,9 @@ def predict_video(
     faces : {"all", "largest"}, default "all"
         Every face, each with its own track, or one face: the largest when following starts
         (and again whenever a detection round does not find the followed face).
-    detect_every : int, default 5
-        1 detects on every frame (slowest); new faces are picked up at the next detection.
+    detect_every : int, default 10
+        Full detection every N frames and on every cut (1 detects on every frame, slowest); a
+        face entering a scene is picked up at the next detection.
     detect_size : int or None, default 480
         Full detection on the frame scaled to this shorter side (landmarks then refined at full
         resolution); ``None``: full resolution (:class:`~smm.face.FaceFollower`).
@@ -442,7 +444,7 @@ def video_features(
     *,
     detector: FaceDetector | None = None,
     faces: FaceChoice = "all",
-    detect_every: int = 5,
+    detect_every: int = DETECT_EVERY,
     detect_size: int | None = DETECT_SIZE,
     batch_size: int = 32,
     precision: Precision | str = "auto",
@@ -467,7 +469,7 @@ def video_features(
     with open_video(path, ahead=READ_AHEAD) as (decoded, total):
 
         def crops() -> Iterator[torch.Tensor]:
-            for chunk in chunks(decoded, FOLLOW_CHUNK):
+            for chunk in frame_chunks(decoded, FOLLOW_CHUNK):
                 rows = follower.chunk(chunk)
                 parts.append(rows._replace(crops=rows.crops[:0]))
                 yield from (transform(crop) for crop in rows.crops)

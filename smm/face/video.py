@@ -13,6 +13,7 @@ The prediction pipeline (:mod:`smm.face.pipeline`) feeds the crops to the model;
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -36,13 +37,22 @@ FaceChoice = Literal["all", "largest"]
 #: batched within them). Few: at 4K a frame is 25 MB.
 READ_AHEAD = 2
 FOLLOW_CHUNK = 4
+#: Bytes of decoded frames that each of the two may hold: at 4K (25 MB a frame) the follower
+#: takes one frame at a time and one is read ahead; 720p frames (2.8 MB) are not limited by it.
+FRAME_BUDGET = 32 * 2**20
 #: Full detection's default scale: the frame's shorter side at most this many pixels.
 DETECT_SIZE = 480
+#: Full detection's default period in frames (and on every cut); faces are re-located on every frame.
+DETECT_EVERY = 10
 #: A track unseen for up to this many frames is still looked for, at its predicted box, on
 #: every frame (a face hidden for a frame or two comes back before the next detection).
 REFINE_GAP = 5
 #: Two refined faces overlapping more than this are one face: the younger track gives way.
 DUPLICATE_IOU = 0.5
+#: A frame whose grey thumbnail (about 64 x 36) differs from the previous frame's by more than
+#: this mean absolute level (of 255) is a cut: full detection runs on it at once, whatever
+#: ``detect_every`` says, so a new scene's faces are found on its first frame.
+CUT_THRESHOLD = 30.0
 
 
 class FaceRows(NamedTuple):
@@ -112,9 +122,11 @@ class FaceFollower:
         Its ``refine`` (:class:`~smm.face.detector.LandmarkRefiner`), when it has one, runs on
         the frames between detections; without it those frames reuse each face's last
         landmarks.
-    detect_every : int, default 5
-        Full detection on frames 1, 1 + N, 1 + 2N, ...; a new face is picked up at the next
-        such frame.
+    detect_every : int, default 10
+        Full detection on frames 1, 1 + N, 1 + 2N, ..., and on every cut (a frame unlike the
+        one before, :data:`CUT_THRESHOLD`): a face that enters a scene is picked up at the next
+        such frame, a new scene's faces on its first frame. Tracked faces are re-located on
+        every frame in between.
     faces : {"all", "largest"}, default "all"
         ``"largest"``: one face, the largest when following starts; when that face is not
         found at a detection round, the largest face found there is followed instead.
@@ -131,7 +143,7 @@ class FaceFollower:
         self,
         detector: FaceDetector,
         *,
-        detect_every: int = 5,
+        detect_every: int = DETECT_EVERY,
         faces: FaceChoice = "all",
         tracker: MultiFaceTracker | None = None,
         detect_size: int | None = DETECT_SIZE,
@@ -149,11 +161,12 @@ class FaceFollower:
         self.followed: int | None = None
         self.size: tuple[int, int] | None = None  # (width, height) of the frames
         self._landmarks: dict[int, np.ndarray] = {}  # last landmarks of each track
+        self._thumbnail: np.ndarray | None = None  # the last frame's, to notice cuts
 
     def chunk(self, frames: list[tuple[float, np.ndarray]]) -> FaceRows:
         """The rows and crops of the next chunk of ``(time, (H, W, 3) uint8 RGB)`` frames."""
         first = self.frames
-        rounds = [k for k in range(len(frames)) if (first + k) % self.detect_every == 0]
+        rounds = [k for k, (_, image) in enumerate(frames) if self._cut(image) or (first + k) % self.detect_every == 0]
         detected = dict(zip(rounds, self._detect([frames[k][1] for k in rounds]), strict=True))
         rows: list[tuple[int, float, int, np.ndarray, np.ndarray]] = []
         for k, (time, image) in enumerate(frames):
@@ -168,14 +181,16 @@ class FaceFollower:
         with_face = [i for i, row in enumerate(rows) if row[2] >= 0]
         crops = torch.zeros(0, ALIGNED_SIZE, ALIGNED_SIZE, 3, dtype=torch.uint8)
         if with_face:
-            numbers = sorted({rows[i][0] for i in with_face})
-            position = {n: p for p, n in enumerate(numbers)}
-            stack = np.stack([frames[n - first - 1][1] for n in numbers])
-            crops = aligned_crops(
-                stack,
-                np.stack([rows[i][4] for i in with_face]),
-                np.asarray([position[rows[i][0]] for i in with_face], np.int64),
-            )
+            # Frame by frame, each as a view: stacking the chunk's frames would copy them (100 MB at 4K).
+            per_frame = [
+                aligned_crops(
+                    frames[number - first - 1][1][None],
+                    np.stack([rows[i][4] for i in with_face if rows[i][0] == number]),
+                    np.zeros(sum(rows[i][0] == number for i in with_face), np.int64),
+                )
+                for number in sorted({rows[i][0] for i in with_face})
+            ]
+            crops = torch.cat(per_frame)
         return FaceRows(
             np.asarray([r[0] for r in rows], np.int64),
             np.asarray([r[1] for r in rows], np.float64),
@@ -184,6 +199,13 @@ class FaceFollower:
             np.stack([r[4] for r in rows]).astype(np.float32) if rows else np.zeros((0, 5, 2), np.float32),
             crops,
         )
+
+    def _cut(self, image: np.ndarray) -> bool:
+        """Whether ``image`` is unlike the frame before it (see :data:`CUT_THRESHOLD`); the first frame is not."""
+        height, width = image.shape[:2]
+        thumbnail = image[:: max(1, height // 36), :: max(1, width // 64)].mean(axis=2, dtype=np.float32)
+        previous, self._thumbnail = self._thumbnail, thumbnail
+        return previous is not None and float(np.abs(thumbnail - previous).mean()) > CUT_THRESHOLD
 
     def _detect(self, images: list[np.ndarray]) -> list[Faces]:
         """Full detection, on frames scaled down to ``detect_size``; results in full-frame pixels."""
@@ -265,6 +287,21 @@ def _area(box: np.ndarray) -> float:
     return float(max(box[2] - box[0], 0) * max(box[3] - box[1], 0))
 
 
+def frames_within(frame_bytes: int, count: int) -> int:
+    """How many of ``count`` frames of ``frame_bytes`` each fit :data:`FRAME_BUDGET`; at least one."""
+    return max(1, min(count, FRAME_BUDGET // max(frame_bytes, 1)))
+
+
+def frame_chunks(frames: Iterable[tuple[float, np.ndarray]], size: int) -> Iterator[list[tuple[float, np.ndarray]]]:
+    """``(time, frame)`` pairs in lists of ``size``, fewer when the frames are large (:func:`frames_within`)."""
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        return
+    size = frames_within(first[1].nbytes, size)
+    yield from chunks(itertools.chain([first], frames), size)
+
+
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     """``items`` in lists of ``size`` (the last may be shorter)."""
     chunk: list[Any] = []
@@ -288,7 +325,8 @@ def open_video(
     path : path-like
     ahead : int, default 0
         Frames decoded ahead in a background thread (PyAV decodes without holding the GIL),
-        so decoding overlaps detection and the model; 0 decodes in the caller's thread.
+        so decoding overlaps detection and the model; fewer for large frames
+        (:data:`FRAME_BUDGET`), at least one; 0 decodes in the caller's thread.
 
     Raises
     ------
@@ -326,7 +364,7 @@ def open_video(
                 raise ValueError(f"{path}: cannot be decoded ({_reason(error)})") from None
 
         if ahead:
-            reader = _Reader(frames(), ahead)
+            reader = _Reader(frames(), frames_within(stream.width * stream.height * 3, ahead))
             yield iter(reader), (stream.frames or None)
         else:
             yield frames(), (stream.frames or None)
@@ -398,11 +436,16 @@ def _reason(error: BaseException) -> str:
 
 __all__ = [
     "ALIGNED_SIZE",
+    "CUT_THRESHOLD",
+    "DETECT_EVERY",
     "DETECT_SIZE",
     "FACES",
+    "FRAME_BUDGET",
     "FaceFollower",
     "FaceRows",
     "aligned_crops",
     "check_faces",
+    "frame_chunks",
+    "frames_within",
     "open_video",
 ]
