@@ -200,3 +200,112 @@ def test_cli_two_processes_write_the_same_submission_as_one(tmp_path: Path, chec
     # Each process predicted its share: vidA (3 images) alone, vidB_left (2) and vidC (1) together.
     logged = [line.split(":")[0] for line in two.stderr.splitlines() if " images, " in line]
     assert sorted(logged) == ["vidA", "vidB_left", "vidC"]
+
+
+def test_the_plan_at_its_edges(tmp_path: Path) -> None:
+    root = _frames_root(tmp_path / "frames")
+    (root / "vidD").mkdir()
+    Image.new("RGB", (8, 8)).save(root / "vidD" / "00001.jpg")
+    (tmp_path / "mtl.txt").write_text("image\nvidC/00005.jpg\n")
+    mtl = read_multitask_test_list(tmp_path / "mtl.txt")
+    plan = plan_submission(
+        root, va_videos=["vidD"], mtl_list=mtl, frame_counts={"vidD": 1, "vidC": 8}, mtl_file="m.txt"
+    )
+    jobs = {job.video: job for job in plan.jobs}
+    assert jobs["vidD"].num_frames == 1  # a count of one frame is a count
+    assert (jobs["vidC"].num_frames, jobs["vidC"].counted) == (8, True)  # a count holds for list-only videos too
+    assert plan.mtl_file == "m.txt"
+    with pytest.raises(ValueError, match="the count is too small") as small:
+        plan_submission(root, au_videos=["vidA"], frame_counts={"vidA": 3})
+    assert str(small.value) == (
+        f"frame_counts['vidA']=3, but {root / 'vidA'} has an image of frame 4; "
+        "the count is too small (from another video, or off by one?)"
+    )
+    # The same names in another frames folder are another plan (the run's files come from other images).
+    other = _frames_root(tmp_path / "other")
+    assert (
+        plan_submission(other, au_videos=["vidA"]).fingerprint()
+        != plan_submission(root, au_videos=["vidA"]).fingerprint()
+    )
+
+
+def test_a_part_is_its_files_predicted_with_the_options_given(
+    tmp_path: Path,
+    checkpoint: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from smm.inference import predict_frames
+    from smm.inference.engine import EagerEngine
+
+    model = smm.load_checkpoint(checkpoint)
+    with torch.no_grad():
+        model.message_space.va.bias[0] += 5.0  # valence about 5: clamping would show
+    root = _frames_root(tmp_path / "frames")
+    (tmp_path / "mtl.txt").write_text(MTL)
+    plan = plan_submission(root, au_videos=["vidA"], mtl_list=read_multitask_test_list(tmp_path / "mtl.txt"))
+    job = plan.jobs[0]
+    sizes: list[int] = []
+    eager = EagerEngine(model, "fp32")
+
+    def recording(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sizes.append(batch.shape[0])
+        return eager(batch)
+
+    recording.name = "recording"  # type: ignore[attr-defined]
+    written = predict_part(model, job, tmp_path / "parts", batch_size=2, engine=recording)
+    assert (
+        written
+        == part_files(job, tmp_path / "parts")
+        == [
+            tmp_path / "parts" / "AU" / "vidA.txt",
+            tmp_path / "parts" / "MTL" / "vidA.npz",
+        ]
+    )
+    assert sorted(p.relative_to(tmp_path / "parts").as_posix() for p in (tmp_path / "parts").rglob("*.*")) == [
+        "AU/vidA.txt",
+        "MTL/vidA.npz",
+    ]  # only the tracks that list it
+    assert sizes == [2, 1]  # its three images, two at a time, through the engine given
+    assert capsys.readouterr().err == ""  # no progress unless asked
+    # Defaults: raw valence, not clamped; fp32 here and bf16 when asked give other numbers.
+    predict_part(model, job, tmp_path / "raw")
+    with np.load(tmp_path / "raw" / "MTL" / "vidA.npz") as part:
+        raw = part["va"]
+    assert raw[:, 0].min() > 2
+    expected = predict_frames(model, root / "vidA", num_frames=4, precision="fp32").rows([4, 1])
+    np.testing.assert_allclose(raw, expected.va.numpy(), atol=2e-6)
+    predict_part(model, job, tmp_path / "clamped", clamp_va=True, precision="bf16", progress=True)
+    assert capsys.readouterr().err == "\r3/3 frames\n"  # the progress line: vidA's three images
+    with np.load(tmp_path / "clamped" / "MTL" / "vidA.npz") as part:
+        assert part["va"][:, 0].max() == 1.0
+        assert not np.array_equal(part["va"][:, 1], raw[:, 1])  # bf16, not fp32
+
+
+def test_merging_refuses_parts_that_hold_objects(tmp_path: Path, checkpoint: Path) -> None:  # noqa: F811
+    """A part is read without unpickling: one holding Python objects is refused, not run."""
+    model = smm.load_checkpoint(checkpoint)
+    root = _frames_root(tmp_path / "frames")
+    (tmp_path / "mtl.txt").write_text("image\nvidC/00005.jpg\n")
+    plan = plan_submission(root, mtl_list=read_multitask_test_list(tmp_path / "mtl.txt"))
+    predict_part(model, plan.jobs[0], tmp_path / "parts")
+    np.savez(tmp_path / "parts" / "MTL" / "vidC.npz", va=np.array([object()]), expr=np.zeros(1), au=np.zeros((1, 12)))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        merge_parts(plan, tmp_path / "parts", tmp_path / "out")
+
+
+def test_video_files_carry_the_models_label_names(tmp_path: Path) -> None:
+    from smm.inference import predict_frames
+    from smm.submission import write_video_files
+
+    torch.manual_seed(0)
+    names = tuple(f"AU{k}" for k in (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26))  # not ABAW3's twelve
+    expressions = ("calm", "joy", "anger", "fear", "surprise", "sadness", "disgust", "other")
+    model = smm.SMMEmotionNet(
+        "resnet18", region_names=names, num_regions=12, num_labelled=12, expression_names=expressions,
+        dim=8, nhead=2, dim_feedforward=16,
+    ).eval()  # fmt: skip
+    root = _frames_root(tmp_path / "frames")
+    result = predict_frames(model, root / "vidA")
+    au, expr, _ = write_video_files(tmp_path / "out", "vidA", result, model)
+    assert au.read_text().splitlines()[0] == ",".join(names)
+    assert expr.read_text().splitlines()[0] == ",".join(expressions)

@@ -91,7 +91,7 @@ class SubmissionPlan:
             for j in self.jobs
         ]
         images = list(self.mtl_list.images) if self.mtl_list is not None else None
-        text = json.dumps([jobs, images, self.mtl_file], default=list)
+        text = json.dumps([jobs, images, self.mtl_file])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -319,7 +319,7 @@ def _in_list_order(
     test_list: MultiTaskTestList, rows: Mapping[str, Mapping[str, Any]]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """VA, EXPR and AU rows of every listed image, in the list's order."""
-    videos = np.asarray(test_list.videos, dtype=object)
+    videos = np.asarray(test_list.videos)
     va = torch.empty(len(test_list), 2)
     expr = torch.empty(len(test_list), dtype=torch.int64)
     au = torch.empty(len(test_list), next(iter(rows.values()))["au"].shape[1], dtype=torch.int64)
