@@ -5,9 +5,6 @@ three small networks' weights (about 2 MB), so nothing is downloaded at run time
 any torch device, and it accepts current torch (2.6.0 pins torch < 2.3, which the ``face``
 extra excludes). MediaPipe's and OpenCV's wheels ship no face model, and most other
 detectors download their weights on first use, which fails offline and breaks when links rot.
-The cascade that runs those networks is :mod:`smm.face.cascade`: facenet-pytorch's
-conventions, with each stage's candidates read in one batched call (a detection costs about a
-third less on a CPU, and finds the same faces within a pixel or two).
 """
 
 from __future__ import annotations
@@ -78,10 +75,7 @@ class LandmarkRefiner(Protocol):
 
 
 class MTCNNDetector:
-    """MTCNN with facenet-pytorch's networks (weights shipped in its wheel) as a :class:`FaceDetector`.
-
-    Detection runs the batched cascade of :mod:`smm.face.cascade`; :meth:`refine` runs its
-    last stage alone.
+    """facenet-pytorch's MTCNN (weights shipped in its wheel) as a :class:`FaceDetector`.
 
     Parameters
     ----------
@@ -113,7 +107,6 @@ class MTCNNDetector:
             raise ImportError(EXTRA_HINT) from error
         self.min_score = min_score
         self.min_face_size = min_face_size
-        self.thresholds = tuple(thresholds)
         self.refine_threshold = thresholds[2]
         self._mtcnn = MTCNN(
             keep_all=True, device=device, min_face_size=min_face_size, thresholds=list(thresholds), post_process=False
@@ -132,18 +125,17 @@ class MTCNNDetector:
             return [face for image in images for face in self.detect([image])]
         if self.too_small(images[0]):
             return [Faces.none() for _ in images]
-        import torch
-
-        from smm.face.cascade import detect_faces
-
-        mtcnn = self._mtcnn
-        parameter = next(mtcnn.pnet.parameters())
-        batch = torch.from_numpy(np.stack(images)).to(parameter.device).permute(0, 3, 1, 2).to(parameter.dtype)
+        boxes, scores, points = self._mtcnn.detect(np.stack(images), landmarks=True)
         found = []
-        for boxes, scores, landmarks in detect_faces(
-            batch, (mtcnn.pnet, mtcnn.rnet, mtcnn.onet), min_face_size=self.min_face_size, thresholds=self.thresholds
-        ):
-            faces = Faces(boxes, scores, landmarks)
+        for b, s, p in zip(boxes, scores, points, strict=True):
+            if b is None:  # numpy 2 gives object arrays with None where no face was found
+                found.append(Faces.none())
+                continue
+            faces = Faces(
+                np.asarray(list(b), np.float32).reshape(-1, 4),
+                np.asarray(list(s), np.float32).reshape(-1),
+                np.asarray(list(p), np.float32).reshape(-1, 5, 2),
+            )
             found.append(faces.take(np.flatnonzero(faces.scores >= self.min_score)))
         return found
 
