@@ -37,8 +37,9 @@ FaceChoice = Literal["all", "largest"]
 #: batched within them). Few: at 4K a frame is 25 MB.
 READ_AHEAD = 2
 FOLLOW_CHUNK = 4
-#: Bytes of decoded frames that each of the two may hold: at 4K (25 MB a frame) the follower
-#: takes one frame at a time and one is read ahead; 720p frames (2.8 MB) are not limited by it.
+#: The most bytes of decoded frames that each of the two may hold. At 4K (25 MB a frame) the
+#: follower takes one frame at a time and one is read ahead; 720p frames (2.8 MB) are not
+#: limited by it.
 FRAME_BUDGET = 32 * 2**20
 #: Full detection's default scale: the frame's shorter side at most this many pixels.
 DETECT_SIZE = 480

@@ -61,7 +61,7 @@ class VideoJob:
     listed : tuple of int
         Its frames in the multi-task list, in the list's order (empty if not listed).
     counted : bool
-        Whether its frame count was given (see :attr:`SubmissionReport.uncounted`).
+        Whether its frame count was given (see ``uncounted`` of :class:`smm.submission.SubmissionReport`).
     images : int
         Frame images in its folder: the work, for sharing videos between processes.
     """
