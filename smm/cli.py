@@ -510,13 +510,9 @@ def _predict_parts(args: argparse.Namespace, procs: Any, make_plan: Callable[[],
             continue
         manifest.record(job.folder, files)
         done[index] = {"video": job.video, "status": "done", "parts": [str(f.relative_to(state)) for f in files]}
-    merged: dict[int, dict[str, Any]] = {}
-    for part in procs.gather(done):
-        merged.update(part)
-    if not procs.main:
+    summary = _gather_summary(procs, done, state)
+    if summary is None:
         return 0
-    summary = [merged[i] for i in sorted(merged)]
-    _write_summary(state, summary)
     skipped = sum(item["status"] == "complete before this run" for item in summary)
     failed = [item["video"] for item in summary if item["status"] == "failed"]
     if failed:
@@ -664,13 +660,9 @@ def _predict_shared(args: argparse.Namespace, procs: Any, photos: list[Path], vi
             "outputs": [str(Path(o).relative_to(args.out)) for o in outputs],
             "failed": failures,
         }
-    merged: dict[int, dict[str, Any]] = {}
-    for part in procs.gather(done):
-        merged.update(part)
-    if not procs.main:
+    summary = _gather_summary(procs, done, args.out)
+    if summary is None:
         return 0
-    summary = [merged[i] for i in sorted(merged)]
-    _write_summary(args.out, summary)
     written = sum(len(item.get("outputs", [])) for item in summary)
     skipped = sum(item["status"] == "complete before this run" for item in summary)
     failed = sum(len(item.get("failed", [])) for item in summary)
@@ -780,6 +772,18 @@ def _photos_key(photos: list[Path]) -> str:
 
 def _shown(unit: Path | list[Path]) -> str:
     return f"{len(unit)} photo(s)" if isinstance(unit, list) else str(unit)
+
+
+def _gather_summary(procs: Any, done: dict[int, dict[str, Any]], folder: Path) -> list[dict[str, Any]] | None:
+    """Every process's records, in input order; rank 0 writes them to ``folder/summary.json``, the others get None."""
+    merged: dict[int, dict[str, Any]] = {}
+    for part in procs.gather(done):
+        merged.update(part)
+    if not procs.main:
+        return None
+    summary = [merged[i] for i in sorted(merged)]
+    _write_summary(folder, summary)
+    return summary
 
 
 def _write_summary(out: Path, summary: list[dict[str, Any]]) -> None:
