@@ -87,7 +87,7 @@ class RunManifest:
         folder: str | os.PathLike[str] | None = None,
     ) -> None:
         self.out = Path(out)
-        self.run = json.loads(json.dumps(dict(run), sort_keys=True, default=str))
+        self.run = json.loads(json.dumps(dict(run), default=str))  # as it reads back from run.json
         self.key = hashlib.sha256(json.dumps(self.run, sort_keys=True).encode()).hexdigest()[:16]
         self.folder = self.out / MANIFEST_DIR if folder is None else Path(folder)
 

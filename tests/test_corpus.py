@@ -225,3 +225,38 @@ def test_recorded_frame_counts_need_no_decoding(tmp_path: Path) -> None:
     assert recorded_frame_count(tmp_path / "missing.mp4") is None
     with pytest.raises(ValueError, match=r"broken\.mp4: cannot be decoded as a video"):
         count_video_frames(tmp_path / "broken.mp4")
+
+
+def test_manifest_layout_values_and_folder_inputs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    manifest = RunManifest(out, {"model": "abc", "root": tmp_path / "frames"})  # paths are kept as text
+    assert manifest.run == {"model": "abc", "root": str(tmp_path / "frames")}
+    manifest.claim()
+    stored = json.loads((out / ".smm-run" / "run.json").read_text())
+    assert stored == {"key": manifest.key, "run": manifest.run}
+    assert len(manifest.key) == 16
+    assert (out / ".smm-run" / "inputs").is_dir()
+    # The manifest elsewhere: nothing in the output folder.
+    aside = RunManifest(tmp_path / "sub", {"model": "abc"}, folder=tmp_path / ".sub.run")
+    aside.claim()
+    assert (tmp_path / ".sub.run" / "run.json").is_file()
+    assert not (tmp_path / "sub").exists()
+    # A folder input is complete while its files are unchanged (names, sizes, times), whatever its subfolders.
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "00001.jpg").write_bytes(b"a")
+    (out / "part.txt").write_text("x\n")
+    manifest.record(frames, [out / "part.txt"])
+    record = json.loads(next((out / ".smm-run" / "inputs").iterdir()).read_text())
+    assert record["outputs"] == {"part.txt": 2}
+    assert manifest.complete(frames)
+    (frames / "sub").mkdir()
+    assert manifest.complete(frames)  # a subfolder is not a frame
+    (frames / "00002.jpg").write_bytes(b"b")
+    assert not manifest.complete(frames)  # a frame added
+    (frames / "00002.jpg").unlink()
+    assert manifest.complete(frames)
+    (frames / "00001.jpg").write_bytes(b"ab")
+    assert not manifest.complete(frames)  # a frame changed
+    # Sizes of zero are work too: an empty input still goes to a process.
+    assert share([0, 5], 2) == [[1], [0]]
