@@ -125,11 +125,11 @@ def test_predict_on_your_own_video_guide(
         rows = list(csv.reader(file))
     header, body = rows[0], rows[1:]
     assert [row[header.index("frame")] for row in body] == [str(i) for i in range(1, 7)]  # one row per frame, from 1
-    # Faces are detected on frames 1 and 6 (--detect-every 5, the default); the landmarks are refined on
-    # every frame between, so frame 4, which has no face, is marked 0, and frame 5 finds the face again.
+    # Full detection runs on frame 1 (every 10th frame by default) and at cuts; the tracked face is re-located
+    # on every frame between, so frame 4, which has no face, is marked 0, and frame 5 finds the face again.
     assert [row[header.index("face")] for row in body] == ["1", "1", "1", "0", "1", "1"]
     assert [row[header.index("face_id")] for row in body] == ["0", "0", "0", "", "0", "0"]
-    assert "refines the tracked faces' landmarks on the frames between" in " ".join(guide.split())
+    assert "the tracked faces' landmarks are re-located on every frame between" in " ".join(guide.split())
     assert (tmp_path / "results" / "images.csv").is_file()
     # Every column of the file is explained in the guide's table.
     table = guide.split("4. What each column means", 1)[1].split("From Python", 1)[0]
