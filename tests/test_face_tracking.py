@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -546,3 +549,24 @@ def test_large_frames_are_taken_fewer_at_a_time() -> None:
     small = [(float(k), np.zeros((4, 4, 3), np.uint8)) for k in range(5)]
     assert [len(part) for part in frame_chunks(small, 4)] == [4, 1]
     assert list(frame_chunks([], 4)) == []
+
+
+def test_the_reader_reads_ahead_within_the_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import smm.face.video as video
+    from tests.media import write_video
+
+    pytest.importorskip("av", reason='the video extra: pip install "smm-emotionnet[video]"')
+    asked: list[int] = []
+
+    class Recording(video._Reader):
+        def __init__(self, items: Iterator[object], ahead: int) -> None:
+            asked.append(ahead)
+            super().__init__(items, ahead)
+
+    monkeypatch.setattr(video, "_Reader", Recording)
+    path = write_video(tmp_path / "clip.mp4", [np.full((64, 96, 3), 40 * k, np.uint8) for k in range(3)])
+    for budget in (video.FRAME_BUDGET, 2 * 64 * 96 * 3, 64 * 96 * 3 - 1):
+        monkeypatch.setattr(video, "FRAME_BUDGET", budget)
+        with video.open_video(path, ahead=3) as (frames, _):
+            assert len(list(frames)) == 3
+    assert asked == [3, 2, 1]  # all three ahead; two frames' worth; less than a frame still reads one ahead
