@@ -1,0 +1,430 @@
+"""The training loop by its values: log rows, losses, learning rates, best model, resume state and refusals.
+
+Small and fast on purpose (a few short runs of the demo model at 32 px), so that the loop can be
+mutated against this file (``tools/mutate.py smm/training/loop.py tests/test_training_loop.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch.utils.data import Subset
+
+import smm
+import smm.training.loop as loop
+from smm.data import AffWild2Frames, eval_transform
+from smm.data.synthetic import make_synthetic_affwild2
+from smm.losses import MultiTaskLoss
+from smm.metrics import ABAWMetrics, ABAWScores
+from smm.presets import ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT
+from smm.training import DEMO_RECIPE, TaskBatchSampler, TrainingError, train, train_transform
+from smm.training.loop import StepBatches, TrainResult, describe, find_affwild2, validate
+
+SEED = 3
+SMALL = DEMO_RECIPE.replace(steps=4, image_size=32, batch_size=4, save_every=2, val_every=2)
+COLUMNS = ["step", "lr", "loss", "loss_au", "loss_expr", "loss_va", "p_au", "p_expr", "ccc_v", "ccc_a", "p_va", "p_mtl"]
+SCORES = {"p_au": "p_au", "p_expr": "p_expr", "ccc_v": "ccc_valence", "ccc_a": "ccc_arousal", "p_va": "p_va"}
+SCORES["p_mtl"] = "p_mtl"
+TASKS = ("AU", "EXPR", "VA")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("affwild2")
+    make_synthetic_affwild2(root, videos=4, frames_per_video=16, validation_videos=2, image_size=32, seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory, data: Path) -> tuple[Path, TrainResult, list[str]]:
+    """Four fp32 steps with validation and saving every second step."""
+    out = tmp_path_factory.mktemp("runs") / "run"
+    lines: list[str] = []
+    result = train(SMALL, out, data=data, device="cpu", precision="fp32", seed=SEED, log=lines.append)
+    return out, result, lines
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def _train_sets(data: Path) -> dict[str, AffWild2Frames]:
+    frames, sets = find_affwild2(data)
+    augment = train_transform(SMALL.image_size, color_jitter=SMALL.color_jitter, hflip=SMALL.hflip)
+    return {t: AffWild2Frames(frames, **{f"{t.lower()}_dir": sets[t]["Train_Set"]}, transform=augment) for t in TASKS}
+
+
+def _card(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "config.json").read_text())["card"]
+
+
+def _scores(p_mtl: float) -> ABAWScores:
+    return ABAWScores((0.5,) * 12, p_mtl / 4, p_mtl / 4, p_mtl / 3, p_mtl / 6, p_mtl / 4, p_mtl)
+
+
+def test_log_rows_hold_each_steps_learning_rate_losses_and_scores(run: tuple[Path, TrainResult, list[str]]) -> None:
+    out, result, _ = run
+    with (out / "log.csv").open(newline="") as file:
+        assert next(csv.reader(file)) == COLUMNS
+    rows = _rows(out / "log.csv")
+    assert [int(r["step"]) for r in rows] == [0, 1, 2, 3, 4]
+    # Row k: the learning rate of the next step, cosine-annealed to 0 over the 4 steps (no warm-up).
+    expected = [0.5 * SMALL.lr * (1 + math.cos(math.pi * k / SMALL.steps)) for k in range(5)]
+    np.testing.assert_allclose([float(r["lr"]) for r in rows], expected, rtol=1e-12, atol=1e-15)
+    assert rows[0]["loss"] == rows[0]["loss_au"] == ""  # before training: scores only
+    for row in rows[1:]:
+        parts = [float(row[k]) for k in ("loss_au", "loss_expr", "loss_va")]
+        assert all(p > 0 for p in parts)
+        assert float(row["loss"]) == pytest.approx(sum(parts), rel=1e-6)
+    assert [step for step, _ in result.history] == [0, 2, 4]
+    for step, scores in result.history:
+        for column, name in SCORES.items():
+            assert float(rows[step][column]) == pytest.approx(getattr(scores, name), rel=1e-12, abs=1e-15)
+    for step in (1, 3):
+        assert all(rows[step][column] == "" for column in SCORES)
+    assert (result.steps, result.out, result.finished) == (4, out, False)
+    assert result.last == result.history[-1][1]
+    assert TrainResult(steps=1).last is None
+
+
+def test_first_step_losses_are_each_tasks_loss_on_its_own_batch(
+    run: tuple[Path, TrainResult, list[str]], data: Path
+) -> None:
+    out, _, _ = run
+    first = _rows(out / "log.csv")[1]
+    # The first step written out here: the seeded model, step 0's batches, the data's class weights.
+    sets = _train_sets(data)
+    torch.manual_seed(SEED)
+    model = smm.create_model(SMALL.model, image_size=SMALL.image_size)
+    au = np.asarray(sets["AU"].au)
+    pos_weight = (au == 0).sum(0) / (au == 1).sum(0)
+    expr = np.asarray(sets["EXPR"].expr)
+    counts = np.bincount(expr[expr >= 0], minlength=8)
+    criterion = MultiTaskLoss(pos_weight, counts.sum() / (8 * counts), va_correction=SMALL.va_correction)
+    sampler = TaskBatchSampler({t: len(s) for t, s in sets.items()}, SMALL.batch_size, splits=SMALL.splits, seed=SEED)
+    model.train()
+    for task, batch in StepBatches(sets, sampler, SEED)[0].items():
+        assert len(batch["image"]) == SMALL.batch_size
+        loss = criterion(model(batch["image"]), batch["au"], batch["expr"], batch["va"])
+        expected = {"AU": loss.au, "EXPR": loss.expr, "VA": loss.va}[task].item()
+        assert float(first[f"loss_{task.lower()}"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_progress_lines(run: tuple[Path, TrainResult, list[str]], data: Path) -> None:
+    out, result, lines = run
+    rows = _rows(out / "log.csv")
+    sets = _train_sets(data)
+    frames, folders = find_affwild2(data)
+    validation = [len(AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Validation_Set"]})) for t in TASKS]
+    assert lines[0] == (
+        f"training smm_resnet18 (demo recipe) for 4 steps, 4 images per task and step, on cpu (fp32, channels_last) "
+        f"x 1 process(es); train {[len(sets[t]) for t in TASKS]} val {validation} frames (AU, EXPR, VA)"
+    )
+    assert lines[1] == f"before training: {describe(result.history[0][1])}"
+    progress = [line for line in lines if re.match(r"step \d+/", line)]
+    assert [line.split(" loss")[0] for line in progress] == [f"step {k}/4" for k in range(1, 5)]  # every step of 4
+    for line, row in zip(progress, rows[1:], strict=True):
+        assert f" loss {float(row['loss']):.4f} lr {float(row['lr']):.2e} eta " in line
+    assert re.fullmatch(r"step 4/4 loss \S+ lr 0\.00e\+00 eta 0s", progress[-1])
+    validations = [line for line in lines if re.match(r"step \d+: ", line)]
+    assert validations == [f"step {s}: {describe(scores)}" for s, scores in result.history[1:]]
+    assert len(lines) == 2 + 4 + 2
+
+
+def test_progress_is_reported_every_twentieth_of_the_run(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(0.1))  # the steps alone, cheap ones
+    monkeypatch.setattr(
+        loop, "_step_losses", lambda runner, *_: {t: sum(p.sum() for p in runner.parameters()) * 0 + 1 for t in TASKS}
+    )
+    lines: list[str] = []
+    recipe = SMALL.replace(steps=43, val_every=100, save_every=100, batch_size=2)
+    train(recipe, tmp_path / "run", data=data, device="cpu", precision="fp32", log=lines.append)
+    progress = [int(m.group(1)) for line in lines if (m := re.match(r"step (\d+)/43 ", line))]
+    assert progress == [*range(2, 43, 2), 43]  # every 43 // 20 = 2 steps, and the last
+
+
+def test_describe_rounds_each_measure_to_three_places() -> None:
+    scores = ABAWScores((0.5,) * 12, 0.51249, 0.3006, 0.4204, -0.0004, 0.4, 1.2131)
+    assert describe(scores) == ("P_AU 0.512 | P_EXPR 0.301 | CCC-V 0.420 CCC-A -0.000 (P_VA 0.400) | P_MTL 1.213")
+
+
+def test_best_model_is_the_first_best_trained_validation(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before training 5.0 (never a candidate), then -0.2 at step 2, a tie at step 4 and less at 6:
+    # best/ is step 2's model, even though every trained score is below the untrained one.
+    scripted = iter([5.0, -0.2, -0.2, -0.3])
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(next(scripted)))
+    out = tmp_path / "run"
+    result = train(SMALL.replace(steps=6), out, data=data, device="cpu", precision="fp32", seed=SEED, log=print)
+    assert result.best_step == 2
+    assert [(step, scores.p_mtl) for step, scores in result.history] == [(0, 5.0), (2, -0.2), (4, -0.2), (6, -0.3)]
+    best, last = _card(out / "best"), _card(out)
+    assert (best["step"], last["step"]) == (2, 6)
+    assert best["metrics"] == {k: round(getattr(_scores(-0.2), n), 6) for k, n in SCORES.items()}
+    assert last["metrics"] == {k: round(getattr(_scores(-0.3), n), 6) for k, n in SCORES.items()}
+    assert best["training_data"] == last["training_data"] == str(data)
+    assert "synthetic_data" not in last
+    assert best["recipe"] == last["recipe"] == "demo"
+    weights, final = load_file(out / "best" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert any(not torch.equal(weights[k], final[k]) for k in final)  # steps 3 to 6 moved the weights
+    state = torch.load(out / "resume.pt", weights_only=True)
+    assert (state["step"], state["best"], state["seed"]) == (6, -0.2, SEED)
+    assert state["recipe"] == SMALL.replace(steps=6).to_dict()
+    assert state["config"] == smm.load_checkpoint(out).config.to_dict()
+    assert [rng.dtype for rng in state["rng"]] == [torch.uint8]
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-15)  # annealed to 0 at step 6
+    assert state["schedule"]["last_epoch"] == 6
+    model = smm.load_checkpoint(out)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state["model"].items() if v.is_floating_point())
+
+
+def test_demo_data_is_generated_once_and_marked_synthetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(0.1))
+    made: list[dict[str, Any]] = []
+    real = make_synthetic_affwild2
+
+    def tiny(root: Path, **kwargs: Any) -> Any:
+        made.append(kwargs)
+        return real(root, **{**kwargs, "videos": 3, "frames_per_video": 8, "validation_videos": 1})
+
+    monkeypatch.setattr("smm.data.synthetic.make_synthetic_affwild2", tiny)
+    lines: list[str] = []
+    out = tmp_path / "demo"
+    train(SMALL.replace(steps=2), out, device="cpu", precision="fp32", seed=SEED, log=lines.append)
+    assert made == [{"seed": SEED, "image_size": 32}]
+    assert lines[0] == f"demo: generated a synthetic Aff-Wild2 layout in {out / 'demo-data'}"
+    card = _card(out)
+    assert card["synthetic_data"] is True
+    assert card["training_data"] == f"synthetic (generated in {out / 'demo-data'})"
+    assert _card(out / "best")["synthetic_data"] is True
+    lines.clear()
+    train(SMALL.replace(steps=3), out, device="cpu", precision="fp32", seed=SEED, resume=True, log=lines.append)
+    assert len(made) == 1  # generated once
+    assert not any(line.startswith("demo:") for line in lines)
+    assert lines[0] == f"resumed {out} at step 2 of 3"
+
+
+def test_a_resumed_log_drops_the_rows_after_the_saved_step(
+    tmp_path: Path, run: tuple[Path, TrainResult, list[str]], data: Path
+) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(run[0], out)
+    before = _rows(out / "log.csv")
+    with (out / "log.csv").open("a", newline="") as file:  # logged after step 4 was saved, then killed
+        file.write("5,9.0,9.0,3.0,3.0,3.0,,,,,,\n6,9.0,9.0,3.0,3.0,3.0,,,,,,\n")
+    result = train(SMALL.replace(steps=6), out, data=data, device="cpu", precision="fp32", seed=SEED, resume=True)
+    after = _rows(out / "log.csv")
+    assert [int(r["step"]) for r in after] == [0, 1, 2, 3, 4, 5, 6]
+    assert after[:5] == before
+    assert (float(after[5]["lr"]), float(after[6]["loss"])) != (9.0, 9.0)
+    assert [step for step, _ in result.history] == [6]  # no validation before training on resume
+
+
+def test_resume_refuses_another_seed_architecture_world_or_file(
+    tmp_path: Path, run: tuple[Path, TrainResult, list[str]], data: Path
+) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(run[0], out)
+    state_path = out / "resume.pt"
+    state = torch.load(state_path, weights_only=True)
+    again = SMALL.replace(steps=6)
+
+    def resume(**kwargs: Any) -> TrainResult:
+        return train(again, out, data=data, device="cpu", precision="fp32", resume=True, **kwargs)
+
+    with pytest.raises(TrainingError, match=rf"^{re.escape(str(state_path))} was started with seed 3, not 4$"):
+        resume(seed=4)
+    torch.save({**state, "config": {**state["config"], "backbone": "resnet34"}}, state_path)
+    with pytest.raises(TrainingError, match=r"is a run of another architecture \(backbone resnet34\)$"):
+        resume(seed=SEED)
+    torch.save({**state, "rng": state["rng"] * 2}, state_path)
+    with pytest.raises(TrainingError, match=r"was written by 2 process\(es\); resume it with as many$"):
+        resume(seed=SEED)
+    state_path.write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainingError, match=r"resume\.pt: cannot be read as a resume state \(.+\)$"):
+        resume(seed=SEED)
+
+
+def test_a_non_finite_loss_names_the_step_and_the_kept_state(tmp_path: Path, data: Path) -> None:
+    out = tmp_path / "boom"
+    exploding = SMALL.replace(lr=1e12, steps=20, val_every=100, save_every=1)
+    with pytest.raises(TrainingError) as error:
+        train(exploding, out, data=data, device="cpu", precision="fp32", log=lambda _: None)
+    found = re.fullmatch(
+        rf"loss became (nan|inf) at step (\d+); stopped\. The last saved state \({re.escape(str(out / 'resume.pt'))}, "
+        rf"step (\d+)\) and models in {re.escape(str(out))} are kept",
+        str(error.value),
+    )
+    assert found, str(error.value)
+    failed, saved = int(found.group(2)), int(found.group(3))
+    assert saved == torch.load(out / "resume.pt", weights_only=True)["step"] == _card(out)["step"]
+    assert saved == failed - 1 >= 1  # the step before the failed one
+
+
+def test_batch_size_must_divide_between_the_processes(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Three(loop.Processes):
+        def __init__(self, device: str = "auto") -> None:
+            super().__init__(device)
+            self.world = 3
+
+    monkeypatch.setattr(loop, "Processes", Three)
+    with pytest.raises(TrainingError, match=r"^batch_size=4 must be divisible by the 3 processes$"):
+        train(SMALL, tmp_path / "run", data=data)
+    assert not (tmp_path / "run").exists()
+
+
+def test_step_batches_are_functions_of_seed_and_step_and_shared_by_rank(data: Path) -> None:
+    frames, folders = find_affwild2(data)
+    fixed = train_transform(32, scale=1.0, color_jitter=None, hflip=0.0)  # no random augmentation
+    sets = {t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Train_Set"]}, transform=fixed) for t in TASKS}
+    sampler = TaskBatchSampler({t: len(s) for t, s in sets.items()}, 4, splits=1, seed=0)
+    whole = StepBatches(sets, sampler, seed=0)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    step = whole[5]
+    assert torch.equal(torch.get_rng_state(), state)  # the global generator (dropout's) is untouched
+    assert set(step) == set(TASKS)
+    assert {"image", "au", "expr", "va"} <= set(step["AU"])
+    assert not {"video", "frame"} & set(step["AU"])  # the names are dropped
+    for task in TASKS:
+        index = sampler.step(5)[task]
+        items = [sets[task][i] for i in index]
+        torch.testing.assert_close(step[task]["image"], torch.stack([item["image"] for item in items]))
+        for rank in (0, 1):
+            share = StepBatches(sets, sampler, seed=0, rank=rank, world=2)[5][task]
+            torch.testing.assert_close(share["image"], step[task]["image"][rank::2])
+            torch.testing.assert_close(share["au"], step[task]["au"][rank::2])
+    assert len(whole) >= 10**9
+    # With random augmentation: the same (seed, step) gives the same batch; another step or seed does not.
+    augment = train_transform(32, hflip=0.5)  # colour jitter and flips
+    jittered = {
+        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Train_Set"]}, transform=augment) for t in TASKS
+    }
+    random = StepBatches(jittered, sampler, seed=0)
+    again = random[5]["EXPR"]["image"]
+    assert torch.equal(random[5]["EXPR"]["image"], again)
+    assert not torch.equal(random[6]["EXPR"]["image"][:1], random[5]["EXPR"]["image"][:1])
+    assert not torch.equal(StepBatches(jittered, sampler, seed=1)[5]["EXPR"]["image"], again)
+
+
+def test_task_forward_runs_each_task_alone_or_all_at_once() -> None:
+    torch.manual_seed(0)
+    model = smm.create_model("smm_resnet18", image_size=32)
+    images = {"AU": torch.randn(3, 3, 32, 32), "EXPR": torch.randn(2, 3, 32, 32), "VA": torch.randn(4, 3, 32, 32)}
+    per_task, joint = loop._TaskForward(model, "per-task"), loop._TaskForward(model, "concatenated")
+    model.eval()  # the same numbers either way, with the running statistics
+    alone, together = per_task(images), joint(images)
+    assert list(together) == list(TASKS)
+    for task, x in images.items():
+        expected = model(x)
+        for name in ("au", "expr", "va"):
+            torch.testing.assert_close(getattr(alone[task], name), getattr(expected, name))
+            torch.testing.assert_close(getattr(together[task], name), getattr(expected, name), atol=1e-5, rtol=1e-4)
+    model.train()  # batch statistics: each task's own batch, or all of them
+    torch.manual_seed(1)
+    alone = per_task(images)["EXPR"].expr
+    torch.manual_seed(1)
+    assert not torch.allclose(joint(images)["EXPR"].expr, alone, atol=1e-3)
+    with pytest.raises(ValueError, match=r"^forward must be 'per-task' or 'concatenated', got 'joint'$"):
+        loop._TaskForward(model, "joint")
+
+
+def test_find_affwild2_finds_nested_layouts_and_names_what_is_missing(tmp_path: Path) -> None:
+    root = tmp_path / "download"
+    make_synthetic_affwild2(root / "release" / "v1", videos=2, frames_per_video=4, validation_videos=1, seed=0)
+    frames, sets = find_affwild2(root)
+    assert frames == root / "release" / "v1" / "cropped_aligned"
+    annotations = root / "release" / "v1" / "annotations"
+    names = {"AU": "AU_Detection_Challenge", "EXPR": "EXPR_Classification_Challenge", "VA": "VA_Estimation_Challenge"}
+    assert sets == {
+        t: {s: annotations / name / s for s in ("Train_Set", "Validation_Set")} for t, name in names.items()
+    }
+    shutil.rmtree(annotations / "VA_Estimation_Challenge" / "Validation_Set")
+    with pytest.raises(TrainingError, match=rf"^no Validation_Set/ in {re.escape(str(annotations))}/VA_Estimation"):
+        find_affwild2(root)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(TrainingError, match=r"^data folder .*file does not exist$"):
+        find_affwild2(tmp_path / "file")
+
+
+def test_validate_scores_each_task_on_its_own_set_whatever_the_batch(data: Path) -> None:
+    frames, folders = find_affwild2(data)
+    torch.manual_seed(0)
+    model = smm.create_model("smm_resnet18", image_size=32)
+    evaluate = eval_transform(model.data_config)
+    sets = {
+        t: Subset(
+            AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Validation_Set"]}, transform=evaluate), range(12)
+        )
+        for t in TASKS
+    }
+    # Written here: one forward over each whole set, each task scored on its own.
+    model.eval()
+    metric = ABAWMetrics(12, 8, 2)
+    with torch.no_grad():
+        for task, dataset in sets.items():
+            items = [dataset[i] for i in range(len(dataset))]
+            output = model(torch.stack([item["image"] for item in items]))
+            key = task.lower()
+            targets = torch.stack([torch.as_tensor(item[key]) for item in items])
+            metric.update(**{f"{key}_preds": getattr(output, key), f"{key}_targets": targets})
+    expected = metric.compute()
+    model.train()
+    for batch_size in (5, 64):
+        got = validate(model, sets, "cpu", batch_size=batch_size)
+        assert not model.training
+        np.testing.assert_allclose(got.au_f1, expected.au_f1, atol=1e-9)
+        for name in ("p_au", "p_expr", "ccc_valence", "ccc_arousal", "p_mtl"):
+            assert getattr(got, name) == pytest.approx(getattr(expected, name), abs=1e-5)
+    fp32, bf16 = validate(model, sets, "cpu", None), validate(model, sets, "cpu", torch.bfloat16)
+    assert fp32 == validate(model, sets, "cpu", torch.float32)
+    assert bf16 == validate(model, sets, "cpu", "bf16") != fp32
+    with pytest.raises(
+        ValueError, match=r"^precision must be float32, bfloat16 or float16 as a dtype, got torch.float64$"
+    ):
+        validate(model, sets, "cpu", torch.float64)
+
+
+@pytest.mark.parametrize("weights", ["published", "data"])
+def test_the_criterion_follows_the_recipes_loss_weights(data: Path, weights: str) -> None:
+    sets = _train_sets(data)
+    recipe = SMALL.replace(loss_weights=weights, va_correction=1)
+    criterion = loop._criterion(recipe, sets)
+    assert criterion.va_correction == 1
+    if weights == "published":
+        np.testing.assert_allclose(criterion.au_pos_weight.numpy(), ABAW3_AU_POS_WEIGHT, rtol=1e-6)
+        np.testing.assert_allclose(criterion.expr_weight.numpy(), ABAW3_EXPRESSION_WEIGHT, rtol=1e-6)
+        return
+    au = np.asarray(sets["AU"].au)
+    np.testing.assert_allclose(criterion.au_pos_weight.numpy(), (au == 0).sum(0) / (au == 1).sum(0), rtol=1e-6)
+    expr = np.asarray(sets["EXPR"].expr)
+    counts = np.bincount(expr[expr >= 0], minlength=8)
+    np.testing.assert_allclose(criterion.expr_weight.numpy(), counts.sum() / (8 * counts), rtol=1e-6)
+
+
+def test_data_weights_fall_back_to_none_where_a_class_has_no_sample(data: Path) -> None:
+    sets = _train_sets(data)
+    au, expr = sets["AU"].au.copy(), sets["EXPR"].expr.copy()
+    sets["AU"].au[:, 3] = 0  # an AU that is never active
+    sets["EXPR"].expr[sets["EXPR"].expr == 5] = 0  # a class that never occurs
+    try:
+        criterion = loop._criterion(SMALL, sets)
+    finally:
+        sets["AU"].au[:], sets["EXPR"].expr[:] = au, expr
+    assert (criterion.au_pos_weight, criterion.expr_weight) == (None, None)
