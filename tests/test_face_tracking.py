@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -570,3 +571,92 @@ def test_the_reader_reads_ahead_within_the_budget(tmp_path: Path, monkeypatch: p
         with video.open_video(path, ahead=3) as (frames, _):
             assert len(list(frames)) == 3
     assert asked == [3, 2, 1]  # all three ahead; two frames' worth; less than a frame still reads one ahead
+
+
+class Scripted:
+    """A detector without ``refine`` that finds the same faces on every image it is given, and records the sizes."""
+
+    def __init__(self, boxes: list[tuple[float, float, float, float]]) -> None:
+        self.boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        self.sizes: list[tuple[int, ...]] = []
+
+    def detect(self, images: list[np.ndarray]) -> list[Faces]:
+        self.sizes += [image.shape for image in images]
+        centres = (self.boxes[:, :2] + self.boxes[:, 2:]) / 2
+        points = centres[:, None, :] + np.arange(5, dtype=np.float32)[None, :, None]  # 5 points by the centre
+        return [Faces(self.boxes.copy(), np.ones(len(self.boxes), np.float32), points) for _ in images]
+
+
+def test_downscaled_detection_sees_the_small_frame_and_maps_back_to_full_frame_pixels() -> None:
+    frames = [np.zeros((400, 640, 3), np.uint8)]
+    scripted = Scripted([(10, 20, 60, 90)])
+    rows = follow(scripted, frames, detect_size=200)
+    assert scripted.sizes == [(200, 320, 3)]  # the shorter side at 200
+    ((_, face_id, box, landmarks),) = rows
+    assert face_id == 0
+    np.testing.assert_allclose(box, [20, 40, 120, 180])  # x2 back to the 640 x 400 frame
+    np.testing.assert_allclose(landmarks, 2 * (np.array([35, 55]) + np.arange(5)[:, None]))
+    not_wider = Scripted([(10, 20, 60, 90)])
+    follow(not_wider, frames, detect_size=400)  # the shorter side already at 400: the frame as it is
+    assert not_wider.sizes == [(400, 640, 3)]
+    one = Scripted([(0, 0, 1, 1)])
+    follow(one, frames, detect_size=1)  # the smallest size allowed
+    assert one.sizes == [(1, 2, 3)]
+
+
+def test_largest_is_the_largest_area_not_the_widest_or_tallest_face() -> None:
+    # A wide face (100 x 50, area 5000), then a tall one (60 x 90, area 5400): the tall one is followed.
+    rows = follow(Scripted([(0, 0, 100, 50), (200, 0, 260, 90)]), [np.zeros((120, 300, 3), np.uint8)], faces="largest")
+    ((_, face_id, box, _),) = rows
+    np.testing.assert_allclose(box, [200, 0, 260, 90])
+    assert face_id == 0  # new faces are numbered largest first
+    from smm.face.video import _area
+
+    assert _area(np.array([10, 20, 10.5, 30])) == 5.0  # half a pixel wide
+    assert _area(np.array([10, 20, 12, 20.25])) == 0.5  # a quarter of a pixel high
+    assert _area(np.array([10, 20, 5, 30])) == 0.0  # turned inside out
+    assert _area(np.array([10, 20, 15, 10])) == 0.0
+
+
+def test_the_frame_budget_at_one_byte_a_frame() -> None:
+    from smm.face.video import FRAME_BUDGET, frames_within
+
+    assert frames_within(1, 10**9) == FRAME_BUDGET  # FRAME_BUDGET frames of one byte
+    assert frames_within(2, 10**9) == FRAME_BUDGET // 2
+
+
+def test_the_reader_is_a_daemon_that_stops_when_asked_and_then_says_so() -> None:
+    import itertools
+    import threading
+
+    from smm.face.video import _Reader
+
+    reader = _Reader(itertools.count(), 2)  # endless: the queue fills and the thread waits on it
+    items = iter(reader)
+    assert [next(items), next(items), next(items)] == [0, 1, 2]
+    (thread,) = [t for t in threading.enumerate() if t.name == "smm-video-reader"]
+    assert thread.daemon  # never keeps the interpreter alive
+    stopper = threading.Thread(target=reader.stop)
+    stopper.start()
+    stopper.join(timeout=10)
+    assert not stopper.is_alive(), "stop() did not return while the queue was full"
+    assert not thread.is_alive()
+    left: list[int] = []
+    with pytest.raises(RuntimeError, match=r"^the video reader stopped before the end of the video$"):
+        left.extend(items)  # what was queued, then the reader's end is noticed, not waited on forever
+    assert left == list(range(3, 3 + len(left)))
+    assert len(left) <= 2
+
+
+def test_ffmpeg_errors_are_given_in_ffmpegs_words(tmp_path: Path) -> None:
+    pytest.importorskip("av", reason='the video extra: pip install "smm-emotionnet[video]"')
+    from smm.face.video import _reason, open_video
+
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    # Without PyAV's errno and file name: "[Errno 1094995529] Invalid data ...: '<path>'".
+    expected = f"{text}: cannot be read as a video (Invalid data found when processing input)"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"), open_video(text):
+        pass
+    assert _reason(ValueError("  no strerror here\n")) == "no strerror here"
+    assert _reason(OSError(2, "  No such file  ")) == "No such file"
