@@ -660,3 +660,20 @@ def test_ffmpeg_errors_are_given_in_ffmpegs_words(tmp_path: Path) -> None:
         pass
     assert _reason(ValueError("  no strerror here\n")) == "no strerror here"
     assert _reason(OSError(2, "  No such file  ")) == "No such file"
+
+
+def test_a_chunk_without_faces_has_a_row_per_frame_and_no_crops() -> None:
+    follower = FaceFollower(Scripted([]))  # type: ignore[arg-type]
+    part = follower.chunk([(0.0, np.zeros((50, 60, 3), np.uint8)), (0.04, np.zeros((50, 60, 3), np.uint8))])
+    assert part.frame.tolist() == [1, 2]
+    np.testing.assert_array_equal(part.time, [0.0, 0.04])
+    assert part.face_id.tolist() == [-1, -1]
+    assert part.box.shape == (2, 4)
+    assert part.landmarks.shape == (2, 5, 2)
+    assert np.isnan(part.box).all()
+    assert np.isnan(part.landmarks).all()
+    assert (part.box.dtype, part.landmarks.dtype) == (np.float32, np.float32)
+    assert part.crops.shape == (0, 112, 112, 3)
+    assert part.crops.dtype == torch.uint8
+    assert follower.frames == 2
+    assert follower.size == (60, 50)
