@@ -599,6 +599,9 @@ def test_downscaled_detection_sees_the_small_frame_and_maps_back_to_full_frame_p
     not_wider = Scripted([(10, 20, 60, 90)])
     follow(not_wider, frames, detect_size=400)  # the shorter side already at 400: the frame as it is
     assert not_wider.sizes == [(400, 640, 3)]
+    larger = Scripted([(10, 20, 60, 90)])
+    follow(larger, frames, detect_size=1000)  # never scaled up
+    assert larger.sizes == [(400, 640, 3)]
     one = Scripted([(0, 0, 1, 1)])
     follow(one, frames, detect_size=1)  # the smallest size allowed
     assert one.sizes == [(1, 2, 3)]
@@ -677,3 +680,38 @@ def test_a_chunk_without_faces_has_a_row_per_frame_and_no_crops() -> None:
     assert part.crops.dtype == torch.uint8
     assert follower.frames == 2
     assert follower.size == (60, 50)
+
+
+def test_an_empty_chunk_has_no_rows() -> None:
+    part = FaceFollower(Scripted([])).chunk([])  # type: ignore[arg-type]
+    assert [len(field) for field in part] == [0] * 6
+    assert part.box.shape == (0, 4)
+    assert part.landmarks.shape == (0, 5, 2)
+    assert (part.box.dtype, part.landmarks.dtype) == (np.float32, np.float32)
+    assert part.crops.shape == (0, 112, 112, 3)
+
+
+def test_cuts_compare_grey_thumbnails_of_about_64_by_36() -> None:
+    def cuts(first: np.ndarray, second: np.ndarray) -> list[int]:
+        counting = Counting()
+        FaceFollower(counting, detect_every=99).chunk([(0.0, first), (0.04, second)])  # type: ignore[arg-type]
+        return counting.levels
+
+    halves = np.zeros((36, 64, 3), np.uint8)
+    halves[:, 32:] = 200
+    assert cuts(halves, halves[:, ::-1].copy()) == [0, 200]  # the same mean level, the halves swapped: a cut
+    colour = np.zeros((36, 64, 3), np.uint8)
+    colour[..., 0] = 200
+    assert cuts(colour, colour[..., ::-1].copy()) == [200]  # red to blue, the same grey: not a cut
+    # A 64 x 36 frame is its own thumbnail: a change on every other row or column is seen ...
+    plain = np.zeros((36, 64, 3), np.uint8)
+    for lines in (np.s_[1::2, :], np.s_[:, 1::2]):
+        changed = plain.copy()
+        changed[lines] = 255
+        assert len(cuts(plain, changed)) == 2
+    # ... while a 128 x 72 frame's thumbnail takes every other row and column: a change between them is not.
+    plain = np.zeros((72, 128, 3), np.uint8)
+    for lines in (np.s_[1::2, :], np.s_[:, 1::2]):
+        changed = plain.copy()
+        changed[lines] = 255
+        assert len(cuts(plain, changed)) == 1
