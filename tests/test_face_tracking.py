@@ -579,9 +579,11 @@ class Scripted:
     def __init__(self, boxes: list[tuple[float, float, float, float]]) -> None:
         self.boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         self.sizes: list[tuple[int, ...]] = []
+        self.images: list[np.ndarray] = []
 
     def detect(self, images: list[np.ndarray]) -> list[Faces]:
         self.sizes += [image.shape for image in images]
+        self.images += images
         centres = (self.boxes[:, :2] + self.boxes[:, 2:]) / 2
         points = centres[:, None, :] + np.arange(5, dtype=np.float32)[None, :, None]  # 5 points by the centre
         return [Faces(self.boxes.copy(), np.ones(len(self.boxes), np.float32), points) for _ in images]
@@ -715,3 +717,51 @@ def test_cuts_compare_grey_thumbnails_of_about_64_by_36() -> None:
         changed = plain.copy()
         changed[lines] = 255
         assert len(cuts(plain, changed)) == 1
+
+
+class ScriptedRefiner(Scripted):
+    """``Scripted`` plus a ``refine`` that moves each box by (1, 1) and scores it ``score``; records its calls."""
+
+    def __init__(self, boxes: list[tuple[float, float, float, float]], score: float, threshold: float = 0.7) -> None:
+        super().__init__(boxes)
+        self.score, self.refine_threshold = score, threshold
+        self.refined: list[tuple[tuple[int, ...], np.ndarray]] = []
+
+    def refine(self, image: np.ndarray, boxes: np.ndarray) -> Faces:
+        self.refined.append((image.shape, np.array(boxes)))
+        moved = np.asarray(boxes, np.float32) + 1
+        points = (moved[:, None, :2] + moved[:, None, 2:]) / 2 + np.arange(5, dtype=np.float32)[None, :, None]
+        return Faces(moved, np.full(len(moved), self.score, np.float32), points)
+
+
+def test_downscaled_detection_is_refined_on_the_full_frame_by_the_detectors_threshold() -> None:
+    frames = [np.zeros((400, 640, 3), np.uint8)]
+    at = ScriptedRefiner([(10, 20, 60, 90)], score=0.7)  # exactly at the default threshold: refined
+    ((_, _, box, landmarks),) = follow(at, frames, detect_size=200)
+    assert [shape for shape, _ in at.refined] == [(400, 640, 3)]  # on the full frame ...
+    np.testing.assert_allclose(at.refined[0][1], [[20, 40, 120, 180]])  # ... at the box mapped back
+    np.testing.assert_allclose(box, [21, 41, 121, 181])
+    np.testing.assert_allclose(landmarks, np.array([71, 111]) + np.arange(5)[:, None])
+    own = ScriptedRefiner([(10, 20, 60, 90)], score=0.8, threshold=0.9)  # below the detector's own threshold
+    ((_, _, box, landmarks),) = follow(own, frames, detect_size=200)
+    np.testing.assert_allclose(box, [20, 40, 120, 180])  # the mapped detection is kept
+    np.testing.assert_allclose(landmarks, 2 * (np.array([35, 55]) + np.arange(5)[:, None]))
+    full = ScriptedRefiner([(10, 20, 60, 90)], score=1.0)
+    ((_, _, box, _),) = follow(full, frames, detect_size=400)  # detected at full size: nothing to refine
+    np.testing.assert_allclose(box, [10, 20, 60, 90])
+    assert full.refined == []
+    none = ScriptedRefiner([], score=1.0)
+    follow(none, frames, detect_size=200)
+    assert none.refined == []  # no face found, nothing refined
+
+
+def test_downscaled_detection_resamples_bilinearly_to_at_least_a_pixel() -> None:
+    frame = np.random.default_rng(0).integers(0, 256, (400, 640, 3), dtype=np.uint8)
+    scripted = Scripted([])
+    FaceFollower(scripted, detect_size=100).chunk([(0.0, frame)])  # type: ignore[arg-type]
+    expected = np.asarray(Image.fromarray(frame).resize((160, 100), Image.BILINEAR))
+    (seen,) = scripted.images
+    np.testing.assert_array_equal(seen, expected)
+    portrait = Scripted([])
+    FaceFollower(portrait, detect_size=1).chunk([(0.0, np.zeros((640, 400, 3), np.uint8))])  # type: ignore[arg-type]
+    assert portrait.sizes == [(2, 1, 3)]
