@@ -722,13 +722,19 @@ def test_cuts_compare_grey_thumbnails_of_about_64_by_36() -> None:
 class ScriptedRefiner(Scripted):
     """``Scripted`` plus a ``refine`` that moves each box by (1, 1) and scores it ``score``; records its calls."""
 
-    def __init__(self, boxes: list[tuple[float, float, float, float]], score: float, threshold: float = 0.7) -> None:
+    def __init__(
+        self, boxes: list[tuple[float, float, float, float]], score: float, threshold: float | None = 0.7
+    ) -> None:
         super().__init__(boxes)
-        self.score, self.refine_threshold = score, threshold
+        self.score = score
+        if threshold is not None:  # None: a refiner without its own threshold (the follower's default, 0.7)
+            self.refine_threshold = threshold
         self.refined: list[tuple[tuple[int, ...], np.ndarray]] = []
+        self.marks: list[int] = []  # the first pixel of each image refined on
 
     def refine(self, image: np.ndarray, boxes: np.ndarray) -> Faces:
         self.refined.append((image.shape, np.array(boxes)))
+        self.marks.append(int(image[0, 0, 0]))
         moved = np.asarray(boxes, np.float32) + 1
         points = (moved[:, None, :2] + moved[:, None, 2:]) / 2 + np.arange(5, dtype=np.float32)[None, :, None]
         return Faces(moved, np.full(len(moved), self.score, np.float32), points)
@@ -765,3 +771,75 @@ def test_downscaled_detection_resamples_bilinearly_to_at_least_a_pixel() -> None
     portrait = Scripted([])
     FaceFollower(portrait, detect_size=1).chunk([(0.0, np.zeros((640, 400, 3), np.uint8))])  # type: ignore[arg-type]
     assert portrait.sizes == [(2, 1, 3)]
+
+
+def test_between_detections_faces_are_refined_at_the_detectors_threshold_or_at_0_7() -> None:
+    frames = [np.full((400, 640, 3), k, np.uint8) for k in range(1, 4)]
+
+    def seen(score: float, threshold: float | None) -> list[int]:
+        refiner = ScriptedRefiner([(10, 20, 60, 90)], score=score, threshold=threshold)
+        rows = follow(refiner, frames, detect_every=99, detect_size=None)
+        assert refiner.marks == [2, 3]  # refined on frames 2 and 3, at the track's box
+        return [face_id for _, face_id, _, _ in rows]
+
+    assert seen(0.7, None) == [0, 0, 0]  # no threshold of its own: 0.7, and exactly at it counts
+    assert seen(0.69, None) == [0, -1, -1]
+    assert seen(0.9, 0.9) == [0, 0, 0]
+    assert seen(0.8, 0.9) == [0, -1, -1]
+    rows = follow(ScriptedRefiner([(10, 20, 60, 90)], score=1.0), frames, detect_every=99, detect_size=None)
+    # Refined at the track's predicted box, moved by 1: on frame 3 the velocity is half of frame 2's move.
+    expected = [[10, 20, 60, 90], [11, 21, 61, 91], [12.5, 22.5, 62.5, 92.5]]
+    np.testing.assert_allclose([box for _, _, box, _ in rows], expected)
+    default = ScriptedRefiner([(10, 20, 60, 90)], score=0.7, threshold=None)
+    ((_, _, box, _),) = follow(default, frames[:1], detect_size=200)  # after a downscaled detection too
+    np.testing.assert_allclose(box, [21, 41, 121, 181])
+
+
+def test_a_lost_face_is_looked_for_up_to_refine_gap_frames_after_it_was_last_seen() -> None:
+    from smm.face.video import REFINE_GAP
+
+    assert REFINE_GAP == 5
+    frames = [np.full((120, 160, 3), k, np.uint8) for k in range(1, 13)]
+    lost = ScriptedRefiner([(10, 20, 60, 90)], score=0.0)  # found on frame 1, never again
+    rows = follow(lost, frames, detect_every=99, detect_size=None)
+    assert lost.marks == [2, 3, 4, 5, 6]  # 1 to 5 frames after frame 1
+    assert [face_id for _, face_id, _, _ in rows] == [0] + [-1] * 11
+
+
+def test_a_younger_track_on_the_same_face_gives_way() -> None:
+    from smm.face.video import DUPLICATE_IOU, _without_duplicates
+
+    assert DUPLICATE_IOU == 0.5
+    points = np.zeros((5, 2), np.float32)
+
+    def face(*box: float) -> tuple[np.ndarray, np.ndarray]:
+        return np.array(box, np.float32), points
+
+    seen = {
+        0: face(0, 0, 10, 10),
+        1: face(0, 0, 10, 11),  # IoU 10/11 with face 0: the same face
+        2: face(100, 100, 110, 110),
+        3: face(100, 100, 110, 120),  # IoU exactly 0.5 with face 2: still another face
+        4: face(200, 0, 210, 10),
+    }
+    assert list(_without_duplicates(seen)) == [0, 2, 3, 4]
+    assert list(_without_duplicates({5: seen[1], 7: seen[0]})) == [5]  # the older id stays
+
+
+def test_aligned_crops_take_tensors_and_read_only_frames_alike() -> None:
+    import warnings
+
+    from smm.face.video import aligned_crops
+
+    frame = np.random.default_rng(0).integers(0, 256, (1, 150, 120, 3), dtype=np.uint8)
+    landmarks = (TEMPLATE_112 * 1.2 + 10).astype(np.float32)[None]
+    index = np.zeros(1, np.int64)
+    crops = aligned_crops(frame, landmarks, index)
+    assert crops.dtype == torch.uint8
+    assert crops.shape == (1, 112, 112, 3)
+    readonly = frame.copy()
+    readonly.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns about arrays it cannot write
+        assert torch.equal(aligned_crops(readonly, landmarks, index), crops)
+    assert torch.equal(aligned_crops(torch.from_numpy(frame), landmarks, index), crops)
