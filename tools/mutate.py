@@ -8,11 +8,13 @@ one at a time, and runs the given tests against each; a mutant the tests do not 
 happens in a temporary copy of the tracked files, so the working tree is never touched; the
 surviving mutants are printed as diffs at the end. It is slow (minutes per module on two
 cores), so it is not part of CI: run it on the modules a change touches (CONTRIBUTING.md).
+Save the output; after adding tests, ``--recheck saved.log`` runs only its survivors again.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shlex
@@ -69,6 +71,11 @@ def scratch_copy(folder: Path, module: str, tests: list[str], pytest_args: list[
     return repo
 
 
+def survivors_in(log: str) -> list[str]:
+    """The mutant names of the ``--- <name>`` lines this script prints for each survivor."""
+    return [line[4:].strip() for line in log.splitlines() if line.startswith("--- ") and "__mutmut_" in line]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("module", help="the module to mutate, e.g. smm/loader.py")
@@ -79,7 +86,27 @@ def main() -> int:
     parser.add_argument(
         "--pytest-args", default="", help="extra pytest arguments, e.g. \"-k 'not slow_test'\" (split like a shell)"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="only these mutants (names or shell patterns, e.g. 'smm.face.video.x_area*')",
+    )
+    parser.add_argument(
+        "--recheck",
+        type=Path,
+        metavar="LOG",
+        help="only the mutants that survived in LOG, the saved output of an earlier run (after adding tests)",
+    )
     args = parser.parse_args()
+    names = list(args.only)
+    if args.recheck is not None:
+        if not args.recheck.is_file():
+            parser.error(f"--recheck: no such file {args.recheck}")
+        names += survivors_in(args.recheck.read_text(errors="replace"))
+        if not names:
+            parser.error(f"--recheck: {args.recheck} lists no surviving mutant ('--- <name>' lines)")
     if not (ROOT / args.module).is_file():
         parser.error(f"{args.module} is not a file of this repository")
     missing = [test for test in args.tests if not (ROOT / test).is_file()]
@@ -93,12 +120,14 @@ def main() -> int:
                 file.write("debug = true\n")
         env = {**os.environ, "PYTHONPATH": str(repo / "mutants"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         run = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)], cwd=repo, env=env
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *names], cwd=repo, env=env
         )
         results = subprocess.run(
             [sys.executable, "-m", "mutmut", "results"], cwd=repo, env=env, capture_output=True, text=True
         )
         survivors = [line.split(":")[0].strip() for line in results.stdout.splitlines() if "survived" in line]
+        if names:
+            survivors = [m for m in survivors if any(m == n or fnmatch.fnmatchcase(m, n) for n in names)]
         print(f"\n{len(survivors)} surviving mutant(s) of {args.module}")
         for name in survivors:
             diff = subprocess.run(
