@@ -7,7 +7,7 @@ one at a time, and runs the given tests against each; a mutant the tests do not 
 ("survived") is a missing test, unless it is equivalent (the code means the same). The run
 happens in a temporary copy of the tracked files, so the working tree is never touched; the
 surviving mutants are printed as diffs at the end. It is slow (minutes per module on two
-cores), so it is not part of CI: run it on the modules a change touches (CONTRIBUTING.md).
+cores), so it is not part of CI: run it on the modules a change touches (docs/contributing.rst).
 Save the output; after adding tests, ``--recheck saved.log`` runs only its survivors again.
 """
 
