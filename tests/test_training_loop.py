@@ -428,3 +428,61 @@ def test_data_weights_fall_back_to_none_where_a_class_has_no_sample(data: Path) 
     finally:
         sets["AU"].au[:], sets["EXPR"].expr[:] = au, expr
     assert (criterion.au_pos_weight, criterion.expr_weight) == (None, None)
+
+
+def test_resume_refuses_another_recipe_naming_each_difference(
+    tmp_path: Path, run: tuple[Path, TrainResult, list[str]], data: Path
+) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(run[0], out)
+    state_path = out / "resume.pt"
+
+    def resume(recipe: Any, seed: int = SEED) -> TrainResult:
+        return train(recipe, out, data=data, device="cpu", precision="fp32", seed=seed, resume=True)
+
+    expected = f"{state_path} is a run of another recipe: lr=0.02, momentum=0.9 (this run: lr=0.5, momentum=0.5)"
+    with pytest.raises(TrainingError, match=f"^{re.escape(expected)}$"):
+        resume(SMALL.replace(lr=0.5, momentum=0.5, steps=6))  # steps may grow: not a difference
+    # A list and a tuple of the same numbers are the same recipe, whichever the run was saved with
+    # (the wrong seed then stops the resume right after the recipe was accepted).
+    state = torch.load(state_path, weights_only=True)
+    jitter = (0.4, 0.4, 0.4, 0.1)
+    for saved, given in ((jitter, list(jitter)), (list(jitter), jitter)):
+        torch.save({**state, "recipe": SMALL.replace(color_jitter=saved).to_dict()}, state_path)
+        with pytest.raises(TrainingError, match=r"was started with seed 3, not 4$"):
+            resume(SMALL.replace(color_jitter=given), seed=4)
+
+
+def test_training_errors_carry_the_command_lines_words(
+    tmp_path: Path, run: tuple[Path, TrainResult, list[str]]
+) -> None:
+    assert TrainingError("plain").cli == "plain"
+    assert TrainingError("python words", cli="command-line words").cli == "command-line words"
+    with pytest.raises(TrainingError) as held:
+        train(SMALL, run[0], data=tmp_path)
+    assert str(held.value) == f"{run[0]} already holds a run (resume.pt); pass resume=True or another folder"
+    assert (
+        held.value.cli
+        == f"{run[0]} already holds a run (resume.pt); add --resume to continue it, or give another --out"
+    )
+
+
+def test_an_unreadable_resume_state_is_named_with_the_loaders_first_line(
+    tmp_path: Path, run: tuple[Path, TrainResult, list[str]], data: Path
+) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(run[0], out)
+    (out / "resume.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception) as loading:  # noqa: PT011 - whatever torch raises, its first line is quoted
+        torch.load(out / "resume.pt", weights_only=True)
+    first = str(loading.value).splitlines()[0]
+    expected = f"{out / 'resume.pt'}: cannot be read as a resume state ({first})"
+    with pytest.raises(TrainingError, match=f"^{re.escape(expected)}$"):
+        train(SMALL, out, data=data, device="cpu", resume=True)
+
+
+def test_a_loss_that_fails_before_any_save_names_step_0(tmp_path: Path, data: Path) -> None:
+    out = tmp_path / "boom"
+    with pytest.raises(TrainingError, match=r"at step \d+; stopped\. The last saved state \(.*resume\.pt, step 0\)"):
+        train(SMALL.replace(lr=1e12, steps=20, save_every=100, val_every=100), out, data=data, device="cpu")
+    assert not (out / "resume.pt").exists()
