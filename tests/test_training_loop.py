@@ -486,3 +486,57 @@ def test_a_loss_that_fails_before_any_save_names_step_0(tmp_path: Path, data: Pa
     with pytest.raises(TrainingError, match=r"at step \d+; stopped\. The last saved state \(.*resume\.pt, step 0\)"):
         train(SMALL.replace(lr=1e12, steps=20, save_every=100, val_every=100), out, data=data, device="cpu")
     assert not (out / "resume.pt").exists()
+
+
+def test_validate_in_a_process_of_several_scores_its_share_and_merges(data: Path) -> None:
+    frames, folders = find_affwild2(data)
+    torch.manual_seed(0)
+    model = smm.create_model("smm_resnet18", image_size=32)
+    evaluate = eval_transform(model.data_config)
+    sets = {
+        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Validation_Set"]}, transform=evaluate)
+        for t in TASKS
+    }
+
+    class Second:  # rank 1 of 3; merging is recorded and leaves the counts as they are
+        rank, world = 1, 3
+        merged = 0
+
+        def merge(self, metric: ABAWMetrics) -> ABAWMetrics:
+            Second.merged += 1
+            return metric
+
+    share = validate(model, sets, "cpu", procs=Second())  # type: ignore[arg-type]
+    assert Second.merged == 1
+    every_third = {t: Subset(s, range(1, len(s), 3)) for t, s in sets.items()}
+    assert share == validate(model, every_third, "cpu")
+    assert share != validate(model, sets, "cpu")
+
+
+def test_fp16_by_dtype_is_fp16_by_name(data: Path) -> None:
+    model = smm.create_model("smm_resnet18", image_size=32)
+    with pytest.raises(ValueError, match=r"^precision 'fp16' needs a CUDA device"):
+        validate(model, {}, "cpu", torch.float16)
+
+
+def test_losses_are_computed_in_fp32_under_bf16_autocast(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = loop._criterion
+    seen: list[tuple[torch.dtype, ...]] = []
+
+    def recording(recipe: Any, train_sets: Any) -> MultiTaskLoss:
+        criterion = real(recipe, train_sets)
+        forward = criterion.forward
+
+        def checked(output: Any, *targets: torch.Tensor) -> Any:
+            seen.append((output.au.dtype, output.expr.dtype, output.va.dtype))
+            return forward(output, *targets)
+
+        criterion.forward = checked  # type: ignore[method-assign]
+        return criterion
+
+    monkeypatch.setattr(loop, "_criterion", recording)
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(0.1))
+    train(SMALL.replace(steps=1), tmp_path / "run", data=data, device="cpu", precision="bf16", log=lambda _: None)
+    assert seen == [(torch.float32,) * 3] * 3  # the model's bf16 outputs, cast for each task's loss
