@@ -7,12 +7,13 @@ mutated against this file (``tools/mutate.py smm/training/loop.py tests/test_tra
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -151,7 +152,8 @@ def test_progress_is_reported_every_twentieth_of_the_run(
     )
     lines: list[str] = []
     recipe = SMALL.replace(steps=43, val_every=100, save_every=100, batch_size=2)
-    train(recipe, tmp_path / "run", data=data, device="cpu", precision="fp32", log=lines.append)
+    train(recipe, tmp_path / "run", data=data, device="cpu", log=lines.append)  # default precision and seed
+    assert torch.load(tmp_path / "run" / "resume.pt", weights_only=True)["seed"] == 0
     progress = [int(m.group(1)) for line in lines if (m := re.match(r"step (\d+)/43 ", line))]
     assert progress == [*range(2, 43, 2), 43]  # every 43 // 20 = 2 steps, and the last
 
@@ -339,6 +341,10 @@ def test_task_forward_runs_each_task_alone_or_all_at_once() -> None:
     model.train()  # batch statistics: each task's own batch, or all of them
     torch.manual_seed(1)
     alone = per_task(images)["EXPR"].expr
+    torch.manual_seed(1)
+    for task in ("AU", "EXPR"):  # the same dropout draws in the same order as per_task's
+        own = model(images[task])
+    torch.testing.assert_close(alone, own.expr)
     torch.manual_seed(1)
     assert not torch.allclose(joint(images)["EXPR"].expr, alone, atol=1e-3)
     with pytest.raises(ValueError, match=r"^forward must be 'per-task' or 'concatenated', got 'joint'$"):
@@ -540,3 +546,75 @@ def test_losses_are_computed_in_fp32_under_bf16_autocast(
     monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(0.1))
     train(SMALL.replace(steps=1), tmp_path / "run", data=data, device="cpu", precision="bf16", log=lambda _: None)
     assert seen == [(torch.float32,) * 3] * 3  # the model's bf16 outputs, cast for each task's loss
+
+
+class _Board:
+    """Stands in for TensorBoard's ``SummaryWriter`` (not installed here): records what the loop writes."""
+
+    made: ClassVar[list[tuple[str, int | None]]] = []
+    scalars: ClassVar[list[tuple[str, float, int]]] = []
+    closed: ClassVar[int] = 0
+
+    def __init__(self, log_dir: str, purge_step: int | None = None) -> None:
+        _Board.made.append((log_dir, purge_step))
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        _Board.scalars.append((tag, value, step))
+
+    def close(self) -> None:
+        _Board.closed += 1
+
+
+def test_tensorboard_gets_every_logged_value_at_its_step(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    board = types.ModuleType("torch.utils.tensorboard")
+    board.SummaryWriter = _Board  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", board)
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(0.4))
+    out = tmp_path / "run"
+    train(SMALL.replace(steps=2), out, data=data, device="cpu", precision="fp32", log=lambda _: None)
+    assert _Board.made == [(str(out / "tensorboard"), None)]
+    assert _Board.closed == 1
+    rows = _rows(out / "log.csv")
+    expected = [
+        (column, float(row[column]), int(row["step"])) for row in rows for column in COLUMNS[1:] if row[column] != ""
+    ]
+    assert [(tag, pytest.approx(value, rel=1e-6), step) for tag, value, step in _Board.scalars] == expected
+    _Board.made.clear()
+    train(SMALL.replace(steps=3), out, data=data, device="cpu", precision="fp32", resume=True, log=lambda _: None)
+    assert _Board.made == [(str(out / "tensorboard"), 3)]  # what was written after the saved step 2 is dropped
+    assert _Board.scalars[-1][2] == 3
+
+
+def test_a_fresh_run_starts_a_fresh_log(tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(0.4))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "log.csv").write_text(",".join(COLUMNS) + "\n0,9.0,,,,,,,,,,\n")  # a run killed before its first save
+    train(SMALL.replace(steps=2), out, data=data, device="cpu", precision="fp32", log=lambda _: None)
+    rows = _rows(out / "log.csv")
+    assert [int(r["step"]) for r in rows] == [0, 1, 2]
+    assert float(rows[0]["lr"]) == SMALL.lr
+
+
+def test_step_augmentation_differs_from_step_to_step_on_the_same_images(data: Path) -> None:
+    frames, folders = find_affwild2(data)
+    augment = train_transform(32, hflip=0.5)
+    sets = {
+        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Train_Set"]}, transform=augment) for t in TASKS
+    }
+
+    class Same:  # the same four images of each task at every step
+        def step(self, step: int) -> dict[str, list[int]]:
+            return {t: [0, 1, 2, 3] for t in TASKS}
+
+    batches = StepBatches(sets, Same(), seed=0)  # type: ignore[arg-type]
+    images = [batches[k]["AU"]["image"] for k in range(6)]
+    assert all(not torch.equal(a, b) for a, b in itertools.combinations(images, 2))
+    torch.testing.assert_close(batches[3]["AU"]["image"], images[3])
+    ranks = [StepBatches(sets, Same(), seed=0, rank=r, world=2)[0]["AU"]["image"] for r in (0, 1)]
+    assert not torch.equal(ranks[0], ranks[1][:2])  # each process draws its own augmentation

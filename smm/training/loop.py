@@ -490,7 +490,7 @@ def _save_model(
     data: Any,
     step: int,
     scores: ABAWScores | None,
-    synthetic: bool = False,
+    synthetic: bool,
 ) -> None:
     from smm.checkpoint import save_checkpoint
 
