@@ -99,27 +99,59 @@ def test_log_rows_hold_each_steps_learning_rate_losses_and_scores(run: tuple[Pat
     assert TrainResult(steps=1).last is None
 
 
-def test_first_step_losses_are_each_tasks_loss_on_its_own_batch(
-    run: tuple[Path, TrainResult, list[str]], data: Path
-) -> None:
-    out, _, _ = run
-    first = _rows(out / "log.csv")[1]
-    # The first step written out here: the seeded model, step 0's batches, the data's class weights.
-    sets = _train_sets(data)
-    torch.manual_seed(SEED)
-    model = smm.create_model(SMALL.model, image_size=SMALL.image_size)
+def _first_step_losses(recipe: Any, data: Path, seed: int) -> dict[str, float]:
+    """The first step written out here: the seeded model, step 0's batches, the data's class weights."""
+    frames, folders = find_affwild2(data)
+    augment = train_transform(recipe.image_size, color_jitter=recipe.color_jitter, hflip=recipe.hflip)
+    sets = {
+        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Train_Set"]}, transform=augment) for t in TASKS
+    }
+    torch.manual_seed(seed)
+    model = smm.create_model(recipe.model, image_size=recipe.image_size)
     au = np.asarray(sets["AU"].au)
     pos_weight = (au == 0).sum(0) / (au == 1).sum(0)
     expr = np.asarray(sets["EXPR"].expr)
     counts = np.bincount(expr[expr >= 0], minlength=8)
-    criterion = MultiTaskLoss(pos_weight, counts.sum() / (8 * counts), va_correction=SMALL.va_correction)
-    sampler = TaskBatchSampler({t: len(s) for t, s in sets.items()}, SMALL.batch_size, splits=SMALL.splits, seed=SEED)
+    criterion = MultiTaskLoss(pos_weight, counts.sum() / (8 * counts), va_correction=recipe.va_correction)
+    sampler = TaskBatchSampler({t: len(s) for t, s in sets.items()}, recipe.batch_size, splits=recipe.splits, seed=seed)
     model.train()
-    for task, batch in StepBatches(sets, sampler, SEED)[0].items():
-        assert len(batch["image"]) == SMALL.batch_size
+    losses = {}
+    for task, batch in StepBatches(sets, sampler, seed)[0].items():
+        assert batch["image"].shape == (recipe.batch_size, 3, recipe.image_size, recipe.image_size)
         loss = criterion(model(batch["image"]), batch["au"], batch["expr"], batch["va"])
-        expected = {"AU": loss.au, "EXPR": loss.expr, "VA": loss.va}[task].item()
+        losses[task] = {"AU": loss.au, "EXPR": loss.expr, "VA": loss.va}[task].item()
+    return losses
+
+
+def test_first_step_losses_are_each_tasks_loss_on_its_own_batch(
+    run: tuple[Path, TrainResult, list[str]], data: Path
+) -> None:
+    first = _rows(run[0] / "log.csv")[1]
+    for task, expected in _first_step_losses(SMALL, data, SEED).items():
         assert float(first[f"loss_{task.lower()}"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_recipes_augmentation_and_the_models_input_size_reach_the_data(tmp_path: Path) -> None:
+    # Frames of 48 px for a model of 32 px, flipped every time and colour-jittered: the first step's losses
+    # and the validation before training, against both written out here.
+    data = tmp_path / "data48"
+    make_synthetic_affwild2(data, videos=3, frames_per_video=10, validation_videos=1, image_size=48, seed=2)
+    recipe = SMALL.replace(steps=1, hflip=1.0, color_jitter=(0.4, 0.4, 0.4, 0.1), val_every=100)
+    lines: list[str] = []
+    result = train(recipe, tmp_path / "run", data=data, device="cpu", precision="fp32", seed=SEED, log=lines.append)
+    first = _rows(tmp_path / "run" / "log.csv")[1]
+    for task, expected in _first_step_losses(recipe, data, SEED).items():
+        assert float(first[f"loss_{task.lower()}"]) == pytest.approx(expected, rel=1e-5)
+    frames, folders = find_affwild2(data)
+    torch.manual_seed(SEED)
+    model = smm.create_model(recipe.model, image_size=32)
+    evaluate = eval_transform(input_size=(3, 32, 32))
+    sets = {
+        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Validation_Set"]}, transform=evaluate)
+        for t in TASKS
+    }
+    assert result.history[0][1] == validate(model, sets, "cpu", "fp32")
+    assert smm.load_checkpoint(tmp_path / "run").data_config["input_size"] == (3, 32, 32)
 
 
 def test_progress_lines(run: tuple[Path, TrainResult, list[str]], data: Path) -> None:
@@ -618,3 +650,25 @@ def test_step_augmentation_differs_from_step_to_step_on_the_same_images(data: Pa
     torch.testing.assert_close(batches[3]["AU"]["image"], images[3])
     ranks = [StepBatches(sets, Same(), seed=0, rank=r, world=2)[0]["AU"]["image"] for r in (0, 1)]
     assert not torch.equal(ranks[0], ranks[1][:2])  # each process draws its own augmentation
+
+
+def test_progress_goes_to_stderr_by_default_and_the_folder_is_made_with_its_parents(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(0.4))
+    out = tmp_path / "runs" / "today" / "run"
+    expected = f"nothing to resume: {out / 'resume.pt'} does not exist"
+    with pytest.raises(TrainingError, match=f"^{re.escape(expected)}$"):
+        train(SMALL, out, data=data, resume=True)
+    train(SMALL.replace(steps=1), out, data=data, device="cpu", precision="fp32")
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert lines[0].startswith("training smm_resnet18 (demo recipe) for 1 steps, 4 images per task and step")
+    assert lines[1:] == [
+        f"before training: {describe(_scores(0.4))}",
+        f"step 1: {describe(_scores(0.4))}",
+        lines[3],
+    ]
+    assert re.fullmatch(r"step 1/1 loss \d+\.\d{4} lr 0\.00e\+00 eta 0s", lines[3])
+    assert err.endswith("eta 0s\n")
+    assert (out / "model.safetensors").is_file()
