@@ -10,6 +10,7 @@ import csv
 import itertools
 import json
 import math
+import os
 import re
 import shutil
 from pathlib import Path
@@ -46,7 +47,14 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
+def _shared(fixture_name: str, config: pytest.Config) -> str:
+    """Module-wide, except under mutation testing (``tools/mutate.py`` sets ``SMM_MUTATION``): mutmut links
+    each test to the functions it calls, and a module-wide fixture's calls only to the first test using it,
+    so every other test of the run would never meet a mutant of the loop."""
+    return "function" if os.environ.get("SMM_MUTATION") else "module"
+
+
+@pytest.fixture(scope=_shared)
 def run(tmp_path_factory: pytest.TempPathFactory, data: Path) -> tuple[Path, TrainResult, list[str]]:
     """Four fp32 steps with validation and saving every second step."""
     out = tmp_path_factory.mktemp("runs") / "run"
@@ -203,7 +211,8 @@ def test_best_model_is_the_first_best_trained_validation(
     scripted = iter([5.0, -0.2, -0.2, -0.3])
     monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(next(scripted)))
     out = tmp_path / "run"
-    result = train(SMALL.replace(steps=6), out, data=data, device="cpu", precision="fp32", seed=SEED, log=print)
+    recipe = SMALL.replace(steps=6, momentum=0.8, weight_decay=1e-4)
+    result = train(recipe, out, data=data, device="cpu", precision="fp32", seed=SEED, log=print)
     assert result.best_step == 2
     assert [(step, scores.p_mtl) for step, scores in result.history] == [(0, 5.0), (2, -0.2), (4, -0.2), (6, -0.3)]
     best, last = _card(out / "best"), _card(out)
@@ -217,7 +226,9 @@ def test_best_model_is_the_first_best_trained_validation(
     assert any(not torch.equal(weights[k], final[k]) for k in final)  # steps 3 to 6 moved the weights
     state = torch.load(out / "resume.pt", weights_only=True)
     assert (state["step"], state["best"], state["seed"]) == (6, -0.2, SEED)
-    assert state["recipe"] == SMALL.replace(steps=6).to_dict()
+    assert state["recipe"] == recipe.to_dict()
+    group = state["optimizer"]["param_groups"][0]
+    assert (group["momentum"], group["weight_decay"], group["initial_lr"]) == (0.8, 1e-4, SMALL.lr)
     assert state["config"] == smm.load_checkpoint(out).config.to_dict()
     assert [rng.dtype for rng in state["rng"]] == [torch.uint8]
     assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-15)  # annealed to 0 at step 6
@@ -250,6 +261,10 @@ def test_demo_data_is_generated_once_and_marked_synthetic(tmp_path: Path, monkey
     assert len(made) == 1  # generated once
     assert not any(line.startswith("demo:") for line in lines)
     assert lines[0] == f"resumed {out} at step 2 of 3"
+    lines.clear()
+    done = train(SMALL.replace(steps=3), out, device="cpu", precision="fp32", seed=SEED, resume=True, log=lines.append)
+    assert done.finished
+    assert lines == [f"{out} is already finished (step 3 of 3): nothing to resume"]
 
 
 def test_a_resumed_log_drops_the_rows_after_the_saved_step(
@@ -627,10 +642,13 @@ def test_a_fresh_run_starts_a_fresh_log(tmp_path: Path, data: Path, monkeypatch:
     out = tmp_path / "run"
     out.mkdir()
     (out / "log.csv").write_text(",".join(COLUMNS) + "\n0,9.0,,,,,,,,,,\n")  # a run killed before its first save
-    train(SMALL.replace(steps=2), out, data=data, device="cpu", precision="fp32", log=lambda _: None)
+    published = SMALL.replace(steps=2, schedule="published")
+    train(published, out, data=data, device="cpu", precision="fp32", log=lambda _: None)
     rows = _rows(out / "log.csv")
     assert [int(r["step"]) for r in rows] == [0, 1, 2]
-    assert float(rows[0]["lr"]) == SMALL.lr
+    # The published schedule: cosine annealing over 10,000 steps, stepped once per step.
+    expected = [0.5 * SMALL.lr * (1 + math.cos(math.pi * k / 10_000)) for k in range(3)]
+    np.testing.assert_allclose([float(r["lr"]) for r in rows], expected, rtol=1e-12)
 
 
 def test_step_augmentation_differs_from_step_to_step_on_the_same_images(data: Path) -> None:

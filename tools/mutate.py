@@ -118,7 +118,14 @@ def main() -> int:
         if args.debug:
             with (repo / "pyproject.toml").open("a") as file:
                 file.write("debug = true\n")
-        env = {**os.environ, "PYTHONPATH": str(repo / "mutants"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(repo / "mutants"),
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            # Tests make their module-wide fixtures per test (mutmut links a fixture's calls to one test only).
+            "SMM_MUTATION": "1",
+        }
         run = subprocess.run(
             [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *names], cwd=repo, env=env
         )
