@@ -191,11 +191,11 @@ def test_progress_is_reported_every_twentieth_of_the_run(
         loop, "_step_losses", lambda runner, *_: {t: sum(p.sum() for p in runner.parameters()) * 0 + 1 for t in TASKS}
     )
     lines: list[str] = []
-    recipe = SMALL.replace(steps=43, val_every=100, save_every=100, batch_size=2)
+    recipe = SMALL.replace(steps=41, val_every=100, save_every=100, batch_size=2)
     train(recipe, tmp_path / "run", data=data, device="cpu", log=lines.append)  # default precision and seed
     assert torch.load(tmp_path / "run" / "resume.pt", weights_only=True)["seed"] == 0
-    progress = [int(m.group(1)) for line in lines if (m := re.match(r"step (\d+)/43 ", line))]
-    assert progress == [*range(2, 43, 2), 43]  # every 43 // 20 = 2 steps, and the last
+    progress = [int(m.group(1)) for line in lines if (m := re.match(r"step (\d+)/41 ", line))]
+    assert progress == [*range(2, 41, 2), 41]  # every 41 // 20 = 2 steps, and the last
 
 
 def test_describe_rounds_each_measure_to_three_places() -> None:
@@ -589,10 +589,17 @@ def test_losses_are_computed_in_fp32_under_bf16_autocast(
         criterion.forward = checked  # type: ignore[method-assign]
         return criterion
 
+    validations: list[str] = []
+
+    def validate(model: Any, val_sets: Any, device: Any, precision: Any, *args: Any, **kwargs: Any) -> ABAWScores:
+        validations.append(precision.name)
+        return _scores(0.1)
+
     monkeypatch.setattr(loop, "_criterion", recording)
-    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(0.1))
+    monkeypatch.setattr(loop, "validate", validate)
     train(SMALL.replace(steps=1), tmp_path / "run", data=data, device="cpu", precision="bf16", log=lambda _: None)
     assert seen == [(torch.float32,) * 3] * 3  # the model's bf16 outputs, cast for each task's loss
+    assert validations == ["bf16", "bf16"]  # before training and after the last step, in the run's precision
 
 
 class _Board:
@@ -690,3 +697,30 @@ def test_progress_goes_to_stderr_by_default_and_the_folder_is_made_with_its_pare
     assert re.fullmatch(r"step 1/1 loss \d+\.\d{4} lr 0\.00e\+00 eta 0s", lines[3])
     assert err.endswith("eta 0s\n")
     assert (out / "model.safetensors").is_file()
+
+
+def test_a_run_stopped_after_a_save_resumes_to_the_same_weights_and_log(
+    tmp_path: Path, run: tuple[Path, TrainResult, list[str]], data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run fixture went through its 4 steps in one go; this one stops at step 3 (after the save at
+    # step 2), as a killed run would, then resumes.
+    real, calls = loop._step_losses, []
+
+    def stopping(*args: Any) -> dict[str, torch.Tensor]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "_step_losses", stopping)
+        with pytest.raises(KeyboardInterrupt):
+            train(SMALL, out, data=data, device="cpu", precision="fp32", seed=SEED, log=lambda _: None)
+    assert torch.load(out / "resume.pt", weights_only=True)["step"] == 2
+    lines: list[str] = []
+    train(SMALL, out, data=data, device="cpu", precision="fp32", seed=SEED, resume=True, log=lines.append)
+    assert lines[0] == f"resumed {out} at step 2 of 4"
+    ours, theirs = load_file(out / "model.safetensors"), load_file(run[0] / "model.safetensors")
+    assert [k for k in theirs if not torch.equal(ours[k], theirs[k])] == []
+    assert _rows(out / "log.csv") == _rows(run[0] / "log.csv")
