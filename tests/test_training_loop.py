@@ -187,6 +187,15 @@ def test_progress_is_reported_every_twentieth_of_the_run(
     tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: _scores(0.1))  # the steps alone, cheap ones
+
+    class Clock:  # a second passes between two readings of the loop's clock
+        now = 0.0
+
+        def monotonic(self) -> float:
+            Clock.now += 1.0
+            return Clock.now
+
+    monkeypatch.setattr(loop, "time", Clock())
     monkeypatch.setattr(
         loop, "_step_losses", lambda runner, *_: {t: sum(p.sum() for p in runner.parameters()) * 0 + 1 for t in TASKS}
     )
@@ -194,8 +203,11 @@ def test_progress_is_reported_every_twentieth_of_the_run(
     recipe = SMALL.replace(steps=41, val_every=100, save_every=100, batch_size=2)
     train(recipe, tmp_path / "run", data=data, device="cpu", log=lines.append)  # default precision and seed
     assert torch.load(tmp_path / "run" / "resume.pt", weights_only=True)["seed"] == 0
-    progress = [int(m.group(1)) for line in lines if (m := re.match(r"step (\d+)/41 ", line))]
-    assert progress == [*range(2, 41, 2), 41]  # every 41 // 20 = 2 steps, and the last
+    found = [(int(m.group(1)), m.group(2)) for line in lines if (m := re.match(r"step (\d+)/41 .* eta (\d+)s$", line))]
+    assert [step for step, _ in found] == [*range(2, 41, 2), 41]  # every 41 // 20 = 2 steps, and the last
+    # The time left: the seconds so far (one per report here) per step done, times the steps left.
+    assert [eta for _, eta in found] == [f"{k / step * (41 - step):.0f}" for k, (step, _) in enumerate(found, 1)]
+    assert torch.load(tmp_path / "run" / "resume.pt", weights_only=True)["step"] == 41  # saved at the end
 
 
 def test_describe_rounds_each_measure_to_three_places() -> None:
@@ -411,6 +423,14 @@ def test_find_affwild2_finds_nested_layouts_and_names_what_is_missing(tmp_path: 
     shutil.rmtree(annotations / "VA_Estimation_Challenge" / "Validation_Set")
     with pytest.raises(TrainingError, match=rf"^no Validation_Set/ in {re.escape(str(annotations))}/VA_Estimation"):
         find_affwild2(root)
+    with pytest.raises(
+        TrainingError, match=rf"^no cropped_aligned/ folder of frame images under {re.escape(str(annotations))}$"
+    ):
+        find_affwild2(annotations)
+    (tmp_path / "frames" / "cropped_aligned").mkdir(parents=True)
+    expected = f"no AU_Detection_Challenge/ annotation folder under {tmp_path / 'frames'} (the ABAW3 layout: "
+    with pytest.raises(TrainingError, match=f"^{re.escape(expected)}AU_Detection_Challenge/Train_Set/\\*\\.txt\\)$"):
+        find_affwild2(tmp_path / "frames")
     (tmp_path / "file").write_text("")
     with pytest.raises(TrainingError, match=r"^data folder .*file does not exist$"):
         find_affwild2(tmp_path / "file")
