@@ -843,3 +843,16 @@ def test_aligned_crops_take_tensors_and_read_only_frames_alike() -> None:
         warnings.simplefilter("error")  # torch warns about arrays it cannot write
         assert torch.equal(aligned_crops(readonly, landmarks, index), crops)
     assert torch.equal(aligned_crops(torch.from_numpy(frame), landmarks, index), crops)
+
+
+def test_the_reader_waits_for_a_slow_decoder() -> None:
+    import time
+
+    from smm.face.video import _Reader
+
+    def slow() -> Iterator[int]:
+        for k in range(3):
+            time.sleep(0.3)  # longer than the reader's wait between checks (0.1 s)
+            yield k
+
+    assert list(_Reader(slow(), 2)) == [0, 1, 2]
