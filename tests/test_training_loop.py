@@ -63,6 +63,11 @@ def run(tmp_path_factory: pytest.TempPathFactory, data: Path) -> tuple[Path, Tra
     return out, result, lines
 
 
+def _copy(run: tuple[Path, TrainResult, list[str]], tmp_path: Path) -> Path:
+    """A copy of the shared run's folder, to resume or spoil."""
+    return Path(shutil.copytree(run[0], tmp_path / "run"))
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as file:
         return list(csv.DictReader(file))
@@ -282,8 +287,7 @@ def test_demo_data_is_generated_once_and_marked_synthetic(tmp_path: Path, monkey
 def test_a_resumed_log_drops_the_rows_after_the_saved_step(
     tmp_path: Path, run: tuple[Path, TrainResult, list[str]], data: Path
 ) -> None:
-    out = tmp_path / "run"
-    shutil.copytree(run[0], out)
+    out = _copy(run, tmp_path)
     before = _rows(out / "log.csv")
     with (out / "log.csv").open("a", newline="") as file:  # logged after step 4 was saved, then killed
         file.write("5,9.0,9.0,3.0,3.0,3.0,,,,,,\n6,9.0,9.0,3.0,3.0,3.0,,,,,,\n")
@@ -298,8 +302,7 @@ def test_a_resumed_log_drops_the_rows_after_the_saved_step(
 def test_resume_refuses_another_seed_architecture_world_or_file(
     tmp_path: Path, run: tuple[Path, TrainResult, list[str]], data: Path
 ) -> None:
-    out = tmp_path / "run"
-    shutil.copytree(run[0], out)
+    out = _copy(run, tmp_path)
     state_path = out / "resume.pt"
     state = torch.load(state_path, weights_only=True)
     again = SMALL.replace(steps=6)
@@ -506,8 +509,7 @@ def test_data_weights_fall_back_to_none_where_a_class_has_no_sample(data: Path) 
 def test_resume_refuses_another_recipe_naming_each_difference(
     tmp_path: Path, run: tuple[Path, TrainResult, list[str]], data: Path
 ) -> None:
-    out = tmp_path / "run"
-    shutil.copytree(run[0], out)
+    out = _copy(run, tmp_path)
     state_path = out / "resume.pt"
 
     def resume(recipe: Any, seed: int = SEED) -> TrainResult:
@@ -543,8 +545,7 @@ def test_training_errors_carry_the_command_lines_words(
 def test_an_unreadable_resume_state_is_named_with_the_loaders_first_line(
     tmp_path: Path, run: tuple[Path, TrainResult, list[str]], data: Path
 ) -> None:
-    out = tmp_path / "run"
-    shutil.copytree(run[0], out)
+    out = _copy(run, tmp_path)
     (out / "resume.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(Exception) as loading:  # noqa: PT011 - whatever torch raises, its first line is quoted
         torch.load(out / "resume.pt", weights_only=True)
