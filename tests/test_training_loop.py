@@ -439,17 +439,18 @@ def test_find_affwild2_finds_nested_layouts_and_names_what_is_missing(tmp_path: 
         find_affwild2(tmp_path / "file")
 
 
-def test_validate_scores_each_task_on_its_own_set_whatever_the_batch(data: Path) -> None:
+def _model_and_validation_sets(data: Path) -> tuple[smm.SMMEmotionNet, dict[str, AffWild2Frames]]:
     frames, folders = find_affwild2(data)
     torch.manual_seed(0)
     model = smm.create_model("smm_resnet18", image_size=32)
     evaluate = eval_transform(model.data_config)
-    sets = {
-        t: Subset(
-            AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Validation_Set"]}, transform=evaluate), range(12)
-        )
-        for t in TASKS
-    }
+    folder = {t: {f"{t.lower()}_dir": folders[t]["Validation_Set"]} for t in TASKS}
+    return model, {t: AffWild2Frames(frames, **folder[t], transform=evaluate) for t in TASKS}
+
+
+def test_validate_scores_each_task_on_its_own_set_whatever_the_batch(data: Path) -> None:
+    model, whole = _model_and_validation_sets(data)
+    sets = {t: Subset(s, range(12)) for t, s in whole.items()}
     # Written here: one forward over each whole set, each task scored on its own.
     model.eval()
     metric = ABAWMetrics(12, 8, 2)
@@ -563,14 +564,7 @@ def test_a_loss_that_fails_before_any_save_names_step_0(tmp_path: Path, data: Pa
 
 
 def test_validate_in_a_process_of_several_scores_its_share_and_merges(data: Path) -> None:
-    frames, folders = find_affwild2(data)
-    torch.manual_seed(0)
-    model = smm.create_model("smm_resnet18", image_size=32)
-    evaluate = eval_transform(model.data_config)
-    sets = {
-        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Validation_Set"]}, transform=evaluate)
-        for t in TASKS
-    }
+    model, sets = _model_and_validation_sets(data)
 
     class Second:  # rank 1 of 3; merging is recorded and leaves the counts as they are
         rank, world = 1, 3
