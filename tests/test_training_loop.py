@@ -73,10 +73,16 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def _train_sets(data: Path) -> dict[str, AffWild2Frames]:
-    frames, sets = find_affwild2(data)
-    augment = train_transform(SMALL.image_size, color_jitter=SMALL.color_jitter, hflip=SMALL.hflip)
-    return {t: AffWild2Frames(frames, **{f"{t.lower()}_dir": sets[t]["Train_Set"]}, transform=augment) for t in TASKS}
+def _sets(data: Path, split: str, transform: Any = None) -> dict[str, AffWild2Frames]:
+    """Each task's ``split`` ("Train_Set" or "Validation_Set") of ``data``."""
+    frames, folders = find_affwild2(data)
+    return {t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t][split]}, transform=transform) for t in TASKS}
+
+
+def _train_sets(data: Path, recipe: Any = SMALL) -> dict[str, AffWild2Frames]:
+    """The training sets with ``recipe``'s augmentation, as the loop builds them."""
+    augment = train_transform(recipe.image_size, color_jitter=recipe.color_jitter, hflip=recipe.hflip)
+    return _sets(data, "Train_Set", augment)
 
 
 def _card(folder: Path) -> dict[str, Any]:
@@ -114,11 +120,7 @@ def test_log_rows_hold_each_steps_learning_rate_losses_and_scores(run: tuple[Pat
 
 def _first_step_losses(recipe: Any, data: Path, seed: int) -> dict[str, float]:
     """The first step written out here: the seeded model, step 0's batches, the data's class weights."""
-    frames, folders = find_affwild2(data)
-    augment = train_transform(recipe.image_size, color_jitter=recipe.color_jitter, hflip=recipe.hflip)
-    sets = {
-        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Train_Set"]}, transform=augment) for t in TASKS
-    }
+    sets = _train_sets(data, recipe)
     torch.manual_seed(seed)
     model = smm.create_model(recipe.model, image_size=recipe.image_size)
     au = np.asarray(sets["AU"].au)
@@ -155,14 +157,9 @@ def test_the_recipes_augmentation_and_the_models_input_size_reach_the_data(tmp_p
     first = _rows(tmp_path / "run" / "log.csv")[1]
     for task, expected in _first_step_losses(recipe, data, SEED).items():
         assert float(first[f"loss_{task.lower()}"]) == pytest.approx(expected, rel=1e-5)
-    frames, folders = find_affwild2(data)
     torch.manual_seed(SEED)
     model = smm.create_model(recipe.model, image_size=32)
-    evaluate = eval_transform(input_size=(3, 32, 32))
-    sets = {
-        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Validation_Set"]}, transform=evaluate)
-        for t in TASKS
-    }
+    sets = _sets(data, "Validation_Set", eval_transform(input_size=(3, 32, 32)))
     assert result.history[0][1] == validate(model, sets, "cpu", "fp32")
     assert smm.load_checkpoint(tmp_path / "run").data_config["input_size"] == (3, 32, 32)
 
@@ -171,8 +168,7 @@ def test_progress_lines(run: tuple[Path, TrainResult, list[str]], data: Path) ->
     out, result, lines = run
     rows = _rows(out / "log.csv")
     sets = _train_sets(data)
-    frames, folders = find_affwild2(data)
-    validation = [len(AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Validation_Set"]})) for t in TASKS]
+    validation = [len(s) for s in _sets(data, "Validation_Set").values()]
     assert lines[0] == (
         f"training smm_resnet18 (demo recipe) for 4 steps, 4 images per task and step, on cpu (fp32, channels_last) "
         f"x 1 process(es); train {[len(sets[t]) for t in TASKS]} val {validation} frames (AU, EXPR, VA)"
@@ -354,9 +350,7 @@ def test_batch_size_must_divide_between_the_processes(
 
 
 def test_step_batches_are_functions_of_seed_and_step_and_shared_by_rank(data: Path) -> None:
-    frames, folders = find_affwild2(data)
-    fixed = train_transform(32, scale=1.0, color_jitter=None, hflip=0.0)  # no random augmentation
-    sets = {t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Train_Set"]}, transform=fixed) for t in TASKS}
+    sets = _sets(data, "Train_Set", train_transform(32, scale=1.0, color_jitter=None, hflip=0.0))  # not random
     sampler = TaskBatchSampler({t: len(s) for t, s in sets.items()}, 4, splits=1, seed=0)
     whole = StepBatches(sets, sampler, seed=0)
     torch.manual_seed(123)
@@ -376,10 +370,7 @@ def test_step_batches_are_functions_of_seed_and_step_and_shared_by_rank(data: Pa
             torch.testing.assert_close(share["au"], step[task]["au"][rank::2])
     assert len(whole) >= 10**9
     # With random augmentation: the same (seed, step) gives the same batch; another step or seed does not.
-    augment = train_transform(32, hflip=0.5)  # colour jitter and flips
-    jittered = {
-        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Train_Set"]}, transform=augment) for t in TASKS
-    }
+    jittered = _sets(data, "Train_Set", train_transform(32, hflip=0.5))  # colour jitter and flips
     random = StepBatches(jittered, sampler, seed=0)
     again = random[5]["EXPR"]["image"]
     assert torch.equal(random[5]["EXPR"]["image"], again)
@@ -440,12 +431,9 @@ def test_find_affwild2_finds_nested_layouts_and_names_what_is_missing(tmp_path: 
 
 
 def _model_and_validation_sets(data: Path) -> tuple[smm.SMMEmotionNet, dict[str, AffWild2Frames]]:
-    frames, folders = find_affwild2(data)
     torch.manual_seed(0)
     model = smm.create_model("smm_resnet18", image_size=32)
-    evaluate = eval_transform(model.data_config)
-    folder = {t: {f"{t.lower()}_dir": folders[t]["Validation_Set"]} for t in TASKS}
-    return model, {t: AffWild2Frames(frames, **folder[t], transform=evaluate) for t in TASKS}
+    return model, _sets(data, "Validation_Set", eval_transform(model.data_config))
 
 
 def test_validate_scores_each_task_on_its_own_set_whatever_the_batch(data: Path) -> None:
@@ -674,11 +662,7 @@ def test_a_fresh_run_starts_a_fresh_log(tmp_path: Path, data: Path, monkeypatch:
 
 
 def test_step_augmentation_differs_from_step_to_step_on_the_same_images(data: Path) -> None:
-    frames, folders = find_affwild2(data)
-    augment = train_transform(32, hflip=0.5)
-    sets = {
-        t: AffWild2Frames(frames, **{f"{t.lower()}_dir": folders[t]["Train_Set"]}, transform=augment) for t in TASKS
-    }
+    sets = _sets(data, "Train_Set", train_transform(32, hflip=0.5))
 
     class Same:  # the same four images of each task at every step
         def step(self, step: int) -> dict[str, list[int]]:
