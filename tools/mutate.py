@@ -14,7 +14,6 @@ Save the output; after adding tests, ``--recheck saved.log`` runs only its survi
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import os
 import shlex
@@ -133,8 +132,6 @@ def main() -> int:
             [sys.executable, "-m", "mutmut", "results"], cwd=repo, env=env, capture_output=True, text=True
         )
         survivors = [line.split(":")[0].strip() for line in results.stdout.splitlines() if "survived" in line]
-        if names:
-            survivors = [m for m in survivors if any(m == n or fnmatch.fnmatchcase(m, n) for n in names)]
         print(f"\n{len(survivors)} surviving mutant(s) of {args.module}")
         for name in survivors:
             diff = subprocess.run(
