@@ -300,7 +300,8 @@ class VideoFeatures:
         model : SMMEmotionNet
         side : {"", "left", "right"}, default ""
             ``""``: the one face of a video that never shows two at once; ``"left"`` /
-            ``"right"``: the face on that side in each frame (:func:`smm.face.sides.side_rows`).
+            ``"right"``: the face on that side in each frame (:func:`smm.face.sides.side_rows`);
+            one of :attr:`sides`.
         alpha, threshold, clamp_va
             As :meth:`predictions`; smoothing runs along the side's frames.
 
@@ -311,7 +312,10 @@ class VideoFeatures:
             face's prediction (``observed`` False), as in the challenge files; NaN rows when the
             side never has a face.
         """
-        rows = side_rows(self.frame, self.face_id, self.box, self.size)[side]
+        positions = side_rows(self.frame, self.face_id, self.box, self.size)
+        if side not in positions:
+            raise ValueError(f"side must be one of this video's sides {list(positions)}, got {side!r}")
+        rows = positions[side]
         feature_row = np.cumsum(self.observed) - 1
         index = torch.from_numpy(feature_row[rows])
         result = predictions(

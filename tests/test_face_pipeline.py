@@ -1,0 +1,390 @@
+"""The face pipeline's options by their effect (``smm.face.pipeline``), with a scripted detector and a small model.
+
+A scripted detector finds faces at places given here, so every value below has a source outside
+the code under test: the places themselves, the decoded pixels of a lossless video, the closed
+form of the decision threshold and of the VA clamp, and the counts and sizes of the calls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import smm
+from smm.face import TEMPLATE_112, Faces, predict_images, predict_video, video_features
+
+skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
+
+HEAD = np.asarray(Image.fromarray(skimage_data.astronaut()[20:260, 120:340]).resize((112, 112))) // 2  # room to shade
+WIDTH, HEIGHT = 240, 160
+
+
+class Scripted:
+    """Finds the faces ``(x, y, size)`` given here, in the pixels of a ``WIDTH`` x ``HEIGHT`` frame.
+
+    A face's landmarks are the alignment template scaled to ``size`` and moved to ``(x, y)``;
+    each place is scaled to the size of the image it is given. An image of one colour has no
+    face. Records the ``(H, W)`` of every image it is asked about.
+    """
+
+    def __init__(self, places: list[tuple[float, float, float]], min_face_size: int | None = None) -> None:
+        self.places = places
+        self.seen: list[tuple[int, int]] = []
+        if min_face_size is not None:
+            self.min_face_size = min_face_size
+
+    def detect(self, images: list[np.ndarray]) -> list[Faces]:
+        found = []
+        for image in images:
+            self.seen.append(image.shape[:2])
+            if image.min() == image.max():
+                found.append(Faces.none())
+                continue
+            scale = image.shape[1] / WIDTH
+            boxes = np.array([[x, y, x + s, y + s] for x, y, s in self.places], np.float32) * scale
+            points = np.stack([TEMPLATE_112 * s / 112 + (x, y) for x, y, s in self.places]).astype(np.float32) * scale
+            found.append(Faces(boxes, np.ones(len(self.places), np.float32), points))
+        return found
+
+
+def _frame(shade: int = 0) -> np.ndarray:
+    """A ``WIDTH`` x ``HEIGHT`` frame: a ramp, the head at (20, 30) and a half-size head at (160, 40), all ``shade``
+    levels brighter (at most 120)."""
+    head = HEAD + np.uint8(shade)
+    frame = np.empty((HEIGHT, WIDTH, 3), np.uint8)
+    frame[...] = np.arange(WIDTH)[None, :, None] // 2 + shade
+    frame[30:142, 20:132] = head
+    frame[40:96, 160:216] = head[::2, ::2]
+    return frame
+
+
+PLACES = [(160.0, 40.0, 56.0), (20.0, 30.0, 112.0)]  # the small face first: the pipeline orders by size
+
+
+@pytest.fixture(scope="module")
+def model() -> smm.SMMEmotionNet:
+    torch.manual_seed(0)
+    return smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+
+
+@pytest.fixture(scope="module")
+def high_valence(model: smm.SMMEmotionNet) -> smm.SMMEmotionNet:
+    """The model with valence about 5 and arousal about -5: a clamp to [-1, 1] shows."""
+    other = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+    other.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        other.message_space.va.bias += torch.tensor([5.0, -5.0])
+    return other
+
+
+class Recording:
+    """An engine (:class:`smm.inference.engine.Engine`) that runs the model in fp32 and records its batch sizes."""
+
+    name = "recording"
+
+    def __init__(self, model: smm.SMMEmotionNet) -> None:
+        self.model = model
+        self.sizes: list[int] = []
+
+    @torch.no_grad()
+    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.sizes.append(len(batch))
+        out = self.model(batch)
+        return out.au_features.float(), out.message.float()
+
+
+def _expected(model: smm.SMMEmotionNet, crop: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """AU probabilities, expression probabilities and VA of a 112 x 112 crop, by timm's transform and the model."""
+    import timm.data
+
+    inputs = timm.data.create_transform(**model.data_config)(Image.fromarray(crop))[None]
+    with torch.no_grad():
+        out = model(inputs)
+    return torch.sigmoid(out.au)[0], torch.softmax(out.expr, -1)[0], out.va[0]
+
+
+def _same_rows(a: smm.FramePredictions, b: smm.FramePredictions) -> None:
+    for field in a._fields:
+        left, right = getattr(a, field), getattr(b, field)
+        if isinstance(left, torch.Tensor):
+            torch.testing.assert_close(left, right, equal_nan=True, atol=1e-6, rtol=1e-6, msg=field)
+        else:
+            assert left == right, field
+
+
+# Photos -----------------------------------------------------------------------------------------------------------
+
+
+def test_photo_rows_hold_the_detectors_faces_largest_first(model: smm.SMMEmotionNet) -> None:
+    detector = Scripted(PLACES)
+    result = predict_images(model, [_frame()], detector=detector, precision="fp32")
+    assert result.face_id.tolist() == [0, 1]
+    np.testing.assert_array_equal(result.box.numpy(), [[20, 30, 132, 142], [160, 40, 216, 96]])
+    np.testing.assert_allclose(result.landmarks[0].numpy(), TEMPLATE_112 + np.array([20, 30]), atol=1e-5)
+    np.testing.assert_allclose(result.landmarks[1].numpy(), TEMPLATE_112 / 2 + np.array([160, 40]), atol=1e-5)
+    assert result.time.dtype == torch.float64
+    assert result.time.tolist() == [0.0, 0.0]
+    assert result.frame.dtype == torch.int64
+    # The big face's crop is the head as pasted (a whole-pixel shift of the template): the model's numbers on it.
+    au, expr, va = _expected(model, HEAD)
+    torch.testing.assert_close(result.au_prob[0], au, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(result.expr_prob[0], expr, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(result.va[0], va, atol=1e-5, rtol=1e-5)
+    assert result.expr[0].item() == int(expr.argmax())
+
+
+def test_photos_in_many_batches_give_the_rows_of_one(tmp_path: Path, model: smm.SMMEmotionNet) -> None:
+    """Chunks of photos: a row's reason and values belong to its photo, whatever the batch size."""
+    Image.fromarray(_frame(7)).save(tmp_path / "face.png")
+    blank = np.full((HEIGHT, WIDTH, 3), 90, np.uint8)
+    inputs = [_frame(), tmp_path / "missing.png", blank, tmp_path / "face.png", blank, _frame(3)]
+    detector = Scripted(PLACES[1:])
+    rows = {
+        size: predict_images(model, inputs, detector=detector, batch_size=size, errors="report", precision="fp32")
+        for size in (1, 2, 4, 32)
+    }
+    one = rows[32]
+    missing = f"image {tmp_path / 'missing.png'} does not exist"
+    assert one.reason == ("", missing, "no face found", "", "no face found", "")
+    assert one.observed.tolist() == [True, False, False, True, False, True]
+    assert one.source == ("", str(tmp_path / "missing.png"), "", str(tmp_path / "face.png"), "", "")
+    for size in (1, 2, 4):
+        _same_rows(rows[size], one)
+    # The detector is asked about the readable photos only, each once.
+    detector.seen.clear()
+    predict_images(model, inputs, detector=detector, batch_size=4, errors="report", precision="fp32")
+    assert detector.seen == [(HEIGHT, WIDTH)] * 5
+
+
+def test_a_photo_without_a_face_says_whether_it_was_too_small(model: smm.SMMEmotionNet) -> None:
+    """The smallest face is compared with the shorter side: exactly that size is searched, one pixel less is not."""
+    detector = Scripted([], min_face_size=20)
+    images = [np.zeros((20, 30, 3), np.uint8), np.zeros((19, 30, 3), np.uint8), np.zeros((30, 19, 3), np.uint8)]
+    result = predict_images(model, images, detector=detector)
+    assert result.reason == (
+        "no face found",
+        "image too small for face detection (30x19 px; the detector's smallest face is 20 px)",
+        "image too small for face detection (19x30 px; the detector's smallest face is 20 px)",
+    )
+    assert predict_images(model, images[1:2], detector=Scripted([])).reason == ("no face found",)  # size unknown
+
+
+def test_photos_of_every_kind_reach_the_model_as_rgb(tmp_path: Path, model: smm.SMMEmotionNet) -> None:
+    frame = _frame()
+    grey = np.asarray(Image.fromarray(frame).convert("L"))
+    Image.fromarray(frame).save(tmp_path / "rgb.png")
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    Image.fromarray(np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)])).save(tmp_path / "rgba.png")
+    detector = Scripted(PLACES[1:])
+    inputs = [tmp_path / "rgb.png", str(tmp_path / "rgba.png"), Image.fromarray(frame), tmp_path / "grey.png"]
+    inputs.append(Image.fromarray(grey))
+    result = predict_images(model, inputs, detector=detector, precision="fp32")
+    as_rgb = predict_images(model, [frame, np.dstack([grey] * 3)], detector=detector, precision="fp32")
+    for row, same in ((0, 0), (1, 0), (2, 0), (3, 1), (4, 1)):
+        torch.testing.assert_close(result.au_prob[row], as_rgb.au_prob[same], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(result.va[row], as_rgb.va[same], atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(as_rgb.va[0], as_rgb.va[1])  # grey and colour differ: the rows above are not trivial
+    bad = {
+        "float64 (160, 240, 3)": frame.astype(np.float64),
+        "uint8 (160, 240)": grey,
+        "uint8 (160, 240, 4)": np.dstack([frame, frame[..., :1]]),
+    }
+    for words, array in bad.items():
+        message = f"image arrays must be (H, W, 3) uint8 RGB, got {words}"
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            predict_images(model, [array], detector=detector)
+        assert predict_images(model, [array], detector=detector, errors="report").reason == (message,)
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(FileNotFoundError, match=f"^image {re.escape(str(tmp_path / 'folder.png'))} does not exist$"):
+        predict_images(model, [tmp_path / "folder.png"], detector=detector)
+
+
+def test_photo_options_reach_the_decisions(model: smm.SMMEmotionNet, high_valence: smm.SMMEmotionNet) -> None:
+    detector = Scripted(PLACES)
+    default = predict_images(model, [_frame()], detector=detector, precision="fp32")
+    assert default.au.tolist() == (default.au_prob > 0.5).long().tolist()
+    threshold = float(default.au_prob.median())  # some probabilities on each side
+    decided = predict_images(model, [_frame()], detector=detector, precision="fp32", threshold=threshold)
+    assert decided.au.tolist() == (default.au_prob > threshold).long().tolist()
+    assert decided.au.tolist() != default.au.tolist()
+    raw = predict_images(high_valence, [_frame()], detector=detector, precision="fp32")
+    assert (raw.va[:, 0] > 3).all()  # not clamped by default
+    assert (raw.va[:, 1] < -3).all()
+    clamped = predict_images(high_valence, [_frame()], detector=detector, precision="fp32", clamp_va=True)
+    assert clamped.va.tolist() == [[1.0, -1.0], [1.0, -1.0]]
+
+
+def test_photo_engine_batch_size_and_precision_reach_the_model(model: smm.SMMEmotionNet) -> None:
+    detector = Scripted(PLACES)
+    frames = [_frame(k) for k in range(3)]  # six faces
+    engine = Recording(model)
+    recorded = predict_images(model, frames, detector=detector, batch_size=4, engine=engine)
+    assert engine.sizes == [4, 2]
+    eager = predict_images(model, frames, detector=detector, precision="fp32")
+    torch.testing.assert_close(recorded.au_prob, eager.au_prob, atol=1e-6, rtol=1e-6)
+    dtypes = _backbone_dtypes(model, lambda: predict_images(model, frames[:1], detector=detector, precision="bf16"))
+    assert dtypes == {torch.bfloat16}
+    dtypes = _backbone_dtypes(model, lambda: predict_images(model, frames[:1], detector=detector, precision="fp32"))
+    assert dtypes == {torch.float32}  # and the default engine is the model itself (eager), called here
+
+
+def _backbone_dtypes(model: smm.SMMEmotionNet, run: Callable[[], object]) -> set[torch.dtype]:
+    """The dtypes of the backbone's outputs while ``run()`` runs (empty when the model is never called)."""
+    seen: set[torch.dtype] = set()
+    handle = model.backbone.register_forward_hook(lambda _m, _i, out: seen.update(o.dtype for o in out))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return seen
+
+
+# Videos -----------------------------------------------------------------------------------------------------------
+
+FPS = 10
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray]]:
+    """12 frames at 10 frames/s, each 3 levels brighter than the one before (not a cut), lossless (the decoder
+    gives these pixels back), and the frames."""
+    av = pytest.importorskip("av")
+    path = tmp_path_factory.mktemp("video") / "clip.mkv"
+    frames = [_frame(3 * k) for k in range(12)]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "bgr0"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path, frames
+
+
+def test_video_features_hold_the_faces_where_the_detector_put_them(
+    clip: tuple[Path, list[np.ndarray]], model: smm.SMMEmotionNet
+) -> None:
+    path, frames = clip
+    features = video_features(model, path, detector=Scripted(PLACES), precision="fp32")
+    assert features.frame.tolist() == [k for k in range(1, 13) for _ in (0, 1)]
+    assert features.face_id.tolist() == [0, 1] * 12  # the larger face found first
+    assert features.time.tolist() == pytest.approx([k / FPS for k in range(12) for _ in (0, 1)])
+    np.testing.assert_allclose(features.box[0::2], [[20, 30, 132, 142]] * 12, atol=1e-4)
+    np.testing.assert_allclose(features.box[1::2], [[160, 40, 216, 96]] * 12, atol=1e-4)
+    np.testing.assert_allclose(features.landmarks[0], TEMPLATE_112 + np.array([20, 30]), atol=1e-4)
+    assert (features.num_frames, features.size, features.source) == (12, (WIDTH, HEIGHT), str(path))
+    assert features.tracks == [0, 1]
+    assert features.observed.all()
+    assert features.sides == ["left", "right"]
+    assert features.au_features.shape[0] == features.messages.shape[0] == 24
+    au, _, va = _expected(model, frames[2][30:142, 20:132])  # frame 3's larger face
+    result = features.predictions(model)
+    torch.testing.assert_close(result.au_prob[4], au, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(result.va[4], va, atol=1e-5, rtol=1e-5)
+
+
+def test_detection_options_reach_the_follower(clip: tuple[Path, list[np.ndarray]], model: smm.SMMEmotionNet) -> None:
+    path, _ = clip
+    for options, calls in (
+        ({}, [(HEIGHT, WIDTH)] * 2),  # frames 1 and 11; 480 px is above the frame: detected as it is
+        ({"detect_every": 4}, [(HEIGHT, WIDTH)] * 3),  # frames 1, 5, 9
+        ({"detect_every": 1}, [(HEIGHT, WIDTH)] * 12),
+        ({"detect_size": 80}, [(80, 120)] * 2),
+        ({"detect_size": None, "detect_every": 6}, [(HEIGHT, WIDTH)] * 2),
+    ):
+        detector = Scripted(PLACES)
+        result = predict_video(model, path, detector=detector, precision="fp32", **options)
+        assert detector.seen == calls, options
+        np.testing.assert_allclose(result.box[0].numpy(), [20, 30, 132, 142], atol=1e-3)  # mapped back
+    largest = predict_video(model, path, detector=Scripted(PLACES), faces="largest", precision="fp32")
+    assert largest.face_id.tolist() == [0] * 12
+    np.testing.assert_allclose(largest.box.numpy(), [[20, 30, 132, 142]] * 12, atol=1e-3)
+    with pytest.raises(ValueError, match=r"faces must be one of 'all', 'largest', got 'both'"):
+        predict_video(model, path, detector=Scripted(PLACES), faces="both")  # type: ignore[arg-type]
+
+
+def test_video_options_reach_the_model(
+    clip: tuple[Path, list[np.ndarray]], model: smm.SMMEmotionNet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, frames = clip
+    engine = Recording(model)
+    recorded = predict_video(model, path, detector=Scripted(PLACES), batch_size=5, engine=engine)
+    assert engine.sizes == [5, 5, 5, 5, 4]
+    eager = predict_video(model, path, detector=Scripted(PLACES), precision="fp32")
+    torch.testing.assert_close(recorded.au_prob, eager.au_prob, atol=1e-6, rtol=1e-6)
+    run = lambda precision: predict_video(model, path, detector=Scripted(PLACES), precision=precision)  # noqa: E731
+    assert _backbone_dtypes(model, lambda: run("bf16")) == {torch.bfloat16}
+    assert _backbone_dtypes(model, lambda: run("fp32")) == {torch.float32}  # the default engine: the model itself
+    assert capsys.readouterr().err == ""  # quiet by default
+    predict_video(model, path, detector=Scripted(PLACES), precision="fp32", progress=True)
+    err = capsys.readouterr().err  # a line per chunk of frames (this file does not say how many), then the rate
+    assert err.startswith("\rclip.mkv: 4 frames\rclip.mkv: 8 frames\rclip.mkv: 12 frames\rclip.mkv: 12 frames in ")
+    seconds, rate = re.fullmatch(r".*in (\d+\.\d) s \((\d+\.\d) frames/s\)\n", err, re.DOTALL).groups()  # type: ignore[union-attr]
+    assert float(rate) == pytest.approx(12 / max(float(seconds), 0.05), rel=0.6)
+    av = pytest.importorskip("av")
+    with av.open(str(path.with_suffix(".mp4")), "w") as container:  # an mp4 says how many frames it holds
+        stream = container.add_stream("mpeg4", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        for frame in frames[:6]:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    predict_video(model, path.with_suffix(".mp4"), detector=Scripted(PLACES), precision="fp32", progress=True)
+    assert capsys.readouterr().err.startswith("\rclip.mp4: 4/6 frames\rclip.mp4: 6/6 frames\rclip.mp4: 6 frames in ")
+
+
+def test_video_decisions_follow_threshold_clamp_and_smoothing(
+    clip: tuple[Path, list[np.ndarray]], model: smm.SMMEmotionNet, high_valence: smm.SMMEmotionNet
+) -> None:
+    path, _ = clip
+    default = predict_video(model, path, detector=Scripted(PLACES), precision="fp32")
+    threshold = float(default.au_prob.median())
+    decided = predict_video(model, path, detector=Scripted(PLACES), precision="fp32", threshold=threshold)
+    assert decided.au.tolist() == (default.au_prob > threshold).long().tolist()
+    assert decided.au.tolist() != default.au.tolist()
+    raw = predict_video(high_valence, path, detector=Scripted(PLACES), precision="fp32")
+    assert (raw.va[:, 0] > 3).all()
+    assert (raw.va[:, 1] < -3).all()
+    clamped = predict_video(high_valence, path, detector=Scripted(PLACES), precision="fp32", clamp_va=True)
+    assert clamped.va.tolist() == [[1.0, -1.0]] * 24
+    # Smoothing, along each face's track: each face's first row is its raw one, the later ones lag behind.
+    features = video_features(high_valence, path, detector=Scripted(PLACES), precision="fp32")
+    smoothed = predict_video(high_valence, path, detector=Scripted(PLACES), precision="fp32", alpha=2.0)
+    _same_rows(smoothed, features.predictions(high_valence, alpha=2.0))
+    torch.testing.assert_close(smoothed.va[:2], raw.va[:2])
+    assert not torch.allclose(smoothed.va[2:], raw.va[2:])
+
+
+def test_one_row_per_frame_for_a_side(
+    clip: tuple[Path, list[np.ndarray]], model: smm.SMMEmotionNet, high_valence: smm.SMMEmotionNet
+) -> None:
+    path, _ = clip
+    features = video_features(high_valence, path, detector=Scripted(PLACES), precision="fp32")
+    rows = features.predictions(high_valence)
+    left = features.per_frame(high_valence, "left")  # the larger face, at x = 20
+    assert left.frame.tolist() == list(range(1, 13))
+    assert left.time.dtype == torch.float64
+    assert left.time.tolist() == pytest.approx([k / FPS for k in range(12)])
+    assert left.face_id.tolist() == [0] * 12
+    torch.testing.assert_close(left.box, rows.box[0::2])
+    torch.testing.assert_close(left.landmarks, rows.landmarks[0::2])
+    torch.testing.assert_close(left.va, rows.va[0::2])
+    assert left.source == (str(path),) * 12
+    assert left.reason == ("",) * 12
+    right = features.per_frame(high_valence, "right")
+    torch.testing.assert_close(right.va, rows.va[1::2])
+    threshold = float(rows.au_prob[0::2].median())
+    assert features.per_frame(high_valence, "left", threshold=threshold).au.tolist() == (
+        (rows.au_prob[0::2] > threshold).long().tolist()
+    )
+    assert features.per_frame(high_valence, "left", clamp_va=True).va.tolist() == [[1.0, -1.0]] * 12
+    smoothed = features.per_frame(high_valence, "left", alpha=2.0)
+    torch.testing.assert_close(smoothed.va, features.predictions(high_valence, alpha=2.0).va[0::2])
+    assert not torch.allclose(smoothed.va[1:], left.va[1:])
+    message = "side must be one of this video's sides ['left', 'right'], got ''"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        features.per_frame(high_valence, "")  # two faces at once: left and right, no single position
