@@ -266,3 +266,57 @@ def test_the_command_line_detects_as_often_as_the_library() -> None:
     align = _parser().parse_args(["align", "x.mp4", "--out", "o"])
     assert predict.detect_every == align.detect_every == DETECT_EVERY
     assert predict.detect_size == align.detect_size == DETECT_SIZE
+
+
+def test_video_options_reach_the_face_path(
+    tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """predict --input and align pass --detect-every, --detect-size (pixels or 'full'), --faces and their own
+    options on as given (the library's functions recorded); bad sizes are refused by the parser."""
+    import smm.face
+    import smm.face.crops
+
+    video = two_people(tmp_path / "dyad.mp4", frames=2)
+    seen: list[dict[str, object]] = []
+
+    def recording(model: object, path: Path, *args: object, **options: object) -> None:
+        seen.append(options)
+        raise ValueError("recorded")
+
+    monkeypatch.setattr(smm.face, "video_features", recording)
+    for k, options in enumerate(
+        ([], ["--detect-every", "3", "--detect-size", "full", "--faces", "largest", "--batch-size", "5"],
+         ["--detect-size", "240", "--precision", "fp32", "--quiet"])
+    ):  # fmt: skip
+        out = str(tmp_path / f"o{k}")  # a folder per set of options: one folder holds one run's
+        assert main(["predict", "--checkpoint", str(checkpoint), "--out", out, "--input", str(video), *options]) == 1
+    picked = [{k: o[k] for k in ("detect_every", "detect_size", "faces", "batch_size", "progress")} for o in seen]
+    assert picked == [
+        {"detect_every": 10, "detect_size": 480, "faces": "all", "batch_size": 32, "progress": True},
+        {"detect_every": 3, "detect_size": None, "faces": "largest", "batch_size": 5, "progress": True},
+        {"detect_every": 10, "detect_size": 240, "faces": "all", "batch_size": 32, "progress": False},
+    ]
+    assert [o["precision"] for o in seen] == ["auto", "auto", "fp32"]
+    assert f"skipped {video}: recorded" in capsys.readouterr().err
+    aligned: list[dict[str, object]] = []
+
+    def writing(path: Path, out: Path, detector: object, **options: object) -> None:
+        aligned.append(options)
+        raise ValueError("recorded")
+
+    monkeypatch.setattr(smm.face.crops, "write_aligned_frames", writing)
+    assert main(["align", str(video), "--out", str(tmp_path / "a")]) == 1
+    assert main(
+        ["align", str(video), "--out", str(tmp_path / "a"), "--detect-every", "4", "--detect-size", "full",
+         "--faces", "largest", "--ext", "png", "--quality", "80"]
+    ) == 1  # fmt: skip
+    assert aligned == [
+        {"detect_every": 10, "detect_size": 480, "faces": "all", "ext": "jpg", "quality": 95},
+        {"detect_every": 4, "detect_size": None, "faces": "largest", "ext": "png", "quality": 80},
+    ]
+    for bad, words in (("0", "expected a positive number of pixels, got 0"), ("big", "expected a number of pixels "
+                       "or 'full', got 'big'")):  # fmt: skip
+        with pytest.raises(SystemExit) as exit_:
+            main(["align", str(video), "--out", str(tmp_path / "a"), "--detect-size", bad])
+        assert exit_.value.code == 2
+        assert f"argument --detect-size: {words}" in capsys.readouterr().err

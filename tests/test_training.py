@@ -187,6 +187,74 @@ def test_cli_takes_its_lists_from_the_recipes_and_the_registry(monkeypatch: pyte
     assert tuple(train["precision"].choices) == ("auto", "fp32", "bf16", "fp16")
 
 
+def test_cli_train_passes_every_option_to_the_trainer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each ``train`` option sets the recipe field or the argument it names, and nothing else (a recording trainer)."""
+    import dataclasses
+
+    import smm.cli
+    import smm.training
+    from smm.metrics import ABAWScores
+    from smm.training.loop import TrainResult
+
+    first = ABAWScores((0.5,) * 12, 0.5, 0.25, 0.125, 0.375, 0.25, 1.0)
+    last = ABAWScores((0.75,) * 12, 0.75, 0.5, 0.5, 0.25, 0.375, 1.625)
+    calls: list[tuple[object, Path, dict[str, object]]] = []
+
+    def recording(recipe: object, out: Path, **kwargs: object) -> TrainResult:
+        calls.append((recipe, out, kwargs))
+        return TrainResult(steps=9, history=[(0, first), (9, last)], best_step=6, out=out)
+
+    monkeypatch.setattr(smm.training, "train", recording)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train"]) == 0
+    recipe, out, kwargs = calls[-1]
+    assert recipe == RECIPES["demo"]
+    assert out == Path("runs") / "demo"
+    assert kwargs == {
+        "data": None, "resume": False, "device": "auto", "precision": "auto", "workers": 0, "seed": 0,
+        "log": smm.cli._err,
+    }  # fmt: skip
+    assert capsys.readouterr().out.splitlines() == [
+        "validation: P_AU 0.500 | P_EXPR 0.250 | CCC-V 0.125 CCC-A 0.375 (P_VA 0.250) | P_MTL 1.000 -> "
+        "P_AU 0.750 | P_EXPR 0.500 | CCC-V 0.500 CCC-A 0.250 (P_VA 0.375) | P_MTL 1.625 (best at step 6)",
+        f"model in {Path('runs') / 'demo'} (best: {Path('runs') / 'demo' / 'best'}); "
+        f"try: smm-emotionnet info --checkpoint {Path('runs') / 'demo'}",
+    ]
+    options = {
+        "--model": ("model", "smm_abaw3"), "--steps": ("steps", 12), "--batch-size": ("batch_size", 3),
+        "--image-size": ("image_size", 48), "--lr": ("lr", 0.25), "--schedule": ("schedule", "cosine"),
+        "--forward": ("forward", "concatenated"), "--val-every": ("val_every", 5), "--save-every": ("save_every", 4),
+    }  # fmt: skip
+    given = [word for option, (_, value) in options.items() for word in (option, str(value))]
+    arguments = ["--data", "d", "--out", "o", "--resume", "--device", "cpu", "--precision", "fp32"]
+    assert main(["train", "--recipe", "abaw3", *given, *arguments, "--workers", "3", "--seed", "7"]) == 0
+    recipe, out, kwargs = calls[-1]
+    expected = dataclasses.asdict(RECIPES["abaw3"]) | {field: value for field, value in options.values()}
+    assert dataclasses.asdict(recipe) == expected  # type: ignore[call-overload]
+    assert out == Path("o")
+    assert kwargs == {
+        "data": Path("d"), "resume": True, "device": "cpu", "precision": "fp32", "workers": 3, "seed": 7,
+        "log": smm.cli._err,
+    }  # fmt: skip
+    capsys.readouterr()
+
+    def finished(recipe: object, out: Path, **kwargs: object) -> TrainResult:
+        return TrainResult(steps=9, out=out, finished=True)
+
+    monkeypatch.setattr(smm.training, "train", finished)
+    assert main(["train", "--out", "o", "--resume"]) == 0
+    assert capsys.readouterr().out == "to train o longer, resume it with a larger --steps\n"
+
+    def refused(recipe: object, out: Path, **kwargs: object) -> TrainResult:
+        raise TrainingError("resume=True, but o has no resume.pt", cli="--resume, but o has no resume.pt")
+
+    monkeypatch.setattr(smm.training, "train", refused)
+    assert main(["train", "--out", "o", "--resume"]) == 2
+    assert capsys.readouterr().err == "smm-emotionnet train: error: --resume, but o has no resume.pt\n"
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("affwild2")
