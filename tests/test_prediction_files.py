@@ -106,6 +106,35 @@ def test_multitask_writer_checks_every_argument(tmp_path: Path) -> None:
         write_multitask_file(tmp_path / "m.txt", images, [["x", "y"]], expr, au)
 
 
+def test_writer_messages_name_the_argument_and_its_first_bad_value(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"^au must be numbers \(a tensor or array\), got dtype <U1$"):
+        write_au_file(tmp_path / "a.txt", np.full((1, 12), "1"))
+    with pytest.raises(TypeError, match=r"^expr must be numbers \(a tensor or array\), got dtype <U1$"):
+        write_expr_file(tmp_path / "e.txt", np.array(["1"]))
+    au = np.zeros((2, 12))
+    au[0, 3], au[1, 0] = 0.75, 2.0  # two bad values: the first one in reading order is named
+    with pytest.raises(ValueError, match=r"^au must hold 0/1 decisions, got 0\.75 \(threshold"):
+        write_au_file(tmp_path / "a.txt", au)
+    with pytest.raises(ValueError, match=r"^expr must be class indices of shape \(frames,\), got shape \(1, 2, 8\)$"):
+        write_expr_file(tmp_path / "e.txt", np.zeros((1, 2, 8)))  # no hint about scores: not (frames, classes)
+    with pytest.raises(ValueError, match=r"^names must name 2 columns \(valence, arousal\), got \['valence'\]$"):
+        write_va_file(tmp_path / "v.txt", np.zeros((1, 2)), names=("valence",))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_multitask_writer_takes_any_number_of_aus_and_refuses_bad_image_names(tmp_path: Path) -> None:
+    """The AU count is the array's (the challenge's file has 12); a 1-D array is checked against 12."""
+    va, expr = np.array([[0.5, -0.25]]), np.array([4])
+    path = write_multitask_file(tmp_path / "m.txt", ["v/00001.jpg"], va, expr, np.array([[1, 0, 1]]))
+    assert path.read_text().splitlines()[1] == "v/00001.jpg,0.500000,-0.250000,4,1,0,1"
+    with pytest.raises(ValueError, match=r"^au must have shape \(frames, 12\), got \(12,\)$"):
+        write_multitask_file(tmp_path / "n.txt", ["v/00001.jpg"], va, expr, np.zeros(12, int))
+    for image in ("", 7, None):
+        with pytest.raises(ValueError, match=rf"^images must be non-empty paths without commas, got {image!r}$"):
+            write_multitask_file(tmp_path / "n.txt", [image], va, expr, np.zeros((1, 12), int))  # type: ignore[list-item]
+    assert not (tmp_path / "n.txt").exists()
+
+
 def test_frames_csv_rows_written_out(tmp_path: Path) -> None:
     """The per-frame CSV of a hand-made result, line by line: quoting, decimals, empty fields, defaults."""
     from smm.formats import csv_columns, write_frames_csv
