@@ -209,6 +209,27 @@ def test_progress_is_reported_every_twentieth_of_the_run(
     # The time left: the seconds so far (one per report here) per step done, times the steps left.
     assert [eta for _, eta in found] == [f"{k / step * (41 - step):.0f}" for k, (step, _) in enumerate(found, 1)]
     assert torch.load(tmp_path / "run" / "resume.pt", weights_only=True)["step"] == 41  # saved at the end
+    # Resumed to 61 steps: the time left counts only the steps this process has done (its clock starts at 41).
+    Clock.now, lines = 0.0, []
+    train(recipe.replace(steps=61), tmp_path / "run", data=data, device="cpu", resume=True, log=lines.append)
+    found = [(int(m.group(1)), m.group(2)) for line in lines if (m := re.match(r"step (\d+)/61 .* eta (\d+)s$", line))]
+    assert [step for step, _ in found] == [*range(42, 61, 3), 61]  # every 61 // 20 = 3 steps, and the last
+    assert [eta for _, eta in found] == [f"{k / (step - 41) * (61 - step):.0f}" for k, (step, _) in enumerate(found, 1)]
+
+
+def test_workers_load_the_training_and_validation_batches(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``workers`` reaches every DataLoader of the run (recorded; they are built as asked)."""
+    made: list[int] = []
+
+    def recording(*args: Any, **kwargs: Any) -> torch.utils.data.DataLoader:
+        made.append(kwargs.get("num_workers", 0))
+        return torch.utils.data.DataLoader(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "DataLoader", recording)
+    train(SMALL.replace(steps=1), tmp_path / "run", data=data, device="cpu", precision="fp32", workers=1)
+    assert made == [1] * 7  # training; then validation before and after, one loader per task each
 
 
 def test_describe_rounds_each_measure_to_three_places() -> None:
