@@ -348,3 +348,20 @@ def test_dataset_items_carry_each_task_and_mask_by_value(tmp_path: Path) -> None
     assert len(AffWild2Frames(tmp_path / "frames", au_dir=tmp_path / "AU6", num_aus=6)) == 1  # a/1
     with pytest.raises(ValueError, match=r"^give at least one of au_dir, expr_dir, va_dir$"):
         AffWild2Frames(tmp_path / "frames")
+
+
+def test_a_missing_or_folder_path_is_named(tmp_path: Path) -> None:
+    """Every reader of the challenge's text files names a path that is not a file."""
+    from smm.data import read_multitask_test_list, read_video_list
+
+    (tmp_path / "folder.txt").mkdir()
+    for path in (tmp_path / "missing.txt", tmp_path / "folder.txt"):
+        message = f"^{re.escape(str(path))} does not exist or is not a file$"
+        with pytest.raises(FileNotFoundError, match=message):
+            read_annotation_file(path, "AU")
+        with pytest.raises(FileNotFoundError, match=message):
+            read_multitask_csv(path)
+        with pytest.raises(FileNotFoundError, match=message):
+            read_video_list(path)
+        with pytest.raises(FileNotFoundError, match=message):
+            read_multitask_test_list(path)
