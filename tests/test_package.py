@@ -118,10 +118,15 @@ def test_facs_names() -> None:
     from smm.presets import ABAW3_REGION_NAMES
 
     assert set(FACS_NAMES) == set(ABAW3_REGION_NAMES)
-    # A few names checked against the FACS manual's wording.
-    assert FACS_NAMES["AU12"] == "Lip corner puller"
-    assert FACS_NAMES["AU4"] == "Brow lowerer"
-    assert FACS_NAMES["AU26"] == "Jaw drop"
+    # Every name, as the FACS manual (Ekman, Friesen & Hager, 2002) writes it, in sentence case here.
+    manual = (
+        "1 Inner Brow Raiser; 2 Outer Brow Raiser; 4 Brow Lowerer; 5 Upper Lid Raiser; 6 Cheek Raiser; "
+        "7 Lid Tightener; 9 Nose Wrinkler; 10 Upper Lip Raiser; 12 Lip Corner Puller; 14 Dimpler; "
+        "15 Lip Corner Depressor; 16 Lower Lip Depressor; 17 Chin Raiser; 23 Lip Tightener; 24 Lip Pressor; "
+        "25 Lips Part; 26 Jaw Drop"
+    )
+    expected = {f"AU{entry.split(' ', 1)[0]}": entry.split(" ", 1)[1].capitalize() for entry in manual.split("; ")}
+    assert FACS_NAMES == expected
     assert facs_label("AU25") == "AU25 Lips part"
     assert facs_label("AU6", sep="\n") == "AU6\nCheek raiser"
     assert facs_label("AU99") == "AU99"
