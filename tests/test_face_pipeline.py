@@ -8,7 +8,9 @@ form of the decision threshold and of the VA clamp, and the counts and sizes of 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,17 +35,22 @@ class Scripted:
     face. Records the ``(H, W)`` of every image it is asked about.
     """
 
-    def __init__(self, places: list[tuple[float, float, float]], min_face_size: int | None = None) -> None:
+    def __init__(
+        self, places: list[tuple[float, float, float]], min_face_size: int | None = None, below: int = 256
+    ) -> None:
         self.places = places
+        self.below = below  # frames whose top-left pixel (the shade of ``_frame``) is this or more have no face
         self.seen: list[tuple[int, int]] = []
+        self.threads: list[list[str]] = []  # the threads alive at each call
         if min_face_size is not None:
             self.min_face_size = min_face_size
 
     def detect(self, images: list[np.ndarray]) -> list[Faces]:
+        self.threads.append([thread.name for thread in threading.enumerate()])
         found = []
         for image in images:
             self.seen.append(image.shape[:2])
-            if image.min() == image.max():
+            if not self.places or image.min() == image.max() or image[0, 0, 0] >= self.below:
                 found.append(Faces.none())
                 continue
             scale = image.shape[1] / WIDTH
@@ -125,6 +132,7 @@ def test_photo_rows_hold_the_detectors_faces_largest_first(model: smm.SMMEmotion
     detector = Scripted(PLACES)
     result = predict_images(model, [_frame()], detector=detector, precision="fp32")
     assert result.face_id.tolist() == [0, 1]
+    assert (result.observed.dtype, result.face_id.dtype, result.au.dtype) == (torch.bool, torch.int64, torch.int64)
     np.testing.assert_array_equal(result.box.numpy(), [[20, 30, 132, 142], [160, 40, 216, 96]])
     np.testing.assert_allclose(result.landmarks[0].numpy(), TEMPLATE_112 + np.array([20, 30]), atol=1e-5)
     np.testing.assert_allclose(result.landmarks[1].numpy(), TEMPLATE_112 / 2 + np.array([160, 40]), atol=1e-5)
@@ -139,6 +147,17 @@ def test_photo_rows_hold_the_detectors_faces_largest_first(model: smm.SMMEmotion
     assert result.expr[0].item() == int(expr.argmax())
 
 
+def test_faces_of_one_size_keep_the_detectors_order(model: smm.SMMEmotionNet) -> None:
+    """Largest first, and faces of equal size in the order the detector gave them (a stable sort, also past 16)."""
+    places = [(float(x), float(y), 10.0 + 2 * (x % 60 == 5)) for y in (10, 60, 110) for x in range(5, 230, 30)]
+    result = predict_images(model, [_frame()], detector=Scripted(places), precision="fp32")  # 24 faces, two sizes
+    expected = [p for p in places if p[2] == 12] + [p for p in places if p[2] == 10]
+    assert result.box[:, :2].tolist() == [[x, y] for x, y, _ in expected]
+    with pytest.warns(DeprecationWarning, match=r'all_faces=...\) is deprecated .* use faces="all"'):
+        every = predict_images(model, [_frame()], detector=Scripted(PLACES), all_faces=True, precision="fp32")
+    assert every.face_id.tolist() == [0, 1]
+
+
 def test_photos_in_many_batches_give_the_rows_of_one(tmp_path: Path, model: smm.SMMEmotionNet) -> None:
     """Chunks of photos: a row's reason and values belong to its photo, whatever the batch size."""
     Image.fromarray(_frame(7)).save(tmp_path / "face.png")
@@ -150,6 +169,8 @@ def test_photos_in_many_batches_give_the_rows_of_one(tmp_path: Path, model: smm.
         for size in (1, 2, 4, 32)
     }
     one = rows[32]
+    assert (one.observed.dtype, one.face_id.dtype, one.au.dtype, one.expr.dtype) == (torch.bool,) + (torch.int64,) * 3
+    assert one.face_id.tolist() == [0, -1, -1, 0, -1, 0]
     missing = f"image {tmp_path / 'missing.png'} does not exist"
     assert one.reason == ("", missing, "no face found", "", "no face found", "")
     assert one.observed.tolist() == [True, False, False, True, False, True]
@@ -267,10 +288,13 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarra
 
 
 def test_video_features_hold_the_faces_where_the_detector_put_them(
-    clip: tuple[Path, list[np.ndarray]], model: smm.SMMEmotionNet
+    clip: tuple[Path, list[np.ndarray]], model: smm.SMMEmotionNet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, frames = clip
-    features = video_features(model, path, detector=Scripted(PLACES), precision="fp32")
+    detector = Scripted(PLACES)
+    features = video_features(model, path, detector=detector, precision="fp32")
+    assert capsys.readouterr().err == ""  # quiet by default
+    assert all("smm-video-reader" in alive for alive in detector.threads)  # frames decoded ahead, in a thread
     assert features.frame.tolist() == [k for k in range(1, 13) for _ in (0, 1)]
     assert features.face_id.tolist() == [0, 1] * 12  # the larger face found first
     assert features.time.tolist() == pytest.approx([k / FPS for k in range(12) for _ in (0, 1)])
@@ -284,6 +308,9 @@ def test_video_features_hold_the_faces_where_the_detector_put_them(
     assert features.au_features.shape[0] == features.messages.shape[0] == 24
     au, _, va = _expected(model, frames[2][30:142, 20:132])  # frame 3's larger face
     result = features.predictions(model)
+    assert result.source == (str(path),) * 24
+    assert result.reason == ("",) * 24
+    assert result.observed.dtype == torch.bool
     torch.testing.assert_close(result.au_prob[4], au, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(result.va[4], va, atol=1e-5, rtol=1e-5)
 
@@ -388,3 +415,54 @@ def test_one_row_per_frame_for_a_side(
     message = "side must be one of this video's sides ['left', 'right'], got ''"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         features.per_frame(high_valence, "")  # two faces at once: left and right, no single position
+
+
+def test_a_side_without_a_face_in_some_frames(clip: tuple[Path, list[np.ndarray]], model: smm.SMMEmotionNet) -> None:
+    """The faces leave after frame 8: the side's later rows are empty, the published fill repeats frame 8's values."""
+    path, _ = clip
+    detector = Scripted(PLACES, below=3 * 8)  # frames 9-12 (shade 24 and more) have no face
+    features = video_features(model, path, detector=detector, detect_every=1, precision="fp32")
+    rows = features.predictions(model)
+    assert rows.frame.tolist() == [k for k in range(1, 9) for _ in (0, 1)] + [9, 10, 11, 12]
+    assert rows.face_id.tolist() == [0, 1] * 8 + [-1] * 4
+    assert rows.reason == ("",) * 16 + ("no face found",) * 4
+    left = features.per_frame(model, "left")
+    assert left.frame.tolist() == list(range(1, 13))  # every frame of the video, after the last face too
+    assert left.observed.tolist() == [True] * 8 + [False] * 4
+    assert left.face_id.dtype == torch.int64
+    assert left.face_id.tolist() == [0] * 8 + [-1] * 4
+    assert left.reason == ("",) * 8 + ("no face found",) * 4
+    np.testing.assert_allclose(left.box[:8].numpy(), [[20, 30, 132, 142]] * 8, atol=1e-3)
+    assert torch.isnan(left.box[8:]).all()
+    assert torch.isnan(left.landmarks[8:]).all()
+    torch.testing.assert_close(left.va[8:], rows.va[14].expand(4, 2))  # frame 8's left face, repeated
+    assert left.time.tolist() == pytest.approx([k / FPS for k in range(12)])
+
+
+def test_a_video_without_frames_or_faces(
+    clip: tuple[Path, list[np.ndarray]], model: smm.SMMEmotionNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = clip
+    none = video_features(model, path, detector=Scripted([]), precision="fp32")  # no face in any frame
+    assert (none.tracks, none.sides, none.num_frames) == ([], [""], 12)
+    assert none.face_id.tolist() == [-1] * 12
+    assert none.au_features.shape[0] == none.messages.shape[0] == 0
+    empty = none.per_frame(model, "")
+    assert empty.observed.tolist() == [False] * 12
+    assert torch.isnan(empty.va).all()
+    assert empty.reason == ("no face found",) * 12
+
+    @contextmanager
+    def no_frames(video: Path, ahead: int = 0) -> Iterator[tuple[Iterator[tuple[float, np.ndarray]], int]]:
+        yield iter([]), 0  # a stream that decodes to nothing
+
+    monkeypatch.setattr(smm.face.pipeline, "open_video", no_frames)
+    nothing = video_features(model, path, detector=Scripted(PLACES), precision="fp32")
+    assert (nothing.num_frames, nothing.size, nothing.tracks, nothing.sides) == (0, (0, 0), [], [""])
+    for name, dtype, shape in (
+        ("frame", np.int64, (0,)), ("face_id", np.int64, (0,)), ("time", np.float64, (0,)),
+        ("box", np.float32, (0, 4)), ("landmarks", np.float32, (0, 5, 2)),
+    ):  # fmt: skip
+        array = getattr(nothing, name)
+        assert (array.dtype, array.shape) == (dtype, shape), name
+    assert len(nothing.predictions(model).frame) == len(nothing.per_frame(model).frame) == 0
