@@ -294,7 +294,9 @@ def test_video_features_hold_the_faces_where_the_detector_put_them(
     detector = Scripted(PLACES)
     features = video_features(model, path, detector=detector, precision="fp32")
     assert capsys.readouterr().err == ""  # quiet by default
-    assert all("smm-video-reader" in alive for alive in detector.threads)  # frames decoded ahead, in a thread
+    # Frames are decoded ahead, in a thread: alive at the first detection, with frames 5-12 still to decode and
+    # room for two in its queue (at later ones it may have finished).
+    assert "smm-video-reader" in detector.threads[0]
     assert features.frame.tolist() == [k for k in range(1, 13) for _ in (0, 1)]
     assert features.face_id.tolist() == [0, 1] * 12  # the larger face found first
     assert features.time.tolist() == pytest.approx([k / FPS for k in range(12) for _ in (0, 1)])
@@ -352,7 +354,8 @@ def test_video_options_reach_the_model(
     err = capsys.readouterr().err  # a line per chunk of frames (this file does not say how many), then the rate
     assert err.startswith("\rclip.mkv: 4 frames\rclip.mkv: 8 frames\rclip.mkv: 12 frames\rclip.mkv: 12 frames in ")
     seconds, rate = re.fullmatch(r".*in (\d+\.\d) s \((\d+\.\d) frames/s\)\n", err, re.DOTALL).groups()  # type: ignore[union-attr]
-    assert float(rate) == pytest.approx(12 / max(float(seconds), 0.05), rel=0.6)
+    low, high = float(seconds) - 0.05, float(seconds) + 0.05  # the seconds, before rounding to one decimal
+    assert 12 / high - 0.05 <= float(rate) <= (12 / low if low > 0 else float("inf")) + 0.05
     av = pytest.importorskip("av")
     with av.open(str(path.with_suffix(".mp4")), "w") as container:  # an mp4 says how many frames it holds
         stream = container.add_stream("mpeg4", rate=FPS)
