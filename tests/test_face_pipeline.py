@@ -451,9 +451,17 @@ def test_a_video_without_frames_or_faces(
     assert none.face_id.tolist() == [-1] * 12
     assert none.au_features.shape[0] == none.messages.shape[0] == 0
     empty = none.per_frame(model, "")
-    assert empty.observed.tolist() == [False] * 12
-    assert torch.isnan(empty.va).all()
-    assert empty.reason == ("no face found",) * 12
+    for rows in (empty, none.predictions(model)):  # no face anywhere: the missing-label codes, NaN probabilities
+        assert rows.observed.dtype == torch.bool
+        assert rows.observed.tolist() == [False] * 12
+        assert (rows.au.dtype, rows.expr.dtype) == (torch.int64, torch.int64)
+        assert rows.au.tolist() == [[-1] * 12] * 12
+        assert rows.expr.tolist() == [-1] * 12
+        assert torch.isnan(rows.au_prob).all()
+        assert torch.isnan(rows.expr_prob).all()
+        assert torch.isnan(rows.va).all()
+        assert rows.reason == ("no face found",) * 12
+        assert (rows.names.au, rows.names.expression) == (model.au_names, model.expression_names)
 
     @contextmanager
     def no_frames(video: Path, ahead: int = 0) -> Iterator[tuple[Iterator[tuple[float, np.ndarray]], int]]:
