@@ -43,14 +43,16 @@ def interocular_error(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(found - truth, axis=-1).mean() / np.linalg.norm(truth[1] - truth[0]))
 
 
-def write_video(path: Path, frames: list[np.ndarray], rate: int = 10) -> Path:
-    """An mpeg4 video of RGB ``frames`` (PyAV)."""
+def write_video(path: Path, frames: list[np.ndarray], rate: int = 10, *, lossless: bool = False) -> Path:
+    """An mpeg4 video of RGB ``frames`` (PyAV); ``lossless``: FFV1 in RGB, whose decoder gives these pixels back."""
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        stream.options = {"qscale": "2"}
+        stream = container.add_stream("ffv1" if lossless else "mpeg4", rate=rate)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "bgr0" if lossless else "yuv420p"
+        if not lossless:
+            stream.options = {"qscale": "2"}
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())

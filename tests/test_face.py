@@ -16,7 +16,6 @@ import smm
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
 pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
 
-import timm.data  # noqa: E402
 
 from smm.face import (  # noqa: E402
     TEMPLATE_112,
@@ -30,6 +29,7 @@ from smm.face import (  # noqa: E402
     video_features,
 )
 from smm.formats import write_frames_csv  # noqa: E402
+from tests.oracles import model_on_crop  # noqa: E402
 
 ASTRONAUT = skimage_data.astronaut()  # 512 x 512, one face
 CENTRE = (224, 117)  # near the face
@@ -151,11 +151,7 @@ def _expected(model: smm.SMMEmotionNet, image: np.ndarray, landmarks: np.ndarray
     timm's transform of the model's data_config, the model, sigmoid / softmax."""
     frame = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].double()
     crop = align_faces(frame, torch.from_numpy(landmarks[None]).double())[0]
-    crop = crop.round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
-    inputs = timm.data.create_transform(**model.data_config)(Image.fromarray(crop))[None]
-    with torch.no_grad():
-        out = model(inputs)
-    return torch.sigmoid(out.au)[0], torch.softmax(out.expr, -1)[0], out.va[0]
+    return model_on_crop(model, crop.round().clamp(0, 255).byte().permute(1, 2, 0).numpy())
 
 
 def test_predict_images(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCNNDetector) -> None:

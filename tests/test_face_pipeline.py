@@ -20,6 +20,8 @@ from PIL import Image
 
 import smm
 from smm.face import TEMPLATE_112, Faces, predict_images, predict_video, video_features
+from tests.media import write_video
+from tests.oracles import model_on_crop
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
 
@@ -106,16 +108,6 @@ class Recording:
         return out.au_features.float(), out.message.float()
 
 
-def _expected(model: smm.SMMEmotionNet, crop: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """AU probabilities, expression probabilities and VA of a 112 x 112 crop, by timm's transform and the model."""
-    import timm.data
-
-    inputs = timm.data.create_transform(**model.data_config)(Image.fromarray(crop))[None]
-    with torch.no_grad():
-        out = model(inputs)
-    return torch.sigmoid(out.au)[0], torch.softmax(out.expr, -1)[0], out.va[0]
-
-
 def _same_rows(a: smm.FramePredictions, b: smm.FramePredictions) -> None:
     for field in a._fields:
         left, right = getattr(a, field), getattr(b, field)
@@ -140,7 +132,7 @@ def test_photo_rows_hold_the_detectors_faces_largest_first(model: smm.SMMEmotion
     assert result.time.tolist() == [0.0, 0.0]
     assert result.frame.dtype == torch.int64
     # The big face's crop is the head as pasted (a whole-pixel shift of the template): the model's numbers on it.
-    au, expr, va = _expected(model, HEAD)
+    au, expr, va = model_on_crop(model, HEAD)
     torch.testing.assert_close(result.au_prob[0], au, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(result.expr_prob[0], expr, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(result.va[0], va, atol=1e-5, rtol=1e-5)
@@ -275,16 +267,9 @@ FPS = 10
 def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray]]:
     """12 frames at 10 frames/s, each 3 levels brighter than the one before (not a cut), lossless (the decoder
     gives these pixels back), and the frames."""
-    av = pytest.importorskip("av")
-    path = tmp_path_factory.mktemp("video") / "clip.mkv"
+    pytest.importorskip("av")
     frames = [_frame(3 * k) for k in range(12)]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "bgr0"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path, frames
+    return write_video(tmp_path_factory.mktemp("video") / "clip.mkv", frames, FPS, lossless=True), frames
 
 
 def test_video_features_hold_the_faces_where_the_detector_put_them(
@@ -308,7 +293,7 @@ def test_video_features_hold_the_faces_where_the_detector_put_them(
     assert features.observed.all()
     assert features.sides == ["left", "right"]
     assert features.au_features.shape[0] == features.messages.shape[0] == 24
-    au, _, va = _expected(model, frames[2][30:142, 20:132])  # frame 3's larger face
+    au, _, va = model_on_crop(model, frames[2][30:142, 20:132])  # frame 3's larger face
     result = features.predictions(model)
     assert result.source == (str(path),) * 24
     assert result.reason == ("",) * 24
@@ -356,14 +341,8 @@ def test_video_options_reach_the_model(
     seconds, rate = re.fullmatch(r".*in (\d+\.\d) s \((\d+\.\d) frames/s\)\n", err, re.DOTALL).groups()  # type: ignore[union-attr]
     low, high = float(seconds) - 0.05, float(seconds) + 0.05  # the seconds, before rounding to one decimal
     assert 12 / high - 0.05 <= float(rate) <= (12 / low if low > 0 else float("inf")) + 0.05
-    av = pytest.importorskip("av")
-    with av.open(str(path.with_suffix(".mp4")), "w") as container:  # an mp4 says how many frames it holds
-        stream = container.add_stream("mpeg4", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        for frame in frames[:6]:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    predict_video(model, path.with_suffix(".mp4"), detector=Scripted(PLACES), precision="fp32", progress=True)
+    mp4 = write_video(path.with_suffix(".mp4"), frames[:6], FPS)  # an mp4 says how many frames it holds
+    predict_video(model, mp4, detector=Scripted(PLACES), precision="fp32", progress=True)
     assert capsys.readouterr().err.startswith("\rclip.mp4: 4/6 frames\rclip.mp4: 6/6 frames\rclip.mp4: 6 frames in ")
 
 

@@ -18,6 +18,7 @@ from smm.checkpoint import CheckpointError
 from smm.inference import Preprocess, predict_frames
 from smm.registry import CACHE_ENV
 from smm.training import DEMO_RECIPE, train
+from tests.media import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -235,19 +236,14 @@ def small_model() -> smm.SMMEmotionNet:
 def test_frames_and_video_paths_give_the_same_outputs(
     tmp_path: Path, small_model: smm.SMMEmotionNet, alpha: object
 ) -> None:
-    av = pytest.importorskip("av")
+    pytest.importorskip("av")
     pytest.importorskip("facenet_pytorch")
     frames = _faces(9)
     folder = tmp_path / "video"
     folder.mkdir()
     for k, frame in enumerate(frames, start=1):
         Image.fromarray(frame).save(folder / f"{k}.png")  # unpadded names: frame 10 would sort after 9
-    with av.open(str(tmp_path / "video.mkv"), "w") as container:  # lossless: the decoder returns these pixels
-        stream = container.add_stream("ffv1", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 112, 112, "bgr0"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
+    write_video(tmp_path / "video.mkv", frames, 25, lossless=True)  # the decoder returns these pixels
     options = {"batch_size": 4, "precision": "fp32", "alpha": alpha}
     from_frames = predict_frames(small_model, folder, **options)
     from_video = smm.predict_video(small_model, tmp_path / "video.mkv", detector=_KnownLandmarks(), **options)
