@@ -37,6 +37,32 @@ def _err(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
+class _Voice:
+    """What one process of a prediction run says on stderr.
+
+    Alone, it says everything as it is. One of several shares its terminal with the others:
+    each line starts with ``[rank R]``, and the per-batch progress line, which rewrites
+    itself with a carriage return, is left out (the processes would write over each other).
+    """
+
+    def __init__(self, quiet: bool, rank: int = 0, world: int = 1) -> None:
+        self.quiet, self.rank, self.world = quiet, rank, world
+
+    @property
+    def progress(self) -> bool:
+        """Whether the per-batch progress line is shown."""
+        return not self.quiet and self.world == 1
+
+    def say(self, text: str) -> None:
+        """A line said even with --quiet (what failed)."""
+        _err(text if self.world == 1 else f"[rank {self.rank}] {text}")
+
+    def tell(self, text: str) -> None:
+        """A line said unless --quiet (what was done)."""
+        if not self.quiet:
+            self.say(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smm-emotionnet",
@@ -485,6 +511,7 @@ def _predict_parts(args: argparse.Namespace, procs: Any, make_plan: Callable[[],
     if problem:
         raise ValueError(problem)
     options = {"alpha": _alpha(args), "threshold": args.threshold, "clamp_va": args.clamp_va}
+    voice = _Voice(args.quiet, procs.rank, procs.world)
     done: dict[int, dict[str, Any]] = {}
     for index in share([job.images for job in plan.jobs], procs.world)[procs.rank]:
         job = plan.jobs[index]
@@ -499,13 +526,13 @@ def _predict_parts(args: argparse.Namespace, procs: Any, make_plan: Callable[[],
                 **options,
                 batch_size=args.batch_size,
                 precision=args.precision,
-                progress=not args.quiet,
+                progress=voice.progress,
                 engine=engine,
-                log=None if args.quiet else _err,
+                log=voice.tell,
             )
         except (OSError, ValueError) as error:
             message = " ".join(str(error).split())
-            _err(f"skipped {job.video}: {message}")
+            voice.say(f"skipped {job.video}: {message}")
             done[index] = {"video": job.video, "status": "failed", "failed": message}
             continue
         manifest.record(job.folder, files)
@@ -640,6 +667,7 @@ def _predict_shared(args: argparse.Namespace, procs: Any, photos: list[Path], vi
     if photos:
         units.append((_photos_key(photos), photos))
     mine = share([_frames_of(unit) for _, unit in units], procs.world)[procs.rank]
+    voice = _Voice(args.quiet, procs.rank, procs.world)
     detector = MTCNNDetector(str(procs.device))
     done: dict[int, dict[str, Any]] = {}
     for index in mine:
@@ -648,9 +676,9 @@ def _predict_shared(args: argparse.Namespace, procs: Any, photos: list[Path], vi
             done[index] = {"input": _shown(unit), "status": "complete before this run"}
             continue
         outputs, failures = (
-            _predict_photos(args, model, detector, engine, unit)
+            _predict_photos(args, model, detector, engine, unit, voice)
             if isinstance(unit, list)
-            else _predict_one_video(args, model, detector, engine, unit)
+            else _predict_one_video(args, model, detector, engine, unit, voice)
         )
         if outputs:
             manifest.record(key, outputs)
@@ -676,7 +704,7 @@ def _predict_shared(args: argparse.Namespace, procs: Any, photos: list[Path], vi
 
 
 def _predict_one_video(
-    args: argparse.Namespace, model: Any, detector: Any, engine: Any, video: Path
+    args: argparse.Namespace, model: Any, detector: Any, engine: Any, video: Path, voice: _Voice
 ) -> tuple[list[Path], list[str]]:
     """One video's CSV (and challenge files); ``(outputs, failures)``."""
     from smm.face import video_features
@@ -695,20 +723,19 @@ def _predict_one_video(
             detect_size=args.detect_size,
             batch_size=args.batch_size,
             precision=args.precision,
-            progress=not args.quiet,
+            progress=voice.progress,
             engine=engine,
         )
     except (OSError, ValueError) as error:
         message = " ".join(str(error).split())
-        _err(f"skipped {video}: {message}")
+        voice.say(f"skipped {video}: {message}")
         return [], [f"{video}: {message}"]
     result = features.predictions(model, alpha=_alpha(args) if given else None, **options)
     written = [write_frames_csv(args.out / f"{video.stem}.csv", result)]
-    if not args.quiet:  # after the progress line, which ends with the frames per second
-        _err(
-            f"{video.name}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
-            f"{int(features.observed.sum())} face(s) in {len(features.tracks)} track(s)"
-        )
+    voice.tell(  # after the progress line, which ends with the frames per second
+        f"{video.name}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
+        f"{int(features.observed.sum())} face(s) in {len(features.tracks)} track(s)"
+    )
     if args.abaw:
         # The challenge files are smoothed as published unless --alpha* say otherwise.
         alpha = _alpha(args) if given else "published"
@@ -720,7 +747,7 @@ def _predict_one_video(
 
 
 def _predict_photos(
-    args: argparse.Namespace, model: Any, detector: Any, engine: Any, photos: list[Path]
+    args: argparse.Namespace, model: Any, detector: Any, engine: Any, photos: list[Path], voice: _Voice
 ) -> tuple[list[Path], list[str]]:
     """The photos' CSV; ``(outputs, failures)``."""
     from smm.face import predict_images
@@ -743,10 +770,9 @@ def _predict_photos(
         reason for reason in result.reason if reason and not reason.startswith(("no face", "image too small"))
     ]
     for reason in unreadable:
-        _err(f"skipped {reason}")
-    if not args.quiet:
-        with_face = len({s for s, seen in zip(result.source, result.observed.tolist(), strict=True) if seen})
-        _err(f"{len(photos)} photo(s): {int(result.observed.sum())} face(s) in {with_face} photo(s)")
+        voice.say(f"skipped {reason}")
+    with_face = len({s for s, seen in zip(result.source, result.observed.tolist(), strict=True) if seen})
+    voice.tell(f"{len(photos)} photo(s): {int(result.observed.sum())} face(s) in {with_face} photo(s)")
     return written, unreadable
 
 

@@ -197,21 +197,51 @@ def test_two_processes_write_the_same_files_as_one(tmp_path: Path, checkpoint: P
     videos = clips(tmp_path / "in", 3)
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "in" / "blank.jpg")
     inputs = [*map(str, videos), str(tmp_path / "in" / "blank.jpg")]
-    tail = ["-m", "smm.cli", "predict", "--checkpoint", str(checkpoint), "--quiet", "--abaw", "--input", *inputs]
+    tail = ["-m", "smm.cli", "predict", "--checkpoint", str(checkpoint), "--abaw", "--input", *inputs]
     one = subprocess.run(
-        [sys.executable, *tail, "--out", str(tmp_path / "one")], env=_env(), capture_output=True, text=True
+        [sys.executable, *tail, "--quiet", "--out", str(tmp_path / "one")], env=_env(), capture_output=True, text=True
     )
     assert one.returncode == 0, one.stderr[-2000:]
     port = ["--master_port", str(29600 + os.getpid() % 1000)]
     two = subprocess.run(
         [str(torchrun), "--nproc_per_node=2", *port, *tail, "--out", str(tmp_path / "two")],
         env=_env(),
-        capture_output=True,
-        text=True,
+        capture_output=True,  # bytes: text=True would turn a carriage return into a line end
     )
-    assert two.returncode == 0, two.stderr[-3000:]
+    stderr = two.stderr.decode()
+    assert two.returncode == 0, stderr[-3000:]
     assert outputs(tmp_path / "two") == outputs(tmp_path / "one")  # byte for byte, the summary too
-    assert two.stdout.count("wrote ") == 1  # one process writes the summary
+    assert two.stdout.decode().count("wrote ") == 1  # one process writes the summary
+    # Each process says what it did in whole lines tagged with its rank, and no progress line:
+    # it rewrites itself with a carriage return, and two processes would write over each other.
+    # Shares by frames, largest first to the lighter process: clip2 (6) and the photo (1) to
+    # rank 0, clip1 (5) and clip0 (4) to rank 1.
+    assert "\r" not in stderr
+    assert sorted(line for line in stderr.split("\n") if line.startswith("[rank ")) == [
+        "[rank 0] 1 photo(s): 0 face(s) in 0 photo(s)",
+        "[rank 0] clip2.mp4: 6 frames, a face in 6, 6 face(s) in 1 track(s)",
+        "[rank 1] clip0.mp4: 4 frames, a face in 4, 4 face(s) in 1 track(s)",
+        "[rank 1] clip1.mp4: 5 frames, a face in 5, 5 face(s) in 1 track(s)",
+    ]
+    others = [line for line in stderr.split("\n") if line and not line.startswith("[rank ")]
+    assert [line.split(" (")[0] for line in others] == ["engine: eager"]  # said once, by rank 0, for the run
+
+
+def test_what_one_process_of_several_says(capsys: pytest.CaptureFixture[str]) -> None:
+    from smm.cli import _Voice
+
+    for quiet in (False, True):
+        alone, third = _Voice(quiet), _Voice(quiet, rank=2, world=3)
+        assert (alone.progress, third.progress) == (not quiet, False)
+        for voice in (alone, third):
+            voice.tell("done")
+            voice.say("failed")
+        said = capsys.readouterr()
+        assert said.out == ""
+        if quiet:  # only what failed
+            assert said.err == "failed\n[rank 2] failed\n"
+        else:
+            assert said.err == "done\nfailed\n[rank 2] done\n[rank 2] failed\n"
 
 
 def test_recorded_frame_counts_need_no_decoding(tmp_path: Path) -> None:

@@ -182,24 +182,33 @@ def test_cli_two_processes_write_the_same_submission_as_one(tmp_path: Path, chec
     lists = ["--va-list", str(tmp_path / "va.txt"), "--mtl-list", str(tmp_path / "mtl.txt")]
     tail = ["-m", "smm.cli", "predict", "--checkpoint", str(checkpoint), "--frames-root", str(root), *lists]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "SMM_EMOTIONNET_ENGINE": "eager"}
-    one = subprocess.run(
-        [sys.executable, *tail, "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True
-    )
+    one = _run([sys.executable, *tail, "--out", str(tmp_path / "one")], env)
     assert one.returncode == 0, one.stderr[-2000:]
     port = ["--master_port", str(29700 + os.getpid() % 1000)]
-    two = subprocess.run(
-        [str(torchrun), "--nproc_per_node=2", *port, *tail, "--out", str(tmp_path / "two")],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    two = _run([str(torchrun), "--nproc_per_node=2", *port, *tail, "--out", str(tmp_path / "two")], env)
     assert two.returncode == 0, two.stderr[-3000:]
     assert files(tmp_path / "two") == files(tmp_path / "one")  # byte for byte
     assert sorted(files(tmp_path / "one")) == ["MTL_predictions.txt", "VA/vidA.txt", "VA/vidB_left.txt", "VA/vidC.txt"]
     assert two.stdout.count("wrote 4 file(s)") == 1  # one process merges
-    # Each process predicted its share: vidA (3 images) alone, vidB_left (2) and vidC (1) together.
-    logged = [line.split(":")[0] for line in two.stderr.splitlines() if " images, " in line]
-    assert sorted(logged) == ["vidA", "vidB_left", "vidC"]
+    # Each process predicted its share: vidA (3 images) alone, vidB_left (2) and vidC (1) together,
+    # and said so in whole lines tagged with its rank. The progress line, which rewrites itself
+    # with a carriage return, is for one process alone: two would write over each other.
+    logged = [line for line in two.stderr.split("\n") if " images, " in line]
+    assert sorted(logged) == [
+        "[rank 0] vidA: 3 images, 4 frames",  # frames up to its last image, 4
+        "[rank 1] vidB_left: 2 images, 3 frames",
+        "[rank 1] vidC: 1 images, 5 frames",  # up to its listed frame, 5
+    ]
+    assert "\r" not in two.stderr
+    alone = [line for line in one.stderr.split("\n") if " images, " in line]
+    assert alone == ["vidA: 3 images, 4 frames", "vidB_left: 2 images, 3 frames", "vidC: 1 images, 5 frames"]
+    assert "\n\r3/3 frames\nvidA: " in one.stderr  # one process shows its progress line (one batch)
+
+
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``command``'s output as text with its carriage returns (text=True would make them line ends)."""
+    done = subprocess.run(command, env=env, capture_output=True)
+    return subprocess.CompletedProcess(command, done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
 def test_the_plan_at_its_edges(tmp_path: Path) -> None:
