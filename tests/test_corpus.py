@@ -19,6 +19,7 @@ import smm
 from smm.cli import main
 from smm.corpus import RunManifest, share
 from tests.media import write_video
+from tests.processes import run, torchrun
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -191,27 +192,17 @@ def test_a_killed_run_redoes_only_the_unfinished_inputs(tmp_path: Path, checkpoi
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")
 def test_two_processes_write_the_same_files_as_one(tmp_path: Path, checkpoint: Path) -> None:
-    torchrun = Path(sys.executable).with_name("torchrun")
-    if not torchrun.exists():
-        pytest.skip("torchrun not found next to the Python interpreter")
     videos = clips(tmp_path / "in", 3)
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "in" / "blank.jpg")
     inputs = [*map(str, videos), str(tmp_path / "in" / "blank.jpg")]
     tail = ["-m", "smm.cli", "predict", "--checkpoint", str(checkpoint), "--abaw", "--input", *inputs]
-    one = subprocess.run(
-        [sys.executable, *tail, "--quiet", "--out", str(tmp_path / "one")], env=_env(), capture_output=True, text=True
-    )
+    one = run([sys.executable, *tail, "--quiet", "--out", str(tmp_path / "one")], _env())
     assert one.returncode == 0, one.stderr[-2000:]
-    port = ["--master_port", str(29600 + os.getpid() % 1000)]
-    two = subprocess.run(
-        [str(torchrun), "--nproc_per_node=2", *port, *tail, "--out", str(tmp_path / "two")],
-        env=_env(),
-        capture_output=True,  # bytes: text=True would turn a carriage return into a line end
-    )
-    stderr = two.stderr.decode()
+    two = run([*torchrun(), *tail, "--out", str(tmp_path / "two")], _env())
+    stderr = two.stderr
     assert two.returncode == 0, stderr[-3000:]
     assert outputs(tmp_path / "two") == outputs(tmp_path / "one")  # byte for byte, the summary too
-    assert two.stdout.decode().count("wrote ") == 1  # one process writes the summary
+    assert two.stdout.count("wrote ") == 1  # one process writes the summary
     # Each process says what it did in whole lines tagged with its rank, and no progress line:
     # it rewrites itself with a carriage return, and two processes would write over each other.
     # Shares by frames, largest first to the lighter process: clip2 (6) and the photo (1) to

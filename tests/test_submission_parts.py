@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from smm.cli import main
 from smm.data import read_multitask_csv, read_multitask_test_list
 from smm.submission import write_submission
 from smm.submission.parts import merge_parts, part_files, plan_submission, predict_part
+from tests.processes import run, torchrun
 from tests.test_submission import _frames_root, checkpoint  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,19 +173,15 @@ def test_cli_a_failed_video_leaves_the_folder_as_it_was_and_a_rerun_redoes_only_
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")
 def test_cli_two_processes_write_the_same_submission_as_one(tmp_path: Path, checkpoint: Path) -> None:  # noqa: F811
-    torchrun = Path(sys.executable).with_name("torchrun")
-    if not torchrun.exists():
-        pytest.skip("torchrun not found next to the Python interpreter")
     root = _frames_root(tmp_path / "frames")
     (tmp_path / "va.txt").write_text("vidA\nvidB_left\nvidC\n")
     (tmp_path / "mtl.txt").write_text(MTL)
     lists = ["--va-list", str(tmp_path / "va.txt"), "--mtl-list", str(tmp_path / "mtl.txt")]
     tail = ["-m", "smm.cli", "predict", "--checkpoint", str(checkpoint), "--frames-root", str(root), *lists]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "SMM_EMOTIONNET_ENGINE": "eager"}
-    one = _run([sys.executable, *tail, "--out", str(tmp_path / "one")], env)
+    one = run([sys.executable, *tail, "--out", str(tmp_path / "one")], env)
     assert one.returncode == 0, one.stderr[-2000:]
-    port = ["--master_port", str(29700 + os.getpid() % 1000)]
-    two = _run([str(torchrun), "--nproc_per_node=2", *port, *tail, "--out", str(tmp_path / "two")], env)
+    two = run([*torchrun(), *tail, "--out", str(tmp_path / "two")], env)
     assert two.returncode == 0, two.stderr[-3000:]
     assert files(tmp_path / "two") == files(tmp_path / "one")  # byte for byte
     assert sorted(files(tmp_path / "one")) == ["MTL_predictions.txt", "VA/vidA.txt", "VA/vidB_left.txt", "VA/vidC.txt"]
@@ -203,12 +199,6 @@ def test_cli_two_processes_write_the_same_submission_as_one(tmp_path: Path, chec
     alone = [line for line in one.stderr.split("\n") if " images, " in line]
     assert alone == ["vidA: 3 images, 4 frames", "vidB_left: 2 images, 3 frames", "vidC: 1 images, 5 frames"]
     assert "\n\r3/3 frames\nvidA: " in one.stderr  # one process shows its progress line (one batch)
-
-
-def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``command``'s output as text with its carriage returns (text=True would make them line ends)."""
-    done = subprocess.run(command, env=env, capture_output=True)
-    return subprocess.CompletedProcess(command, done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
 def test_the_plan_at_its_edges(tmp_path: Path) -> None:

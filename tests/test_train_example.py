@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 import os
 import runpy
-import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ from safetensors.torch import load_file
 
 import smm
 from smm.factory import load_checkpoint
+from tests.processes import run, torchrun
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--demo-videos", "3", "--demo-frames", "10", "--image-size", "64", "--batch-size", "4", "--epochs", "1"]
@@ -76,24 +73,14 @@ def test_example_with_adamw_and_amp(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert ((step - 1e-3).abs() < 1e-5).float().mean() > 0.95
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")
 def test_example_under_torchrun_matches_single_process_metrics(tmp_path: Path) -> None:
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
-    if torchrun is None:
-        pytest.skip("torchrun not found next to the Python interpreter")
     # Evaluation only (0 steps): both runs score the same untrained model on the same data,
     # so metrics gathered across 2 ranks must equal the single-process ones.
     args = [*TINY, "--max-steps", "0", "--out", str(tmp_path / "ddp")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     script = str(ROOT / "examples" / "train.py")
-    command = [torchrun, "--nproc_per_node=2", f"--master_port={_free_port()}", script, *args]
-    ddp = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
+    ddp = run([*torchrun(), script, *args], env)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     single = _train_main()([*TINY, "--max-steps", "0", "--out", str(tmp_path / "single")])
     line = next(line for line in ddp.stdout.splitlines() if line.startswith("validation before training"))

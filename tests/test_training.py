@@ -31,6 +31,7 @@ from smm.training import (
     train,
     train_transform,
 )
+from tests.processes import run, torchrun
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -376,15 +377,9 @@ def test_training_faults_are_one_line_and_lose_nothing(
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")
 def test_torchrun_trains_with_two_processes(tmp_path: Path, tiny_data: Path) -> None:
-    torchrun = Path(sys.executable).with_name("torchrun")
-    if not torchrun.exists():
-        pytest.skip("torchrun not found next to the Python interpreter")
     args = ["--steps", "4", "--save-every", "2", "--val-every", "4"]
-    port = ["--master_port", str(29500 + os.getpid() % 1000)]
-    command = [str(torchrun), "--nproc_per_node=2", *port, "-m", "smm.cli", "train", "--data", str(tiny_data)]
-    two = subprocess.run(
-        [*command, "--out", str(tmp_path / "two"), *TINY, *args], env=_env(), capture_output=True, text=True
-    )
+    command = [*torchrun(), "-m", "smm.cli", "train", "--data", str(tiny_data)]
+    two = run([*command, "--out", str(tmp_path / "two"), *TINY, *args], _env())
     assert two.returncode == 0, two.stderr[-3000:]
     assert "x 2 process(es)" in two.stderr
     one = subprocess.run(_cli(tmp_path / "one", tiny_data, *args), env=_env(), capture_output=True, text=True)
