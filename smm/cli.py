@@ -45,7 +45,7 @@ class _Voice:
     itself with a carriage return, is left out (the processes would write over each other).
     """
 
-    def __init__(self, quiet: bool, rank: int = 0, world: int = 1) -> None:
+    def __init__(self, quiet: bool, rank: int, world: int) -> None:
         self.quiet, self.rank, self.world = quiet, rank, world
 
     @property

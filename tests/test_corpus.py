@@ -222,7 +222,7 @@ def test_what_one_process_of_several_says(capsys: pytest.CaptureFixture[str]) ->
     from smm.cli import _Voice
 
     for quiet in (False, True):
-        alone, third = _Voice(quiet), _Voice(quiet, rank=2, world=3)
+        alone, third = _Voice(quiet, rank=0, world=1), _Voice(quiet, rank=2, world=3)
         assert (alone.progress, third.progress) == (not quiet, False)
         for voice in (alone, third):
             voice.tell("done")
