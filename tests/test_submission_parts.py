@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -308,3 +309,97 @@ def test_video_files_carry_the_models_label_names(tmp_path: Path) -> None:
     au, expr, _ = write_video_files(tmp_path / "out", "vidA", result, model)
     assert au.read_text().splitlines()[0] == ",".join(names)
     assert expr.read_text().splitlines()[0] == ",".join(expressions)
+
+
+def test_cli_frames_root_says_what_it_did_and_records_it(
+    tmp_path: Path,
+    checkpoint: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import smm.submission.parts as parts
+
+    root = _frames_root(tmp_path / "frames")
+    (root / "vidD").mkdir()
+    for n in (1, 2):
+        Image.new("RGB", (32, 32), (9 * n, 0, 0)).save(root / "vidD" / f"{n:05d}.jpg")
+    real, options = parts.predict_frames, []
+
+    def recording(model: object, folder: Path, **given: object) -> object:
+        options.append(given)
+        return real(model, folder, **given)
+
+    monkeypatch.setattr(parts, "predict_frames", recording)
+    out, state = tmp_path / "sub", tmp_path / ".sub.smm-run"
+    (tmp_path / "va.txt").write_text("vidA\nvidB_left\nvidC\nvidD\n")
+    argv = ["predict", "--checkpoint", str(checkpoint), "--frames-root", str(root)]
+    argv += ["--va-list", str(tmp_path / "va.txt")]
+    assert main([*argv, "--out", str(out), "--precision", "fp32", "--batch-size", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"wrote 4 file(s) to {out}\n"
+    assert [(o["precision"], o["batch_size"], o["progress"]) for o in options] == [("fp32", 2, True)] * 4
+    lines = captured.err.split("\n")
+    assert lines[0].startswith("engine: ")
+    # Alone, a process counts each video's frames batch by batch (2 images a batch), then says what it did.
+    assert lines[1:] == [
+        "\r2/3 frames\r3/3 frames",
+        "vidA: 3 images, 4 frames",
+        "\r2/2 frames",
+        "vidB_left: 2 images, 3 frames",
+        "\r1/1 frames",
+        "vidC: 1 images, 5 frames",
+        "\r2/2 frames",
+        "vidD: 2 images, 2 frames",
+        "note: frame count unknown for 4 video(s) (vidA, vidB_left, vidC, ...): their files end at the last frame "
+        "with an image; pass --videos or --annotations for one line per video frame",
+        "",
+    ]
+    assert json.loads((state / "summary.json").read_text()) == [
+        {"video": video, "status": "done", "parts": [f"parts/VA/{video}.txt"]}
+        for video in ("vidA", "vidB_left", "vidC", "vidD")
+    ]
+    # Three without a count are all named; --quiet says nothing but the note.
+    (tmp_path / "va3.txt").write_text("vidA\nvidB_left\nvidC\n")
+    argv[-1] = str(tmp_path / "va3.txt")
+    assert main([*argv, "--out", str(tmp_path / "sub3"), "--quiet"]) == 0
+    assert capsys.readouterr().err == (
+        "note: frame count unknown for 3 video(s) (vidA, vidB_left, vidC): their files end at the last frame "
+        "with an image; pass --videos or --annotations for one line per video frame\n"
+    )
+    assert [o["progress"] for o in options[4:]] == [False] * 3
+
+
+@pytest.mark.parametrize("videos", [3, 4])
+def test_cli_failed_videos_are_named_up_to_three(
+    videos: int,
+    tmp_path: Path,
+    checkpoint: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import smm.submission.parts as parts
+
+    root = _frames_root(tmp_path / "frames")
+    (root / "vidD").mkdir()
+    Image.new("RGB", (32, 32)).save(root / "vidD" / "00001.jpg")
+
+    def failing(model: object, folder: Path, **given: object) -> object:
+        raise ValueError(f"{Path(folder).name} cannot be read")
+
+    monkeypatch.setattr(parts, "predict_frames", failing)
+    names = ["vidA", "vidB_left", "vidC", "vidD"][:videos]
+    (tmp_path / "va.txt").write_text("\n".join(names) + "\n")
+    out, state = tmp_path / "sub", tmp_path / ".sub.smm-run"
+    argv = ["predict", "--checkpoint", str(checkpoint), "--frames-root", str(root)]
+    argv += ["--va-list", str(tmp_path / "va.txt")]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"skipped {name}: {name} cannot be read" for name in names]
+    shown = "vidA, vidB_left, vidC" + (", ..." if videos > 3 else "")
+    assert captured.out == (
+        f"{videos} video(s) failed ({shown}); {out} is left as it was. The 0 other(s) are kept in {state}: "
+        "run the same command again to redo only the failed\n"
+    )
+    assert json.loads((state / "summary.json").read_text()) == [
+        {"video": name, "status": "failed", "failed": f"{name} cannot be read"} for name in names
+    ]
