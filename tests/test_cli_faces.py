@@ -297,7 +297,46 @@ def test_video_options_reach_the_face_path(
         {"detect_every": 10, "detect_size": 240, "faces": "all", "batch_size": 32, "progress": False},
     ]
     assert [o["precision"] for o in seen] == ["auto", "auto", "fp32"]
+    assert all(type(o["detector"]).__name__ == "MTCNNDetector" for o in seen)
+    assert all(type(o["engine"]).__name__ == "EagerEngine" for o in seen)  # the --engine made once, passed on
     assert f"skipped {video}: recorded" in capsys.readouterr().err
+    # The CSV's rows are smoothed only when an --alpha option is given; the challenge files (--abaw)
+    # as published unless one is. The decisions' options reach both.
+    video = two_people(tmp_path / "dyad4.mp4", frames=4)  # the second person from frame 3
+    features = smm.face.pipeline.video_features(
+        smm.load_checkpoint(checkpoint), video, detector=smm.face.MTCNNDetector("cpu"), detect_every=1, progress=False
+    )
+    calls: list[tuple[str, dict[str, object]]] = []
+
+    class Recorded:
+        sides = features.sides
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(features, name)
+
+        def predictions(self, model: object, **options: object) -> object:
+            calls.append(("predictions", options))
+            return features.predictions(model, **options)
+
+        def per_frame(self, model: object, side: str, **options: object) -> object:
+            calls.append((f"per_frame {side}", options))
+            return features.per_frame(model, side, **options)
+
+    monkeypatch.setattr(smm.face, "video_features", lambda *args, **options: Recorded())
+    common = ["predict", "--checkpoint", str(checkpoint), "--input", str(video), "--quiet", "--abaw"]
+    assert main([*common, "--out", str(tmp_path / "p0")]) == 0
+    assert main([*common, "--out", str(tmp_path / "p1"), "--alpha-va", "4", "--threshold", "0.7", "--clamp-va"]) == 0
+    given = {"AU": None, "EXPR": None, "VA": 4}
+    default, changed = {"threshold": 0.5, "clamp_va": False}, {"threshold": 0.7, "clamp_va": True}
+    assert features.sides == ["left", "right"]  # two people: a challenge file each
+    assert calls == [
+        ("predictions", {"alpha": None, **default}),
+        ("per_frame left", {"alpha": "published", **default}),
+        ("per_frame right", {"alpha": "published", **default}),
+        ("predictions", {"alpha": given, **changed}),
+        ("per_frame left", {"alpha": given, **changed}),
+        ("per_frame right", {"alpha": given, **changed}),
+    ]
     aligned: list[dict[str, object]] = []
 
     def writing(path: Path, out: Path, detector: object, **options: object) -> None:

@@ -156,9 +156,11 @@ def test_cli_a_failed_video_leaves_the_folder_as_it_was_and_a_rerun_redoes_only_
     assert predicted == ["vidB_left"]  # only the failed video is predicted again
     assert capsys.readouterr().out.strip() == f"wrote 3 file(s) to {out}; 2 video(s) complete before this run, skipped"
     assert files(out) == files(tmp_path / "clean")  # the challenge's files only, as a clean run wrote them
-    summary = (state / "summary.json").read_text()
-    assert '"status": "complete before this run"' in summary
-    assert '"status": "done"' in summary
+    assert json.loads((state / "summary.json").read_text()) == [
+        {"video": "vidA", "status": "complete before this run"},
+        {"video": "vidB_left", "status": "done", "parts": ["parts/AU/vidB_left.txt", "parts/MTL/vidB_left.npz"]},
+        {"video": "vidC", "status": "complete before this run"},
+    ]
     # A frame image that changed makes its video's part stale: it is predicted again.
     predicted.clear()
     Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(root / "vidA" / "00002.jpg")
@@ -334,10 +336,17 @@ def test_cli_frames_root_says_what_it_did_and_records_it(
     (tmp_path / "va.txt").write_text("vidA\nvidB_left\nvidC\nvidD\n")
     argv = ["predict", "--checkpoint", str(checkpoint), "--frames-root", str(root)]
     argv += ["--va-list", str(tmp_path / "va.txt")]
-    assert main([*argv, "--out", str(out), "--precision", "fp32", "--batch-size", "2"]) == 0
+    given = ["--precision", "fp32", "--batch-size", "2", "--threshold", "0.7", "--clamp-va", "--alpha-va", "3"]
+    assert main([*argv, "--out", str(out), *given]) == 0
     captured = capsys.readouterr()
     assert captured.out == f"wrote 4 file(s) to {out}\n"
-    assert [(o["precision"], o["batch_size"], o["progress"]) for o in options] == [("fp32", 2, True)] * 4
+    alpha = {"AU": None, "EXPR": None, "VA": 3.0}
+    assert [
+        {k: o[k] for k in ("precision", "batch_size", "progress", "threshold", "clamp_va", "alpha")} for o in options
+    ] == [
+        {"precision": "fp32", "batch_size": 2, "progress": True, "threshold": 0.7, "clamp_va": True, "alpha": alpha}
+    ] * 4
+    assert all(type(o["engine"]).__name__ == "EagerEngine" for o in options)  # the --engine made once, passed on
     lines = captured.err.split("\n")
     assert lines[0].startswith("engine: ")
     # Alone, a process counts each video's frames batch by batch (2 images a batch), then says what it did.
@@ -358,15 +367,27 @@ def test_cli_frames_root_says_what_it_did_and_records_it(
         {"video": video, "status": "done", "parts": [f"parts/VA/{video}.txt"]}
         for video in ("vidA", "vidB_left", "vidC", "vidD")
     ]
-    # Three without a count are all named; --quiet says nothing but the note.
+    # The run's record, beside the output folder: what a rerun must match.
+    from smm.inference.engine import model_fingerprint
+
+    run = json.loads((state / "run.json").read_text())["run"]
+    assert run.pop("engine").startswith("eager (fp32")
+    assert run.pop("model") == model_fingerprint(smm.load_checkpoint(checkpoint))
+    assert len(run.pop("plan")) == 16
+    assert run == {"threshold": 0.7, "clamp_va": True, "batch_size": 2, "alpha": alpha}
+    assert sorted(p.name for p in state.iterdir()) == ["inputs", "parts", "run.json", "summary.json"]
+    # Three without a count are all named (vidD, only in the multi-task list, has no file of its
+    # own to count); --quiet says nothing but the note.
     (tmp_path / "va3.txt").write_text("vidA\nvidB_left\nvidC\n")
+    (tmp_path / "mtl.txt").write_text("image\nvidD/00002.jpg\n")
     argv[-1] = str(tmp_path / "va3.txt")
+    argv += ["--mtl-list", str(tmp_path / "mtl.txt")]
     assert main([*argv, "--out", str(tmp_path / "sub3"), "--quiet"]) == 0
     assert capsys.readouterr().err == (
         "note: frame count unknown for 3 video(s) (vidA, vidB_left, vidC): their files end at the last frame "
         "with an image; pass --videos or --annotations for one line per video frame\n"
     )
-    assert [o["progress"] for o in options[4:]] == [False] * 3
+    assert [o["progress"] for o in options[4:]] == [False] * 4
 
 
 @pytest.mark.parametrize("videos", [3, 4])
