@@ -185,6 +185,16 @@ def test_predict_warns_about_a_model_trained_on_synthetic_data(
     model.save_pretrained(tmp_path / "real", training_data="Aff-Wild2")
     assert predict(tmp_path / "real", tmp_path / "out2", tmp_path / "face.jpg", extra=("--quiet",)) == 0
     assert capsys.readouterr().err == ""
+    # The same warning from a challenge run over frame folders.
+    (tmp_path / "frames" / "vid").mkdir(parents=True)
+    Image.fromarray(HEAD).resize((64, 64)).save(tmp_path / "frames" / "vid" / "00001.jpg")
+    (tmp_path / "va.txt").write_text("vid\n")
+    for name, warned in (("demo", True), ("real", False)):
+        argv = ["predict", "--checkpoint", str(tmp_path / name), "--frames-root", str(tmp_path / "frames")]
+        assert (
+            main([*argv, "--va-list", str(tmp_path / "va.txt"), "--out", str(tmp_path / f"sub_{name}"), "--quiet"]) == 0
+        )
+        assert ("was trained on synthetic data" in capsys.readouterr().err) is warned
 
 
 def test_align_writes_the_affwild2_layout_that_prediction_reads(
