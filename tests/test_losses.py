@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -233,3 +235,165 @@ def test_ce_rejects_bad_targets() -> None:
 def test_ccc_rejects_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match=r"pred and target must have the same shape"):
         ccc(torch.zeros(4, 2), torch.zeros(4))
+
+
+def test_every_message_names_the_argument_and_what_arrived() -> None:
+    def message(call: object) -> str:
+        with pytest.raises((ValueError, TypeError)) as error:
+            call()  # type: ignore[operator]
+        return str(error.value)
+
+    logits, targets = torch.zeros(2, 3), torch.zeros(2, 3)
+    for loss in (weighted_bce, weighted_ce):
+        assert message(lambda loss=loss: loss(logits, targets[:, 0].long(), reduction="avg")) == (
+            "reduction must be one of ('mean', 'sum', 'none'), got 'avg'"
+        )
+    assert message(lambda: weighted_bce(torch.zeros(3), torch.zeros(3))) == (
+        "logits must be a 2-D tensor of shape (B, H), got a 1-D tensor of shape (3,)"
+    )
+    assert message(lambda: weighted_bce(logits, targets, mask=torch.ones(2, 4, dtype=torch.bool))) == (
+        "mask and targets must have the same shape, got (2, 4) and (2, 3)"
+    )
+    # Up to five of the bad values, smallest first.
+    bad = torch.tensor([[2, 3, 4], [5, 6, 7]])
+    assert (
+        message(lambda: weighted_bce(logits, bad)) == "targets must be 0, 1 or -1 (missing), got values [2, 3, 4, 5, 6]"
+    )
+    assert message(lambda: weighted_bce(torch.zeros(2, 5), torch.zeros(2, 5), torch.ones(4))) == (
+        "pos_weight must have shape (5,), got (4,)"
+    )
+    assert message(lambda: weighted_ce(torch.zeros(2), torch.zeros(2).long())) == (
+        "logits must be a 2-D tensor of shape (B, K), got a 1-D tensor of shape (2,)"
+    )
+    assert message(lambda: weighted_ce(logits, torch.zeros(2, 1).long())) == (
+        "targets must be a 1-D tensor of shape (B), got a 2-D tensor of shape (2, 1)"
+    )
+    assert message(lambda: weighted_ce(logits, torch.tensor([3, 4]))) == (
+        "targets must be class indices in [0, 3) or -1 (missing), got [3, 4]"
+    )
+    assert message(lambda: weighted_ce(logits, torch.tensor([9, 8]))) == (
+        "targets must be class indices in [0, 3) or -1 (missing), got [8, 9]"
+    )
+    assert message(lambda: weighted_ce(torch.zeros(6, 3), torch.tensor([9, 8, 7, 6, 5, 4]))) == (
+        "targets must be class indices in [0, 3) or -1 (missing), got [4, 5, 6, 7, 8]"
+    )
+    assert message(lambda: weighted_ce(logits, torch.tensor([0, 1]), mask=torch.ones(3, dtype=torch.bool))) == (
+        "mask and targets must have the same shape, got (3,) and (2,)"
+    )
+    for function in (ccc, ccc_loss):
+        assert message(
+            lambda f=function: f(torch.zeros(4, 2), torch.zeros(4, 2), mask=torch.ones(4, dtype=torch.bool))
+        ) == ("mask and target must have the same shape, got (4,) and (4, 2)")
+    assert message(lambda: ccc(torch.zeros(2, 2, 2), torch.zeros(2, 2, 2))) == (
+        "pred must be a 1-D (N,) or 2-D (N, V) tensor, got shape (2, 2, 2)"
+    )
+
+
+def test_reductions_and_masks_by_their_values() -> None:
+    g = _gen(11)
+    logits = torch.randn(4, 3, generator=g)
+    targets = torch.tensor([[1, 0, -1], [0, -1, 1], [1, 1, 0], [-1, 0, 0]])
+    mask = torch.tensor([[True, True, True], [False, True, True], [True, True, True], [True, True, False]])
+    pos_weight = torch.tensor([2.0, 0.5, 3.0])
+    # -[p y log s(x) + (1 - y) log(1 - s(x))], written out; ignored entries are 0.
+    y = targets.clamp(min=0).float()
+    entry = -(pos_weight * y * F.logsigmoid(logits) + (1 - y) * F.logsigmoid(-logits))
+    kept = (targets != -1) & mask
+    expected = torch.where(kept, entry, torch.zeros_like(entry))
+    got = weighted_bce(logits, targets, pos_weight, mask=mask, reduction="none")
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(weighted_bce(logits, targets, pos_weight, mask=mask, reduction="sum"), expected.sum())
+    mean = weighted_bce(logits, targets, pos_weight, mask=mask)
+    torch.testing.assert_close(mean, expected.sum() / kept.sum())
+    # Expressions: the weighted losses over the labelled samples' weights.
+    expr_logits = torch.randn(5, 4, generator=g)
+    classes = torch.tensor([2, -1, 0, 3, 2])
+    keep = torch.tensor([True, True, False, True, True])
+    weight = torch.tensor([1.0, 2.0, 4.0, 0.5])
+    nll = -torch.log_softmax(expr_logits, 1)[torch.arange(5), classes.clamp(min=0)]
+    w = torch.where((classes != -1) & keep, weight[classes.clamp(min=0)], torch.zeros(5))
+    torch.testing.assert_close(weighted_ce(expr_logits, classes, weight, mask=keep, reduction="none"), nll * w)
+    torch.testing.assert_close(weighted_ce(expr_logits, classes, weight, mask=keep, reduction="sum"), (nll * w).sum())
+    torch.testing.assert_close(weighted_ce(expr_logits, classes, weight, mask=keep), (nll * w).sum() / w.sum())
+    # CCC: the masked entries leave, per column.
+    pred, target = torch.randn(8, 2, generator=g), torch.randn(8, 2, generator=g)
+    target[1, 0] = -5.0
+    keep_va = torch.ones(8, 2, dtype=torch.bool)
+    keep_va[[2, 5], 1] = False
+    keep_va[6, 0] = False
+    columns = [[0, 2, 3, 4, 5, 7], [0, 1, 3, 4, 6, 7]]
+    for correction in (0, 1):
+        value = ccc(pred, target, mask=keep_va, correction=correction)
+        for v, rows in enumerate(columns):
+            reference = _numpy_ccc(pred[rows, v].double().numpy(), target[rows, v].double().numpy(), ddof=correction)
+            assert value[v].item() == pytest.approx(reference, abs=1e-6)
+        torch.testing.assert_close(ccc_loss(pred, target, mask=keep_va, correction=correction), (1 - value).sum())
+    # Another code for a missing label.
+    coded = target.clone()
+    coded[1, 0] = 9.0
+    torch.testing.assert_close(ccc(pred, coded, missing=9.0), ccc(pred, target))
+    torch.testing.assert_close(ccc_loss(pred, coded, missing=9.0), ccc_loss(pred, target))
+    # A column without a labelled entry adds nothing (not 1 - 0).
+    empty = target.clone()
+    empty[:, 1] = -5.0
+    torch.testing.assert_close(ccc_loss(pred, empty), 1 - ccc(pred[:, 0], target[:, 0]))
+    keep_none = torch.ones(8, 2, dtype=torch.bool)
+    keep_none[:, 0] = False
+    torch.testing.assert_close(ccc_loss(pred, target, mask=keep_none), 1 - ccc(pred[:, 1], target[:, 1]))
+
+
+def test_ccc_with_one_sample_and_unbiased_statistics_is_zero() -> None:
+    # One labelled sample leaves no degree of freedom for correction=1: undefined, so 0.
+    assert ccc(torch.tensor([0.4, 0.1]), torch.tensor([0.2, -5.0]), correction=1).item() == 0.0
+    assert ccc_loss(torch.tensor([[0.4], [0.1]]), torch.tensor([[0.2], [-5.0]]), correction=1).item() == 1.0
+
+
+def test_ccc_keeps_float64_and_computes_low_precision_in_float32() -> None:
+    g = _gen(5)
+    pred, target = torch.rand(50, generator=g) * 2 - 1, torch.rand(50, generator=g) * 2 - 1
+    reference = _numpy_ccc(pred.double().numpy(), target.double().numpy())
+    value = ccc(pred.double(), target.double())
+    assert value.dtype == torch.float64
+    assert value.item() == pytest.approx(reference, abs=1e-12)
+    # bf16 inputs: the statistics in float32, on the bf16-rounded values.
+    low, low_target = pred.bfloat16(), target.bfloat16()
+    value = ccc(low, low_target)
+    assert value.dtype == torch.float32
+    exact = _numpy_ccc(low.double().numpy(), low_target.double().numpy())
+    assert value.item() == pytest.approx(exact, abs=1e-6)
+    weights = weighted_ce(torch.randn(6, 3, generator=g).double(), torch.tensor([0, 1, 2, 0, -1, 1]), torch.ones(3))
+    assert weights.dtype == torch.float64
+
+
+def test_multitask_loss_passes_each_option_to_its_term() -> None:
+    g = _gen(21)
+    au, expr, va = torch.randn(6, 4, generator=g), torch.randn(6, 3, generator=g), torch.randn(6, 2, generator=g)
+    au_t = torch.randint(0, 2, (6, 4), generator=g)
+    expr_t = torch.tensor([0, 1, 2, 0, 1, 2])
+    va_t = torch.rand(6, 2, generator=g)
+    pos_weight, weight = torch.tensor([3.0, 0.5, 1.0, 2.0]), torch.tensor([0.2, 1.0, 5.0])
+    for correction in (0, 1):
+        out = multitask_loss(
+            au, au_t, expr, expr_t, va, va_t, au_pos_weight=pos_weight, expr_weight=weight, va_correction=correction
+        )
+        torch.testing.assert_close(out.au, weighted_bce(au, au_t, pos_weight))
+        torch.testing.assert_close(out.expr, weighted_ce(expr, expr_t, weight))
+        torch.testing.assert_close(out.va, ccc_loss(va, va_t, correction=correction))
+    # Without options: unweighted terms and population statistics (the challenge metric's).
+    plain = multitask_loss(au, au_t, expr, expr_t, va, va_t)
+    torch.testing.assert_close(plain.au, F.binary_cross_entropy_with_logits(au, au_t.float()))
+    torch.testing.assert_close(plain.expr, F.cross_entropy(expr, expr_t))
+    expected_va = sum(1 - _numpy_ccc(va[:, v].double().numpy(), va_t[:, v].double().numpy()) for v in range(2))
+    assert plain.va.item() == pytest.approx(expected_va, abs=1e-5)
+    # The module: no weights and population statistics by default; weights kept as float32 buffers.
+    module = MultiTaskLoss()
+    assert (module.au_pos_weight, module.expr_weight, module.va_correction) == (None, None, 0)
+    output = SimpleNamespace(au=au, expr=expr, va=va)
+    for a, b in zip(module(output, au_t, expr_t, va_t), plain, strict=True):
+        torch.testing.assert_close(a, b)
+    weighted = MultiTaskLoss([3, 1, 1, 2], (1, 2, 5))  # integers given: float32 buffers
+    assert weighted.au_pos_weight.dtype == weighted.expr_weight.dtype == torch.float32
+    assert weighted.au_pos_weight.tolist() == [3.0, 1.0, 1.0, 2.0]
+    assert weighted.expr_weight.tolist() == [1.0, 2.0, 5.0]
+    assert MultiTaskLoss.abaw3().va_correction == 1
+    assert MultiTaskLoss.abaw3(va_correction=0).va_correction == 0
