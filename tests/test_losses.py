@@ -363,6 +363,10 @@ def test_ccc_keeps_float64_and_computes_low_precision_in_float32() -> None:
     assert value.item() == pytest.approx(exact, abs=1e-6)
     weights = weighted_ce(torch.randn(6, 3, generator=g).double(), torch.tensor([0, 1, 2, 0, -1, 1]), torch.ones(3))
     assert weights.dtype == torch.float64
+    # The loss follows the logits' dtype, whatever the class weights' (float64 from numpy, say).
+    from_numpy = torch.from_numpy(np.array([1.0, 2.0, 0.5]))
+    loss = weighted_ce(torch.randn(6, 3, generator=g), torch.tensor([0, 1, 2, 0, -1, 1]), from_numpy, reduction="none")
+    assert loss.dtype == torch.float32
 
 
 def test_multitask_loss_passes_each_option_to_its_term() -> None:
