@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -265,3 +267,87 @@ def test_update_keeps_the_state_where_the_predictions_are(monkeypatch: pytest.Mo
     assert moved is metric
     assert metric.au_counts.device.type == "meta"
     assert metric.va_moments.sxy.device.type == "meta"
+
+
+def test_every_option_and_edge_by_value() -> None:
+    from smm.metrics import au_confusion, expr_confusion
+
+    targets = torch.tensor([[1, 0], [0, 1], [1, -1], [0, 0]])
+    probs = torch.tensor([[0.9, 0.2], [0.4, 0.6], [0.7, 0.3], [0.0, 1.0]])  # 0 and 1 are probabilities
+    # Rows TP, FP, FN counted by hand over the labelled entries.
+    counts = [[2, 1], [0, 1], [0, 0]]
+    assert au_confusion(probs, targets, inputs="probs").tolist() == counts
+    assert au_confusion(torch.logit(probs.double(), eps=1e-6), targets).tolist() == counts  # logits, at 0.5
+    assert au_confusion(probs, targets, inputs="probs", threshold=0.65).tolist() == [[2, 0], [0, 1], [0, 1]]
+    assert au_confusion(probs, targets, inputs="probs").dtype == torch.int64
+    # Another code for a missing label, in each function that takes one.
+    coded = torch.where(targets == -1, 7, targets)
+    torch.testing.assert_close(au_f1(probs, coded, inputs="probs", missing=7), au_f1(probs, targets, inputs="probs"))
+    classes, guesses = torch.tensor([0, 2, -2, 1]), torch.tensor([0, 2, 1, 1])
+    assert expr_f1(guesses, classes, 3, missing=-2) == pytest.approx(1.0)  # the one wrong guess is unlabelled
+    assert expr_confusion(guesses, classes, 3, missing=-2).tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    with pytest.raises(ValueError, match=r"^targets must be in \[0, 3\) or -1, got \[0, 1, 3\]$"):
+        expr_f1(guesses, torch.tensor([0, 3, 1, 1]), 3)  # the class count itself is out of range
+    # Messages name the argument, word for word.
+    for call, words in (
+        (lambda: au_f1(torch.zeros(4), torch.zeros(4)), "preds must be a 2-D tensor of shape (N, H), got a 1-D "
+         "tensor of shape (4,)"),
+        (lambda: au_f1(torch.zeros(2, 2).long(), targets[:2], inputs="probs"), "preds must be floating point with "
+         "inputs='probs', got dtype torch.int64 (0/1 decisions? pass inputs='labels')"),
+        (lambda: au_f1(torch.tensor([[-0.5, 0.2]]), targets[:1], inputs="probs"), "preds must be probabilities in "
+         "[0, 1] with inputs='probs', got -0.5 (logits? pass inputs='logits')"),
+        (lambda: expr_f1(torch.zeros(2, 1, 1).long(), torch.zeros(2).long()), "preds must be a 1-D tensor of shape "
+         "(N), got a 3-D tensor of shape (2, 1, 1)"),
+        (lambda: expr_f1(torch.zeros(3).long(), torch.zeros(2).long()), "targets and preds must have the same shape, "
+         "got (2,) and (3,)"),
+        (lambda: va_ccc(torch.zeros(4), torch.zeros(4)), "preds must be a 2-D tensor of shape (N, V), got a 1-D "
+         "tensor of shape (4,)"),
+        (lambda: va_ccc(torch.zeros(4, 2), torch.zeros(4, 1)), "targets and preds must have the same shape, got "
+         "(4, 1) and (4, 2)"),
+        (lambda: ABAWMetrics().update(va_preds=torch.zeros(4, 2), va_targets=torch.zeros(3, 2)), "va_targets and "
+         "va_preds must have the same shape, got (3, 2) and (4, 2)"),
+    ):  # fmt: skip
+        with pytest.raises(ValueError, match=f"^{re.escape(words)}$"):
+            call()
+
+
+def test_abaw_scores_passes_its_options_and_counts_the_classes_given() -> None:
+    g = torch.Generator().manual_seed(4)
+    au_probs = torch.rand(30, 3, generator=g)
+    au = torch.randint(0, 2, (30, 3), generator=g)
+    expr_logits = torch.randn(30, 5, generator=g)
+    expr = torch.randint(0, 3, (30,), generator=g)  # classes 3 and 4 never labelled
+    va_pred, va = torch.rand(30, 2, generator=g), torch.rand(30, 2, generator=g)
+    scores = abaw_scores(au_probs, au, expr_logits, expr, va_pred, va, au_inputs="probs", threshold=0.3)
+    expected_au = [f1_score(au[:, h], (au_probs[:, h] > 0.3).int(), zero_division=0) for h in range(3)]
+    np.testing.assert_allclose(scores.au_f1, expected_au)
+    # Macro F1 over the 5 classes of the scores' columns, then over the 8 expressions for class indices.
+    guesses = expr_logits.argmax(1)
+    for expr_preds, labels in ((expr_logits, range(5)), (guesses, range(8))):
+        got = abaw_scores(au_probs, au, expr_preds, expr, va_pred, va, au_inputs="probs").p_expr
+        wanted = f1_score(expr, guesses, labels=list(labels), average="macro", zero_division=0)
+        assert got == pytest.approx(wanted)
+
+
+def test_state_is_exact_counts_and_sync_keeps_the_options() -> None:
+    metric = ABAWMetrics(num_aus=2, num_classes=3, va_dim=1, au_inputs="probs", threshold=0.3)
+    assert metric.au_counts.dtype == metric.expr_counts.dtype == torch.int64
+    assert metric.au_counts.tolist() == [[0, 0]] * 3
+    metric.update(
+        torch.tensor([[0.4, 0.2], [0.1, 0.9]]), torch.tensor([[1, 0], [0, 1]]),
+        torch.tensor([0, 2]), torch.tensor([0, 1]),
+        torch.tensor([[0.1], [0.5], [0.2]]), torch.tensor([[0.2], [0.4], [-5.0]]),
+    )  # fmt: skip
+    scores = metric.compute()
+    assert scores.au_f1 == (1.0, 1.0)  # 0.4 > 0.3
+    assert np.isnan(scores.ccc_arousal)  # one VA dimension: no arousal
+    assert scores.p_va == scores.ccc_valence == pytest.approx(_numpy_ccc(np.array([0.1, 0.5]), np.array([0.2, 0.4])))
+    synced = metric.sync()  # one process: a copy that behaves the same
+    assert (synced.num_aus, synced.num_classes, synced.va_dim) == (2, 3, 1)
+    assert (synced.au_inputs, synced.threshold) == ("probs", 0.3)
+    again = synced.compute()
+    assert np.isnan(again.ccc_arousal)
+    assert again._replace(ccc_arousal=0.0) == scores._replace(ccc_arousal=0.0)
+    metric.reset()
+    assert metric.au_counts.dtype == metric.expr_counts.dtype == torch.int64
+    assert metric.compute().p_mtl == 0.0
