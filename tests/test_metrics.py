@@ -273,7 +273,7 @@ def test_every_option_and_edge_by_value() -> None:
     from smm.metrics import au_confusion, expr_confusion
 
     targets = torch.tensor([[1, 0], [0, 1], [1, -1], [0, 0]])
-    probs = torch.tensor([[0.9, 0.2], [0.4, 0.6], [0.7, 0.3], [0.0, 1.0]])  # 0 and 1 are probabilities
+    probs = torch.tensor([[0.9, 0.2], [0.4, 0.6], [0.7, 0.8], [0.0, 1.0]])  # 0 and 1 are probabilities
     # Rows TP, FP, FN counted by hand over the labelled entries.
     counts = [[2, 1], [0, 1], [0, 0]]
     assert au_confusion(probs, targets, inputs="probs").tolist() == counts
@@ -281,8 +281,8 @@ def test_every_option_and_edge_by_value() -> None:
     assert au_confusion(probs, targets, inputs="probs", threshold=0.65).tolist() == [[2, 0], [0, 1], [0, 1]]
     assert au_confusion(probs, targets, inputs="probs").dtype == torch.int64
     # Another code for a missing label, in each function that takes one.
-    coded = torch.where(targets == -1, 7, targets)
-    torch.testing.assert_close(au_f1(probs, coded, inputs="probs", missing=7), au_f1(probs, targets, inputs="probs"))
+    coded = torch.where(targets == -1, 7, targets)  # predicted positive: a false positive if it were counted
+    assert au_f1(probs, coded, inputs="probs", missing=7).tolist() == [1.0, pytest.approx(2 / 3)]
     classes, guesses = torch.tensor([0, 2, -2, 1]), torch.tensor([0, 2, 1, 1])
     assert expr_f1(guesses, classes, 3, missing=-2) == pytest.approx(1.0)  # the one wrong guess is unlabelled
     assert expr_confusion(guesses, classes, 3, missing=-2).tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
