@@ -313,6 +313,15 @@ def test_video_files_carry_the_models_label_names(tmp_path: Path) -> None:
     assert expr.read_text().splitlines()[0] == ",".join(expressions)
 
 
+def _four_videos(root: Path) -> Path:
+    """The frame folders of ``_frames_root`` and vidD, frames 1 and 2."""
+    _frames_root(root)
+    (root / "vidD").mkdir()
+    for n in (1, 2):
+        Image.new("RGB", (32, 32), (9 * n, 0, 0)).save(root / "vidD" / f"{n:05d}.jpg")
+    return root
+
+
 def test_cli_frames_root_says_what_it_did_and_records_it(
     tmp_path: Path,
     checkpoint: Path,  # noqa: F811
@@ -321,10 +330,7 @@ def test_cli_frames_root_says_what_it_did_and_records_it(
 ) -> None:
     import smm.submission.parts as parts
 
-    root = _frames_root(tmp_path / "frames")
-    (root / "vidD").mkdir()
-    for n in (1, 2):
-        Image.new("RGB", (32, 32), (9 * n, 0, 0)).save(root / "vidD" / f"{n:05d}.jpg")
+    root = _four_videos(tmp_path / "frames")
     real, options = parts.predict_frames, []
 
     def recording(model: object, folder: Path, **given: object) -> object:
@@ -400,9 +406,7 @@ def test_cli_failed_videos_are_named_up_to_three(
 ) -> None:
     import smm.submission.parts as parts
 
-    root = _frames_root(tmp_path / "frames")
-    (root / "vidD").mkdir()
-    Image.new("RGB", (32, 32)).save(root / "vidD" / "00001.jpg")
+    root = _four_videos(tmp_path / "frames")
 
     def failing(model: object, folder: Path, **given: object) -> object:
         raise ValueError(f"{Path(folder).name} cannot be read")
