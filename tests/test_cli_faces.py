@@ -369,3 +369,51 @@ def test_video_options_reach_the_face_path(
             main(["align", str(video), "--out", str(tmp_path / "a"), "--detect-size", bad])
         assert exit_.value.code == 2
         assert f"argument --detect-size: {words}" in capsys.readouterr().err
+
+
+def test_photo_options_reach_the_face_path(
+    tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """predict --input on photos passes its options to predict_images (recorded), and a photo without
+    a face is a row, not a failure."""
+    import smm.face
+
+    real, seen = smm.face.predict_images, []
+
+    def recording(model: object, photos: object, **options: object) -> object:
+        seen.append(options)
+        return real(model, photos, **options)
+
+    monkeypatch.setattr(smm.face, "predict_images", recording)
+    Image.new("RGB", (160, 120), (90, 90, 90)).save(tmp_path / "wall.jpg")  # no face
+    given = ["--batch-size", "3", "--precision", "fp32", "--threshold", "0.7", "--clamp-va", "--faces", "largest"]
+    for k, options in enumerate(([], given)):
+        argv = ["predict", "--checkpoint", str(checkpoint), "--out", str(tmp_path / f"o{k}")]
+        assert main([*argv, "--input", str(tmp_path / "wall.jpg"), *options]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == f"wrote 1 file(s) to {tmp_path / f'o{k}'}\n"
+        assert captured.err.splitlines()[1:] == ["1 photo(s): 0 face(s) in 0 photo(s)"]  # after the engine line
+    picked = [{k: o[k] for k in ("faces", "batch_size", "precision", "threshold", "clamp_va", "errors")} for o in seen]
+    assert picked == [
+        {
+            "faces": "all",
+            "batch_size": 32,
+            "precision": "auto",
+            "threshold": 0.5,
+            "clamp_va": False,
+            "errors": "report",
+        },
+        {
+            "faces": "largest",
+            "batch_size": 3,
+            "precision": "fp32",
+            "threshold": 0.7,
+            "clamp_va": True,
+            "errors": "report",
+        },
+    ]
+    assert all(type(o["detector"]).__name__ == "MTCNNDetector" for o in seen)
+    assert all(type(o["engine"]).__name__ == "EagerEngine" for o in seen)
+    with (tmp_path / "o0" / "images.csv").open() as file:
+        (row,) = csv.DictReader(file)
+    assert (row["face"], row["reason"]) == ("0", "no face found")
