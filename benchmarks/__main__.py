@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from smm.runtime import describe_machine
+from smm.inference.machine import describe_machine
 
 #: (module, arguments, arguments with --quick)
 BENCHMARKS = (

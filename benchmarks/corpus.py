@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from smm.runtime import describe_machine
+from smm.inference.machine import describe_machine
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from smm.runtime import describe_machine
+from smm.inference.machine import describe_machine
 
 
 def main() -> None:

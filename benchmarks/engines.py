@@ -18,8 +18,8 @@ import torch
 
 import smm
 from benchmarks._timing import interleaved_median
-from smm.inference.engine import EagerEngine, OnnxRuntimeEngine, resolve_engine
-from smm.runtime import cpu_supports_bf16, describe_machine
+from smm.inference.engines import EagerEngine, OnnxRuntimeEngine, resolve_engine
+from smm.inference.machine import cpu_supports_bf16, describe_machine
 
 
 def main() -> None:
@@ -74,7 +74,7 @@ def _refused_int8(model: torch.nn.Module, cache: str) -> Callable[[torch.Tensor]
     import onnxruntime
 
     from smm.face.calibration import calibration_faces
-    from smm.inference.engine import quantized_graph
+    from smm.inference.engines import quantized_graph
 
     path = quantized_graph(
         model, lambda: calibration_faces(model), cache=cache, agreement={"AU": 0.0, "EXPR": 0.0}, calibration_name="x"

@@ -21,7 +21,8 @@ from PIL import Image
 
 import smm
 from smm.data import eval_transform
-from smm.runtime import autocast_dtype, describe_machine, resolve_precision
+from smm.inference.machine import describe_machine
+from smm.inference.runtime import autocast_dtype, resolve_precision
 from smm.training import train_transform
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 import smm
 from smm.data import eval_transform
-from smm.runtime import describe_machine
+from smm.inference.machine import describe_machine
 
 
 def outputs(model: smm.SMMEmotionNet, images: torch.Tensor, bf16: bool, batch: int) -> tuple[dict, float]:

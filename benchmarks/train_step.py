@@ -16,7 +16,8 @@ import torch
 
 import smm
 from benchmarks._timing import interleaved_median
-from smm.runtime import describe_machine, resolve_precision, use_channels_last
+from smm.inference.machine import describe_machine
+from smm.inference.runtime import resolve_precision, use_channels_last
 
 
 def _step(device: torch.device, batch: int, channels_last: bool, bf16: bool):

@@ -23,12 +23,12 @@ import torch
 from PIL import Image
 
 import smm
+from smm.defaults import DETECT_EVERY
 from smm.face import FaceFollower, MTCNNDetector, aligned_crops, predict_video
-from smm.face.video import DETECT_EVERY
 from smm.formats import write_frames_csv
 from smm.inference import Preprocess
-from smm.inference.engine import Engine, make_engine
-from smm.runtime import describe_machine
+from smm.inference.engines import Engine, make_engine
+from smm.inference.machine import describe_machine
 
 
 def write_video(path: Path, frames: int, size: tuple[int, int] = (1280, 720)) -> None:

@@ -35,13 +35,13 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 import smm
-from smm.checkpoint import save_checkpoint
 from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
 from smm.data.synthetic import make_synthetic_affwild2
 from smm.formats import TASK_FOLDERS
 from smm.metrics import ABAWMetrics, ABAWScores
+from smm.models.checkpoint import save_checkpoint
+from smm.runs.processes import Processes
 from smm.training import train_transform
-from smm.training.distributed import Processes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

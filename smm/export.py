@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from smm.model import SMMEmotionNet, SMMOutput
+from smm.models.emotionnet import SMMEmotionNet, SMMOutput
 
 #: ONNX opset used by default; 18 is the first with ``Col2Im`` (our batched ROI embedding).
 DEFAULT_OPSET = 18

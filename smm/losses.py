@@ -16,7 +16,7 @@ from torch import nn
 
 from smm._checks import check_choice, check_ndim, check_same_shape, tracing
 from smm.formats.codes import MISSING_LABEL, MISSING_VA
-from smm.presets import ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT
+from smm.models.config import ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -323,7 +323,7 @@ class MultiTaskLoss(nn.Module):
 
     @classmethod
     def abaw3(cls, *, va_correction: int = 1) -> MultiTaskLoss:
-        """The published ABAW3 training loss: its pos_weight and class weights (see :mod:`smm.presets`,
+        """The published ABAW3 training loss: its pos_weight and class weights (see :mod:`smm.models.config`,
         computed on the training and validation annotations together) and its CCC with unbiased
         statistics (``va_correction=1``; 0 gives the challenge metric's population statistics)."""
         return cls(ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT, va_correction=va_correction)

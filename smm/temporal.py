@@ -22,7 +22,7 @@ from typing import Literal, NamedTuple
 
 import torch
 
-from smm.presets import PUBLISHED_ALPHA
+from smm.models.config import PUBLISHED_ALPHA
 
 _CHUNK = 64
 OUTPUTS = ("AU", "EXPR", "VA")
@@ -43,7 +43,7 @@ def smoothing_strengths(
     alpha : float, mapping, "published" or None
         One strength for every output; a mapping from output name to strength (a missing
         key or ``None`` means no smoothing for that output); ``"published"`` for the
-        published submission's strengths (:data:`smm.presets.PUBLISHED_ALPHA`: AU 7,
+        published submission's strengths (:data:`smm.models.config.PUBLISHED_ALPHA`: AU 7,
         EXPR 9, VA 9); or ``None`` for none.
 
     Raises

@@ -56,3 +56,15 @@ def reference_tensors(fixture_dir: Path) -> dict[str, torch.Tensor]:
 def reference_weights(reference_tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     prefix = "weights."
     return {k[len(prefix) :]: v for k, v in reference_tensors.items() if k.startswith(prefix)}
+
+
+@pytest.fixture(scope="session")
+def _cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("smm-cache")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(monkeypatch: pytest.MonkeyPatch, _cache_folder: Path) -> None:
+    """Exported graphs and measured engine choices go to the session's own cache, never the user's
+    (a choice measured there by a benchmark would change which engine "auto" runs in a test)."""
+    monkeypatch.setenv("SMM_EMOTIONNET_CACHE", str(_cache_folder))

@@ -11,8 +11,8 @@ from PIL import Image
 from torch import nn
 
 import smm
-from smm.checkpoint import CheckpointError, save_checkpoint
-from smm.factory import load_checkpoint
+from smm.models.builder import load_checkpoint
+from smm.models.checkpoint import CheckpointError, save_checkpoint
 
 SMALL = {"num_regions": 5, "num_labelled": 3, "dim": 8, "nhead": 2, "dim_feedforward": 16}
 

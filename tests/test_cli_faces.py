@@ -269,11 +269,11 @@ def test_align_refuses_bad_options_in_one_line(tmp_path: Path, capsys: pytest.Ca
 
 def test_the_command_line_detects_as_often_as_the_library() -> None:
     """The CLI writes its defaults out (its --help imports no torch): they must be the library's."""
-    from smm.cli import _parser
-    from smm.face.video import DETECT_EVERY, DETECT_SIZE
+    from smm.cli.main import build_parser
+    from smm.defaults import DETECT_EVERY, DETECT_SIZE
 
-    predict = _parser().parse_args(["predict", "--checkpoint", "c", "--out", "o", "--input", "x.mp4"])
-    align = _parser().parse_args(["align", "x.mp4", "--out", "o"])
+    predict = build_parser().parse_args(["predict", "--checkpoint", "c", "--out", "o", "--input", "x.mp4"])
+    align = build_parser().parse_args(["align", "x.mp4", "--out", "o"])
     assert predict.detect_every == align.detect_every == DETECT_EVERY
     assert predict.detect_size == align.detect_size == DETECT_SIZE
 
@@ -285,6 +285,8 @@ def test_video_options_reach_the_face_path(
     options on as given (the library's functions recorded); bad sizes are refused by the parser."""
     import smm.face
     import smm.face.crops
+    import smm.runs.runner
+    from smm.inference.engines import precision_setup
 
     video = two_people(tmp_path / "dyad.mp4", frames=2)
     seen: list[dict[str, object]] = []
@@ -293,7 +295,7 @@ def test_video_options_reach_the_face_path(
         seen.append(options)
         raise ValueError("recorded")
 
-    monkeypatch.setattr(smm.face, "video_features", recording)
+    monkeypatch.setattr(smm.runs.runner, "video_features", recording)
     for k, options in enumerate(
         ([], ["--detect-every", "3", "--detect-size", "full", "--faces", "largest", "--batch-size", "5"],
          ["--detect-size", "240", "--precision", "fp32", "--quiet"])
@@ -306,9 +308,12 @@ def test_video_options_reach_the_face_path(
         {"detect_every": 3, "detect_size": None, "faces": "largest", "batch_size": 5, "progress": True},
         {"detect_every": 10, "detect_size": 240, "faces": "all", "batch_size": 32, "progress": False},
     ]
-    assert [o["precision"] for o in seen] == ["auto", "auto", "fp32"]
     assert all(type(o["detector"]).__name__ == "MTCNNDetector" for o in seen)
     assert all(type(o["engine"]).__name__ == "EagerEngine" for o in seen)  # the --engine made once, passed on
+    # --precision reaches the engine (not passed beside it: a made engine runs at its own).
+    auto = precision_setup("auto", "cpu").name
+    assert [o["engine"].setup.name for o in seen] == [auto, auto, "fp32"]
+    assert all("precision" not in o for o in seen)
     assert f"skipped {video}: recorded" in capsys.readouterr().err
     # The CSV's rows are smoothed only when an --alpha option is given; the challenge files (--abaw)
     # as published unless one is. The decisions' options reach both.
@@ -332,7 +337,7 @@ def test_video_options_reach_the_face_path(
             calls.append((f"per_frame {side}", options))
             return features.per_frame(model, side, **options)
 
-    monkeypatch.setattr(smm.face, "video_features", lambda *args, **options: Recorded())
+    monkeypatch.setattr(smm.runs.runner, "video_features", lambda *args, **options: Recorded())
     common = ["predict", "--checkpoint", str(checkpoint), "--input", str(video), "--quiet", "--abaw"]
     assert main([*common, "--out", str(tmp_path / "p0")]) == 0
     assert main([*common, "--out", str(tmp_path / "p1"), "--alpha-va", "4", "--threshold", "0.7", "--clamp-va"]) == 0
@@ -377,6 +382,8 @@ def test_photo_options_reach_the_face_path(
     """predict --input on photos passes its options to predict_images (recorded), and a photo without
     a face is a row, not a failure."""
     import smm.face
+    import smm.runs.runner
+    from smm.inference.engines import precision_setup
 
     real, seen = smm.face.predict_images, []
 
@@ -384,7 +391,7 @@ def test_photo_options_reach_the_face_path(
         seen.append(options)
         return real(model, photos, **options)
 
-    monkeypatch.setattr(smm.face, "predict_images", recording)
+    monkeypatch.setattr(smm.runs.runner, "predict_images", recording)
     Image.new("RGB", (160, 120), (90, 90, 90)).save(tmp_path / "wall.jpg")  # no face
     given = ["--batch-size", "3", "--precision", "fp32", "--threshold", "0.7", "--clamp-va", "--faces", "largest"]
     for k, options in enumerate(([], given)):
@@ -393,25 +400,14 @@ def test_photo_options_reach_the_face_path(
         captured = capsys.readouterr()
         assert captured.out == f"wrote 1 file(s) to {tmp_path / f'o{k}'}\n"
         assert captured.err.splitlines()[1:] == ["1 photo(s): 0 face(s) in 0 photo(s)"]  # after the engine line
-    picked = [{k: o[k] for k in ("faces", "batch_size", "precision", "threshold", "clamp_va", "errors")} for o in seen]
+    picked = [{k: o[k] for k in ("faces", "batch_size", "threshold", "clamp_va", "errors")} for o in seen]
     assert picked == [
-        {
-            "faces": "all",
-            "batch_size": 32,
-            "precision": "auto",
-            "threshold": 0.5,
-            "clamp_va": False,
-            "errors": "report",
-        },
-        {
-            "faces": "largest",
-            "batch_size": 3,
-            "precision": "fp32",
-            "threshold": 0.7,
-            "clamp_va": True,
-            "errors": "report",
-        },
+        {"faces": "all", "batch_size": 32, "threshold": 0.5, "clamp_va": False, "errors": "report"},
+        {"faces": "largest", "batch_size": 3, "threshold": 0.7, "clamp_va": True, "errors": "report"},
     ]
+    # --precision reaches the engine made for the run (not passed beside it).
+    assert [o["engine"].setup.name for o in seen] == [precision_setup("auto", "cpu").name, "fp32"]
+    assert all("precision" not in o for o in seen)
     assert all(type(o["detector"]).__name__ == "MTCNNDetector" for o in seen)
     assert all(type(o["engine"]).__name__ == "EagerEngine" for o in seen)
     with (tmp_path / "o0" / "images.csv").open() as file:

@@ -17,7 +17,7 @@ from PIL import Image
 
 import smm
 from smm.cli import main
-from smm.corpus import RunManifest, share
+from smm.runs import RunManifest, share
 from tests.media import write_video
 from tests.processes import run, torchrun
 
@@ -219,10 +219,10 @@ def test_two_processes_write_the_same_files_as_one(tmp_path: Path, checkpoint: P
 
 
 def test_what_one_process_of_several_says(capsys: pytest.CaptureFixture[str]) -> None:
-    from smm.cli import _Voice
+    from smm.runs import RunVoice
 
     for quiet in (False, True):
-        alone, third = _Voice(quiet, rank=0, world=1), _Voice(quiet, rank=2, world=3)
+        alone, third = RunVoice(quiet, rank=0, world=1), RunVoice(quiet, rank=2, world=3)
         assert (alone.progress, third.progress) == (not quiet, False)
         for voice in (alone, third):
             voice.tell("done")

@@ -21,7 +21,7 @@ from smm.data import (
     read_multitask_csv,
 )
 from smm.data.synthetic import make_synthetic_affwild2
-from smm.presets import ABAW3_AU_NAMES
+from smm.models.config import ABAW3_AU_NAMES
 
 AU_HEADER = ",".join(ABAW3_AU_NAMES)
 

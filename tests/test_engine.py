@@ -1,26 +1,33 @@
-"""Prediction engines: eager PyTorch and ONNX Runtime, the auto rule, the checked export cache."""
+"""Prediction engines: eager PyTorch and ONNX Runtime, the checked export cache, the int8 gate, and ``auto``'s
+choice by measurement (faked timings: which engine wins is the test's to say), cached per model and machine."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import smm
-from smm.inference import engine as engines
-from smm.inference.engine import (
+from smm.inference import autotune, engines, graphs
+from smm.inference.engines import (
+    Candidate,
     EagerEngine,
     OnnxRuntimeEngine,
-    exported_graph,
+    candidates,
+    describe_engine,
     make_engine,
-    model_fingerprint,
     resolve_engine,
 )
+from smm.inference.graphs import Calibration, exported_graph
+from smm.models.fingerprint import model_fingerprint
 
 pytest.importorskip("onnxruntime", reason='the export extra: pip install "smm-emotionnet[export]"')
 pytest.importorskip("onnxscript", reason='the export extra: pip install "smm-emotionnet[export]"')
+
+BIG = autotune.AUTO_MIN_IMAGES  # a run large enough to time the engines
 
 
 @pytest.fixture(scope="module")
@@ -34,24 +41,195 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("onnx-cache")
 
 
-def test_the_auto_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: False)
-    assert resolve_engine("auto", "cpu") == "onnxruntime"  # no bf16 units, onnxruntime installed
-    assert resolve_engine("auto", "cuda") == "eager"
+@pytest.fixture(scope="module")
+def faces(model: smm.SMMEmotionNet) -> torch.Tensor:
+    pytest.importorskip("facenet_pytorch", reason="calibration faces are detected: the face extra")
+    from smm.face.calibration import calibration_faces
+
+    return calibration_faces(model, limit=12)
+
+
+def _fake_timing(monkeypatch: pytest.MonkeyPatch, rates: dict[str, float]) -> list[list[str]]:
+    """``time_engines`` replaced by ``rates`` (images per second by label); returns the labels it was asked to time."""
+    asked: list[list[str]] = []
+
+    def timed(built: dict[str, object], batch: torch.Tensor, **_: object) -> dict[str, float]:
+        asked.append(list(built))
+        for engine in built.values():
+            engine(batch)  # each candidate still runs on the batch
+        return {label: rates[label] for label in built}
+
+    monkeypatch.setattr(autotune, "time_engines", timed)
+    return asked
+
+
+def test_engines_are_checked_by_name_and_device() -> None:
     assert resolve_engine("eager", "cpu") == "eager"
-    assert resolve_engine("onnxruntime", "cpu") == "onnxruntime"
-    monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: True)
-    assert resolve_engine("auto", "cpu") == "eager"  # bf16 units: eager bf16
-    monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: False)
-    real = engines.importlib.util.find_spec
-    monkeypatch.setattr(engines.importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else real(name))
-    assert resolve_engine("auto", "cpu") == "eager"  # without onnxruntime
+    assert resolve_engine("auto", "cuda") == "auto"
+    assert resolve_engine("onnxruntime-int8", "cpu") == "onnxruntime-int8"
     with pytest.raises(
         ValueError, match=r"^engine must be one of auto, eager, onnxruntime, onnxruntime-int8, got 'tensorrt'$"
     ):
         resolve_engine("tensorrt", "cpu")
-    with pytest.raises(ValueError, match=r"engine 'onnxruntime' runs on the CPU, not on cuda"):
-        resolve_engine("onnxruntime", "cuda")
+    for name in ("onnxruntime", "onnxruntime-int8"):
+        with pytest.raises(ValueError, match=rf"^engine '{name}' runs on the CPU, not on cuda; use engine='eager'$"):
+            resolve_engine(name, "cuda")
+
+
+def test_the_candidates_follow_the_device_the_precision_and_the_calibration(
+    model: smm.SMMEmotionNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labels = lambda found: [c.label for c in found]  # noqa: E731
+    monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(
+        engines, "precision_setup", lambda precision, device: _Named("bf16" if precision == "auto" else precision)
+    )
+    assert labels(candidates(model)) == ["eager bf16", "eager fp32", "onnxruntime fp32"]  # the default first
+    assert labels(candidates(model, calibration=object())) == [
+        "eager bf16", "eager fp32", "onnxruntime fp32", "onnxruntime int8"
+    ]  # fmt: skip
+    assert labels(candidates(model, "fp32", calibration=object())) == ["eager fp32", "onnxruntime fp32"]
+    assert labels(candidates(model, "bf16", calibration=object())) == ["eager bf16"]
+    monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(engines, "precision_setup", lambda precision, device: _Named("fp32"))
+    assert labels(candidates(model)) == ["eager fp32", "onnxruntime fp32"]  # no bf16 units: no eager bf16
+    monkeypatch.setattr(engines, "_onnxruntime_installed", lambda: False)
+    assert labels(candidates(model, calibration=object())) == ["eager fp32"]  # without the export extra
+    heads = smm.SMMEmotionNet(None, feature_channels=32, dim=8, nhead=2, dim_feedforward=16)
+    monkeypatch.setattr(engines, "_onnxruntime_installed", lambda: True)
+    assert labels(candidates(heads, calibration=object())) == ["eager fp32"]  # ONNX Runtime runs whole models
+    assert Candidate("onnxruntime-int8", "int8").label == "onnxruntime int8"
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def test_auto_picks_the_fastest_and_caches_the_choice_by_model_and_machine(
+    model: smm.SMMEmotionNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _fake_timing(monkeypatch, {"eager fp32": 3.0, "eager bf16": 7.0, "onnxruntime fp32": 9.5})
+    monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: True)
+    picked = make_engine(model, "auto", workload=BIG, cache=tmp_path)
+    assert isinstance(picked, OnnxRuntimeEngine)
+    default = candidates(model)[0].label  # eager at this machine's own precision
+    assert asked == [
+        [default, *(label for label in ("eager fp32", "eager bf16") if label != default), "onnxruntime fp32"]
+    ]
+    assert picked.auto == "auto: 9.5 img/s vs eager bf16 7.0, eager fp32 3.0"
+    assert describe_engine(picked) == "onnxruntime (fp32) (auto: 9.5 img/s vs eager bf16 7.0, eager fp32 3.0)"
+    (stored,) = (tmp_path / "auto").iterdir()
+    record = json.loads(stored.read_text())
+    assert record["chosen"] == "onnxruntime fp32"
+    assert record["model"] == model_fingerprint(model)
+    assert record["machine"]["cpu"]
+    assert record["machine"]["threads"] == torch.get_num_threads()
+    # Later runs reuse it without timing, whatever their size.
+    again = make_engine(model, "auto", workload=3, cache=tmp_path)
+    assert isinstance(again, OnnxRuntimeEngine)
+    assert again.auto.startswith("auto, measured earlier on this machine: 9.5 img/s")
+    assert len(asked) == 1
+    # Another model is timed anew ...
+    torch.manual_seed(1)
+    other = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+    make_engine(other, "auto", workload=BIG, cache=tmp_path)
+    assert len(asked) == 2
+    # ... and so is the same model on another machine (another thread count, CPU or library version).
+    real = engines.machine_key
+    monkeypatch.setattr(engines, "machine_key", lambda device: {**real(device), "threads": 99})
+    make_engine(model, "auto", workload=BIG, cache=tmp_path)
+    assert len(asked) == 3
+    assert len(list((tmp_path / "auto").iterdir())) == 3
+
+
+def test_a_refused_engine_is_never_picked_and_says_why(
+    model: smm.SMMEmotionNet, faces: torch.Tensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _fake_timing(
+        monkeypatch, {"eager fp32": 1.0, "eager bf16": 2.0, "onnxruntime fp32": 3.0, "onnxruntime int8": 100.0}
+    )
+    monkeypatch.setattr(graphs, "INT8_GATE", {"AU": 1.01, "EXPR": 0.0, "VA": 1e9})  # no int8 graph passes
+    picked = make_engine(model, "auto", workload=BIG, cache=tmp_path, calibration=Calibration.of(faces))
+    assert "onnxruntime int8" not in asked[0]  # refused before the timing
+    assert isinstance(picked, OnnxRuntimeEngine)
+    assert picked.name == "onnxruntime (fp32)"
+    assert "onnxruntime int8 refused: the int8 graph falls short of fp32 on 6 real faces" in picked.auto
+    assert "AU decisions agree on" in picked.auto
+    assert "(needs 101%)" in picked.auto
+    # An export that fails its check refuses both ONNX Runtime engines: eager wins.
+    monkeypatch.setattr(graphs, "TOLERANCE", -1.0)
+    fallback = make_engine(model, "auto", workload=BIG, cache=tmp_path / "other")
+    assert isinstance(fallback, EagerEngine)
+    assert "onnxruntime fp32 refused: the ONNX export differs from eager PyTorch by" in fallback.auto
+    with pytest.raises(ValueError, match=r"the ONNX export differs"):
+        make_engine(model, "onnxruntime", cache=tmp_path / "other")  # asked by name, it raises
+
+
+def test_a_corrupt_or_foreign_cache_file_is_ignored_in_one_line(
+    model: smm.SMMEmotionNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _fake_timing(monkeypatch, {"eager fp32": 5.0, "eager bf16": 4.0, "onnxruntime fp32": 1.0})
+    make_engine(model, "auto", workload=BIG, cache=tmp_path)
+    (stored,) = (tmp_path / "auto").iterdir()
+    said: list[str] = []
+    for text, reason in (
+        ("{not json", "not JSON"),
+        (json.dumps({"key": "another", "chosen": "eager fp32", "rates": {"eager fp32": 1}}), "it holds another"),
+        (json.dumps({"key": stored.stem, "chosen": "tensorrt", "rates": {"tensorrt": 99}}), "'tensorrt' is not one"),
+        (json.dumps({"key": stored.stem, "chosen": "eager fp32"}), "rates"),  # incomplete
+    ):
+        stored.write_text(text)
+        engine = make_engine(model, "auto", workload=BIG, cache=tmp_path, log=said.append)
+        assert said[-1].startswith(f"note: the engine choice cached in {stored} is ignored (")
+        assert reason in said[-1]
+        assert said[-1].endswith("; timing the engines again")
+        assert engine.auto.startswith("auto: ")  # measured again, never trusted
+    assert len(said) == 4
+    assert len(asked) == 5
+    assert json.loads(stored.read_text())["key"] == stored.stem  # rewritten whole after each
+
+
+def test_small_or_unknown_runs_are_not_timed_and_say_so(
+    model: smm.SMMEmotionNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _fake_timing(monkeypatch, {})
+    for workload, size in ((BIG - 1, f"{BIG - 1} image(s)"), (None, "an unknown number of images")):
+        engine = make_engine(model, "auto", workload=workload, cache=tmp_path)
+        assert isinstance(engine, EagerEngine)
+        assert engine.setup == engines.precision_setup("auto", "cpu")  # the default: eager at its precision
+        assert engine.auto == (f"auto: {size}, too few to time the engines (they are timed for runs of {BIG} or more)")
+    assert asked == []
+    assert not (tmp_path / "auto").exists()
+    # A precision with one candidate only is not timed either.
+    only = make_engine(model, "auto", precision="bf16", workload=BIG, cache=tmp_path)
+    assert isinstance(only, EagerEngine)
+    assert only.setup.name == "bf16"
+    assert only.auto == "auto: the only engine here"
+    assert asked == []
+
+
+def test_the_timing_interleaves_and_keeps_each_engines_fastest_call() -> None:
+    ticks = iter([0.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 9.0])  # a: 2 s then 1 s; b: 1 s then 5 s
+    calls: list[str] = []
+    rates = autotune.time_engines(
+        {"a": lambda batch: calls.append("a"), "b": lambda batch: calls.append("b")},
+        torch.zeros(4, 1),
+        clock=lambda: next(ticks),
+    )
+    assert calls == ["a", "b", "a", "b", "a", "b"]  # one warm-up each, then the rounds interleaved
+    assert rates == {"a": 4.0, "b": 4.0}  # 4 images in the fastest call: 1 s each
+    with pytest.raises(ValueError, match=r"^rounds must be a positive integer, got 0$"):
+        autotune.time_engines({}, torch.zeros(1), rounds=0)
+
+
+def test_a_built_engine_passes_through_and_refuses_a_precision_beside_it(model: smm.SMMEmotionNet) -> None:
+    eager = EagerEngine(model, "fp32")
+    assert make_engine(model, eager) is eager
+    with pytest.raises(ValueError, match=r"^precision='bf16' goes with an engine name; the engine given runs at"):
+        make_engine(model, eager, precision="bf16")
+    with pytest.raises(ValueError, match=r"engine 'onnxruntime-int8' needs real aligned faces to calibrate on"):
+        make_engine(model, "onnxruntime-int8")
 
 
 def test_fingerprint_changes_with_any_weight_or_the_config(model: smm.SMMEmotionNet) -> None:
@@ -94,25 +272,15 @@ def test_onnxruntime_matches_eager_and_the_export_is_cached(
 def test_a_graph_that_fails_its_check_is_not_cached(
     model: smm.SMMEmotionNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engines, "TOLERANCE", -1.0)  # nothing passes
+    monkeypatch.setattr(graphs, "TOLERANCE", -1.0)  # nothing passes
     with pytest.raises(ValueError, match=r"the ONNX export differs from eager PyTorch by .* use engine='eager'"):
         exported_graph(model, cache=tmp_path)
     assert list(tmp_path.iterdir()) == []
-    said: list[str] = []
-    monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: False)
-    monkeypatch.setattr(engines, "_default_cache", lambda: tmp_path)
-    fallback = make_engine(model, "auto", precision="fp32", log=said.append)
-    assert isinstance(fallback, EagerEngine)
-    assert said[0].startswith("note: ONNX Runtime is not used (the ONNX export differs from eager PyTorch by")
-    with pytest.raises(ValueError, match=r"the ONNX export differs"):
-        make_engine(model, "onnxruntime")
-    assert isinstance(make_engine(model, "eager"), EagerEngine)
 
 
 def test_cli_engine_option_runs_onnxruntime(
     tmp_path: Path, model: smm.SMMEmotionNet, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import numpy as np
     from PIL import Image
 
     from smm.cli import main
@@ -136,50 +304,53 @@ def test_cli_engine_option_runs_onnxruntime(
     monkeypatch.setenv("SMM_EMOTIONNET_ENGINE", "onnxruntime")  # the environment sets the default
     assert main([*args, "--out", str(tmp_path / "env")]) == 0
     assert "engine: onnxruntime (fp32)" in capsys.readouterr().err
+    # auto on these four images: not timed, and it says so in the engine line.
+    monkeypatch.setenv("SMM_EMOTIONNET_ENGINE", "auto")
+    assert main([*args, "--out", str(tmp_path / "auto")]) == 0
+    line = next(x for x in capsys.readouterr().err.splitlines() if x.startswith("engine: "))
+    assert line.endswith(f"(auto: 4 image(s), too few to time the engines (they are timed for runs of {BIG} or more))")
 
 
-def test_int8_is_calibrated_on_real_faces_and_refused_where_it_disagrees(
-    model: smm.SMMEmotionNet, cache: Path, monkeypatch: pytest.MonkeyPatch
+def test_int8_is_calibrated_on_half_the_faces_and_checked_on_the_other_half(
+    model: smm.SMMEmotionNet, faces: torch.Tensor, cache: Path
 ) -> None:
-    pytest.importorskip("facenet_pytorch", reason="calibration faces are detected: the face extra")
     import onnx
     import onnxruntime
 
-    from smm.face.calibration import calibration_faces
-
-    faces = calibration_faces(model, limit=12)
     assert faces.shape == (12, 3, 64, 64)  # real faces from scikit-image, aligned and preprocessed
-    with pytest.raises(ValueError, match=r"agrees with fp32 on too few decisions .*AU .* \(needs 101%\)"):
-        engines.quantized_graph(model, faces, cache=cache, agreement={"AU": 1.01, "EXPR": 0.0})
+    with pytest.raises(
+        ValueError, match=r"falls short of fp32 on 6 real faces it was not calibrated on: AU .*needs 101%"
+    ):
+        graphs.quantized_graph(model, faces, cache=cache, gate={"AU": 1.01, "EXPR": 0.0, "VA": 1e9})
+    with pytest.raises(ValueError, match=r"VA differs by up to [\d.]+ \(mean [\d.]+; allowed -1\)"):
+        graphs.quantized_graph(model, faces, cache=cache, gate={"AU": 0.0, "EXPR": 0.0, "VA": -1.0})
     before = sorted(p.name for p in cache.iterdir())
-    path = engines.quantized_graph(model, faces, cache=cache, agreement={"AU": 0.0, "EXPR": 0.0})
-    assert sorted(p.name for p in cache.iterdir()) == sorted([*before, path.parent.name])  # the refused one left none
-    shares = json.loads((path.parent / "agreement.json").read_text())
-    # The recorded agreement, recomputed here from both graphs' logits.
+    path = graphs.quantized_graph(model, faces, cache=cache, gate={"AU": 0.0, "EXPR": 0.0, "VA": 1e9})
+    assert sorted(p.name for p in cache.iterdir()) == sorted({*before, path.parent.name})  # the refused left none
+    record = json.loads((path.parent / "agreement.json").read_text())
+    # The recorded agreement, recomputed here from both graphs on the faces the int8 graph was not calibrated on.
     runs = []
     for graph in (exported_graph(model, cache=cache), path):
         session = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
-        runs.append(session.run(["au", "expr"], {"images": faces.numpy()}))
-    (au32, expr32), (au8, expr8) = runs
-    assert shares["AU"] == pytest.approx(float(((au32 > 0) == (au8 > 0)).mean()))
-    assert shares["EXPR"] == pytest.approx(float((expr32.argmax(-1) == expr8.argmax(-1)).mean()))
-    assert shares["faces"] == 12
+        runs.append(session.run(["au", "expr", "va"], {"images": faces[1::2].numpy()}))
+    (au32, expr32, va32), (au8, expr8, va8) = runs
+    assert record["AU"] == pytest.approx(float(((au32 > 0) == (au8 > 0)).mean()))
+    assert record["EXPR"] == pytest.approx(float((expr32.argmax(-1) == expr8.argmax(-1)).mean()))
+    assert record["VA_max"] == pytest.approx(float(np.abs(va32 - va8).max()), abs=1e-6)
+    assert record["VA_mean"] == pytest.approx(float(np.abs(va32 - va8).mean()), abs=1e-6)
+    assert (record["faces"], record["calibration_faces"]) == (6, 6)
     assert any(node.op_type == "QuantizeLinear" for node in onnx.load(str(path)).graph.node)
-    # The engine by name: never picked by auto.
-    monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: False)
-    assert resolve_engine("auto", "cpu") == "onnxruntime"
-    assert resolve_engine("onnxruntime-int8", "cpu") == "onnxruntime-int8"
-    with pytest.raises(ValueError, match=r"engine 'onnxruntime-int8' runs on the CPU"):
-        resolve_engine("onnxruntime-int8", "cuda")
     with pytest.raises(ValueError, match=r"^a calibration function needs a calibration_name for the cache key$"):
-        engines.quantized_graph(model, lambda: faces, cache=cache)
+        graphs.quantized_graph(model, lambda: faces, cache=cache)
     made = []
 
     def counted() -> torch.Tensor:
         made.append(1)
         return faces
 
-    named = {"calibration_name": "twelve faces", "agreement": {"AU": 0.0, "EXPR": 0.0}}
-    first = engines.quantized_graph(model, counted, cache=cache, **named)
-    assert engines.quantized_graph(model, counted, cache=cache, **named) == first
+    named = {"calibration_name": "twelve faces", "gate": {"AU": 0.0, "EXPR": 0.0, "VA": 1e9}}
+    first = graphs.quantized_graph(model, counted, cache=cache, **named)
+    assert graphs.quantized_graph(model, counted, cache=cache, **named) == first
     assert made == [1]  # the faces are made only when the graph is not cached
+    with pytest.raises(ValueError, match=r"needs at least 2 faces \(half to calibrate, half to check\), got 1"):
+        graphs.quantized_graph(model, faces[:1], cache=cache)

@@ -331,8 +331,8 @@ def test_without_the_face_extra_the_library_says_what_to_install(monkeypatch: py
 
 
 def test_cli_predicts_photos_and_videos_to_csv(tmp_path: Path, model: smm.SMMEmotionNet) -> None:
-    from smm.checkpoint import save_checkpoint
     from smm.cli import main
+    from smm.models.checkpoint import save_checkpoint
 
     save_checkpoint(model, tmp_path / "ckpt")
     _video(tmp_path / "clip.mp4")

@@ -93,7 +93,7 @@ def high_valence(model: smm.SMMEmotionNet) -> smm.SMMEmotionNet:
 
 
 class Recording:
-    """An engine (:class:`smm.inference.engine.Engine`) that runs the model in fp32 and records its batch sizes."""
+    """An engine (:class:`smm.inference.engines.Engine`) that runs the model in fp32 and records its batch sizes."""
 
     name = "recording"
 

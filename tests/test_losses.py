@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from smm import MultiTaskLoss, ccc, ccc_loss, multitask_loss, weighted_bce, weighted_ce
-from smm.presets import ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT
+from smm.models.config import ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT
 
 seeds = st.integers(0, 2**16)
 

@@ -7,7 +7,7 @@ import torch
 
 import smm
 from smm import SMMEmotionNet
-from smm.presets import ABAW3
+from smm.models.config import ABAW3
 
 
 @pytest.fixture(scope="module")

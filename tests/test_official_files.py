@@ -16,7 +16,7 @@ from smm.data import (
     read_multitask_test_list,
     read_video_list,
 )
-from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES
+from smm.models.config import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES
 
 OFFICIAL_HEADER = "image,valence,arousal,expression,aus"
 ROWS = [

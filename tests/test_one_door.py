@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 import smm
-from smm.checkpoint import CheckpointError
 from smm.inference import Preprocess, predict_frames
-from smm.registry import CACHE_ENV
+from smm.models.checkpoint import CheckpointError
+from smm.models.registry import CACHE_ENV
 from smm.training import DEMO_RECIPE, train
 from tests.media import write_video
 
@@ -132,68 +132,6 @@ def test_the_hub_config_is_read_and_checked(saved_run: Path, monkeypatch: pytest
     assert model.data_config["input_size"] == (3, 64, 64)  # from the downloaded config.json
     with pytest.raises(CheckpointError, match=r"config\.json has num_labelled=12, but the keyword override says"):
         smm.load_checkpoint("hf-hub:someone/smm-demo", num_labelled=3)
-
-
-def _import_edges() -> dict[str, set[str]]:
-    """Module -> the smm modules it imports anywhere (functions included), outside ``if TYPE_CHECKING:``."""
-    modules = {
-        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
-        for path in (ROOT / "smm").rglob("*.py")
-    }
-    edges: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        tree = ast.parse(path.read_text())
-        skipped = {
-            id(node)
-            for block in ast.walk(tree)
-            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-            for statement in block.body
-            for node in ast.walk(statement)
-        }
-        found = set()
-        for node in ast.walk(tree):
-            if id(node) in skipped:
-                continue
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("smm"):
-                for alias in node.names:
-                    child = f"{node.module}.{alias.name}"
-                    found.add(child if child in modules else node.module)
-            elif isinstance(node, ast.Import):
-                found |= {alias.name for alias in node.names if alias.name.startswith("smm")}
-        edges[name] = {target for target in found if target in modules and target != name}
-    return edges
-
-
-def test_the_import_graph_has_no_cycle() -> None:
-    edges = _import_edges()
-    assert "smm.model" in edges
-    assert "smm.loader" in edges["smm.model"]
-    state: dict[str, int] = {}  # 1: on the path, 2: done
-    path: list[str] = []
-
-    def visit(module: str) -> None:
-        state[module] = 1
-        path.append(module)
-        for target in sorted(edges[module]):
-            if state.get(target) == 1:
-                cycle = [*path[path.index(target) :], target]
-                raise AssertionError("import cycle: " + " -> ".join(cycle))
-            if target not in state:
-                visit(target)
-        path.pop()
-        state[module] = 2
-
-    for module in sorted(edges):
-        if module not in state:
-            visit(module)
-
-
-def test_the_graph_check_finds_a_planted_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
-    edges = _import_edges()
-    edges["smm.presets"].add("smm.model")  # smm.model imports smm.presets: a loop
-    monkeypatch.setattr(sys.modules[__name__], "_import_edges", lambda: edges)
-    with pytest.raises(AssertionError, match=r"import cycle: .*smm\.presets -> smm\.model"):
-        test_the_import_graph_has_no_cycle()
 
 
 def test_constants_are_imported_from_where_they_are_defined() -> None:
@@ -339,29 +277,6 @@ def test_every_deprecated_name_warns_and_still_works(tmp_path: Path) -> None:
         smm.SMMConfig(in_channels=32, feature_channels=32)
 
 
-def test_old_module_paths_warn_and_still_work(tmp_path: Path) -> None:
-    import importlib
-
-    for old, name, new in (
-        ("smm.predictions", "predict_frames", smm.inference.predict_frames),
-        ("smm.predictions", "write_au_file", smm.formats.write_au_file),
-        ("smm.prediction_files", "write_va_file", smm.formats.write_va_file),
-        ("smm.attention", "ROIAttention", smm.ROIAttention),
-        ("smm.message_space", "MessageSpaceHead", smm.MessageSpaceHead),
-    ):
-        sys.modules.pop(old, None)
-        with pytest.warns(DeprecationWarning, match=rf"{old} is deprecated"):
-            module = importlib.import_module(old)
-        assert getattr(module, name) is new
-    for module, name, new in (
-        (smm.checkpoint, "load_checkpoint", smm.load_checkpoint),
-        (smm.registry, "create_model", smm.create_model),
-        (smm.convert, "load_reference_checkpoint", smm.load_reference_checkpoint),
-    ):
-        with pytest.warns(DeprecationWarning, match=rf"{module.__name__}\.{name} is deprecated"):
-            assert getattr(module, name) is new
-
-
 def test_a_01_config_json_still_loads(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = smm.SMMEmotionNet(None, feature_channels=32, num_regions=5, num_labelled=3, dim=8, nhead=2)
@@ -422,7 +337,7 @@ def test_the_card_and_unrecorded_fields(tmp_path: Path) -> None:
 
 
 def test_sources_that_are_not_one(tmp_path: Path) -> None:
-    from smm.loader import resolve_source
+    from smm.models.loader import resolve_source
 
     with pytest.raises(
         ValueError, match=r"^pretrained=True needs a registry name \(create_model\(name, pretrained=True\)\)$"

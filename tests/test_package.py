@@ -115,7 +115,7 @@ def test_api_reference_covers_every_public_name(module: str) -> None:
 
 def test_facs_names() -> None:
     from smm.formats import FACS_NAMES, facs_label
-    from smm.presets import ABAW3_REGION_NAMES
+    from smm.models.config import ABAW3_REGION_NAMES
 
     assert set(FACS_NAMES) == set(ABAW3_REGION_NAMES)
     # Every name, as the FACS manual (Ekman, Friesen & Hager, 2002) writes it, in sentence case here.

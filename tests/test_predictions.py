@@ -10,11 +10,12 @@ import torch
 from PIL import Image
 
 import smm
-from smm.checkpoint import save_checkpoint
-from smm.cli import _parser, main
+from smm.cli import main
+from smm.cli.main import build_parser
 from smm.data import read_annotation_file, read_multitask_csv
 from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
 from smm.inference import predict_frames
+from smm.models.checkpoint import save_checkpoint
 from smm.temporal import exponential_smoothing
 
 
@@ -136,7 +137,7 @@ def test_cli_convert_published_checkpoint(tmp_path: Path, reference_weights) -> 
 def test_cli_convert_installs_the_published_checkpoint_where_pretrained_looks(
     tmp_path: Path, reference_weights, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from smm.registry import CACHE_ENV
+    from smm.models.registry import CACHE_ENV
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     torch.save({"state_dict": dict(reference_weights)}, tmp_path / "published.ckpt")
@@ -217,7 +218,7 @@ def test_cli_help_documents_every_option(command: str, capsys: pytest.CaptureFix
         main([command, "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    subparsers = next(a for a in _parser()._actions if a.dest == "command")
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
     for action in subparsers.choices[command]._actions:
         assert action.help, f"{action.option_strings} has no help"
         assert (action.option_strings[-1] if action.option_strings else action.dest) in text

@@ -15,8 +15,8 @@ from PIL import Image
 
 import smm
 from smm.data import eval_transform
-from smm.factory import create_model
-from smm.registry import CACHE_ENV, ModelEntry, list_models, model_entry
+from smm.models.builder import create_model
+from smm.models.registry import CACHE_ENV, ModelEntry, list_models, model_entry
 
 REGISTERED = (
     "smm_abaw3",

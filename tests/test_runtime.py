@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import smm
-from smm.runtime import autocast_dtype, cpu_supports_bf16, resolve_precision, use_channels_last
+from smm.inference.machine import cpu_supports_bf16
+from smm.inference.runtime import autocast_dtype, resolve_precision, use_channels_last
 
 AVX512_BF16 = frozenset({"avx512f", "avx512_bf16"})
 AMX = frozenset({"amx_tile", "amx_bf16"})
@@ -86,7 +87,7 @@ def test_predict_frames_precision_option(model: smm.SMMEmotionNet) -> None:
 
 
 def test_precision_is_resolved_once_and_applied_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    from smm.runtime import Precision
+    from smm.inference.runtime import Precision
 
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "DEFAULT")  # no AVX2: NCHW in fp32
     bf16 = Precision.resolve("auto", "cpu", flags=frozenset({"avx512_bf16"}))
@@ -120,11 +121,11 @@ def test_precision_is_resolved_once_and_applied_the_same_way(monkeypatch: pytest
 
 
 def test_given_flags_decide_bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
-    import smm.runtime
+    import smm.inference.machine
 
-    monkeypatch.setattr(smm.runtime, "cpu_flags", lambda: frozenset({"amx_bf16"}))
+    monkeypatch.setattr(smm.inference.machine, "cpu_flags", lambda: frozenset({"amx_bf16"}))
     assert cpu_supports_bf16()  # no flags given: the machine's
-    monkeypatch.setattr(smm.runtime, "cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.setattr(smm.inference.machine, "cpu_flags", lambda: frozenset({"avx2"}))
     assert not cpu_supports_bf16()
     assert cpu_supports_bf16(frozenset({"amx_bf16"}))
     assert cpu_supports_bf16(frozenset({"avx2", "avx512_bf16"}))

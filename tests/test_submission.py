@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 import smm
-from smm.checkpoint import save_checkpoint
 from smm.cli import main
 from smm.data import read_annotation_file, read_multitask_csv, read_multitask_test_list
 from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
+from smm.models.checkpoint import save_checkpoint
 from smm.submission import Problem, check, check_submission
 
 FRAMES = {"vidA": 4, "vidB_left": 3}

@@ -237,7 +237,7 @@ def test_a_part_is_its_files_predicted_with_the_options_given(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from smm.inference import predict_frames
-    from smm.inference.engine import EagerEngine
+    from smm.inference.engines import EagerEngine
 
     model = smm.load_checkpoint(checkpoint)
     with torch.no_grad():
@@ -269,12 +269,18 @@ def test_a_part_is_its_files_predicted_with_the_options_given(
     ]  # only the tracks that list it
     assert sizes == [2, 1]  # its three images, two at a time, through the engine given
     assert capsys.readouterr().err == ""  # no progress unless asked
-    # Defaults: raw valence, not clamped; fp32 here and bf16 when asked give other numbers.
+    # Defaults: raw valence, not clamped, the default engine (for three images, eager at this machine's
+    # precision); fp32 and bf16 when asked give other numbers.
     predict_part(model, job, tmp_path / "raw")
     with np.load(tmp_path / "raw" / "MTL" / "vidA.npz") as part:
         raw = part["va"]
     assert raw[:, 0].min() > 2
-    expected = predict_frames(model, root / "vidA", num_frames=4, precision="fp32").rows([4, 1])
+    expected = predict_frames(model, root / "vidA", num_frames=4, engine="eager", precision="auto").rows([4, 1])
+    np.testing.assert_allclose(raw, expected.va.numpy(), atol=2e-6)
+    predict_part(model, job, tmp_path / "fp32", precision="fp32")
+    with np.load(tmp_path / "fp32" / "MTL" / "vidA.npz") as part:
+        raw = part["va"]
+    expected = predict_frames(model, root / "vidA", num_frames=4, engine="eager", precision="fp32").rows([4, 1])
     np.testing.assert_allclose(raw, expected.va.numpy(), atol=2e-6)
     predict_part(model, job, tmp_path / "clamped", clamp_va=True, precision="bf16", progress=True)
     assert capsys.readouterr().err == "\r3/3 frames\n"  # the progress line: vidA's three images
@@ -347,12 +353,11 @@ def test_cli_frames_root_says_what_it_did_and_records_it(
     captured = capsys.readouterr()
     assert captured.out == f"wrote 4 file(s) to {out}\n"
     alpha = {"AU": None, "EXPR": None, "VA": 3.0}
-    assert [
-        {k: o[k] for k in ("precision", "batch_size", "progress", "threshold", "clamp_va", "alpha")} for o in options
-    ] == [
-        {"precision": "fp32", "batch_size": 2, "progress": True, "threshold": 0.7, "clamp_va": True, "alpha": alpha}
+    assert [{k: o[k] for k in ("batch_size", "progress", "threshold", "clamp_va", "alpha")} for o in options] == [
+        {"batch_size": 2, "progress": True, "threshold": 0.7, "clamp_va": True, "alpha": alpha}
     ] * 4
     assert all(type(o["engine"]).__name__ == "EagerEngine" for o in options)  # the --engine made once, passed on
+    assert [o["engine"].setup.name for o in options] == ["fp32"] * 4  # --precision reaches it
     lines = captured.err.split("\n")
     assert lines[0].startswith("engine: ")
     # Alone, a process counts each video's frames batch by batch (2 images a batch), then says what it did.
@@ -374,7 +379,7 @@ def test_cli_frames_root_says_what_it_did_and_records_it(
         for video in ("vidA", "vidB_left", "vidC", "vidD")
     ]
     # The run's record, beside the output folder: what a rerun must match.
-    from smm.inference.engine import model_fingerprint
+    from smm.inference.engines import model_fingerprint
 
     run = json.loads((state / "run.json").read_text())["run"]
     assert run.pop("engine").startswith("eager (fp32")

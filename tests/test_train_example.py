@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import smm
-from smm.factory import load_checkpoint
+from smm.models.builder import load_checkpoint
 from tests.processes import run, torchrun
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -174,12 +174,12 @@ def test_abaw3_loss_uses_the_published_ccc_statistics() -> None:
 
 def test_cli_takes_its_lists_from_the_recipes_and_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     from smm import registry
-    from smm.cli import _parser
+    from smm.cli.main import build_parser
 
     extra = registry.ModelEntry("smm_test_extra", smm.ABAW3, "test entry")
     monkeypatch.setitem(registry._REGISTRY, extra.name, extra)
     monkeypatch.setitem(RECIPES, "tiny", RECIPES["demo"].replace(name="tiny"))
-    commands = next(a for a in _parser()._actions if a.dest == "command").choices
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
     train = {a.dest: a for a in commands["train"]._actions}
     info = {a.dest: a for a in commands["info"]._actions}
     assert set(train["recipe"].choices) == {"abaw3", "demo", "tiny"}
@@ -194,7 +194,7 @@ def test_cli_train_passes_every_option_to_the_trainer(
     """Each ``train`` option sets the recipe field or the argument it names, and nothing else (a recording trainer)."""
     import dataclasses
 
-    import smm.cli
+    import smm.cli.common
     import smm.training
     from smm.metrics import ABAWScores
     from smm.training.loop import TrainResult
@@ -215,7 +215,7 @@ def test_cli_train_passes_every_option_to_the_trainer(
     assert out == Path("runs") / "demo"
     assert kwargs == {
         "data": None, "resume": False, "device": "auto", "precision": "auto", "workers": 0, "seed": 0,
-        "log": smm.cli._err,
+        "log": smm.cli.common.err,
     }  # fmt: skip
     assert capsys.readouterr().out.splitlines() == [
         "validation: P_AU 0.500 | P_EXPR 0.250 | CCC-V 0.125 CCC-A 0.375 (P_VA 0.250) | P_MTL 1.000 -> "
@@ -237,7 +237,7 @@ def test_cli_train_passes_every_option_to_the_trainer(
     assert out == Path("o")
     assert kwargs == {
         "data": Path("d"), "resume": True, "device": "cpu", "precision": "fp32", "workers": 3, "seed": 7,
-        "log": smm.cli._err,
+        "log": smm.cli.common.err,
     }  # fmt: skip
     capsys.readouterr()
 
@@ -412,11 +412,13 @@ def test_trainer_picks_precision_and_layout_from_the_machine(
     resolved: str,
     expected: str,
 ) -> None:
-    import smm.runtime
+    import smm.inference.runtime
     import smm.training.loop as loop
 
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-    monkeypatch.setattr(smm.runtime, "cpu_supports_bf16", lambda flags=None: capability in ("AVX512_BF16", "AMX"))
+    monkeypatch.setattr(
+        smm.inference.runtime, "cpu_supports_bf16", lambda flags=None: capability in ("AVX512_BF16", "AMX")
+    )
     # (the capability stands for the whole CPU here: bf16 units only with AVX512_BF16 or AMX)
     models = []
 

@@ -28,7 +28,7 @@ from smm.data import AffWild2Frames, eval_transform
 from smm.data.synthetic import make_synthetic_affwild2
 from smm.losses import MultiTaskLoss
 from smm.metrics import ABAWMetrics, ABAWScores
-from smm.presets import ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT
+from smm.models.config import ABAW3_AU_POS_WEIGHT, ABAW3_EXPRESSION_WEIGHT
 from smm.training import DEMO_RECIPE, TaskBatchSampler, TrainingError, train, train_transform
 from smm.training.loop import StepBatches, TrainResult, describe, find_affwild2, validate
 

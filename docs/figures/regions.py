@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from smm.formats import FACS_NAMES
-from smm.presets import ABAW3
+from smm.models.config import ABAW3
 
 
 def region_points(landmarks: np.ndarray) -> dict[str, tuple[float, float]]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from smm.formats.codes import MISSING_LABEL, MISSING_VA, MULTITASK_HEADER, TASKS
 from smm.formats.text import AnnotationError, is_number, read_lines, split_fields
-from smm.presets import ABAW3_AU_NAMES
+from smm.models.config import ABAW3_AU_NAMES
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from smm.formats.codes import TASK_FOLDERS
-from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES
+from smm.models.config import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from smm.presets import ABAW3
+from smm.models.config import ABAW3
 
 
 class _Transform:

@@ -8,12 +8,13 @@ take their frame count from the video ``<name>.mp4`` (or ``.avi``). Counting nee
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
+from smm.defaults import VIDEO_SUFFIXES
 from smm.formats.text import read_lines
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 _SIDES = ("_left", "_right")
 
 
@@ -93,3 +94,56 @@ def _frame_count(path: str | os.PathLike[str], *, decode: bool, exact: bool) -> 
 def annotation_frame_count(path: str | os.PathLike[str]) -> int:
     """The frames of a per-video annotation file: its lines after the header."""
     return max(len(read_lines(path)) - 1, 0)
+
+
+def frame_counts(
+    videos: Sequence[str],
+    *,
+    video_folder: str | os.PathLike[str] | None = None,
+    annotation_folder: str | os.PathLike[str] | None = None,
+    offset: int = 0,
+) -> dict[str, int]:
+    """The frame count of each video named in ``videos``, from its video file or its annotation file.
+
+    Parameters
+    ----------
+    videos : sequence of str
+        Video names as the test lists give them (``<name>_left`` and ``<name>_right`` count
+        the frames of ``<name>``).
+    video_folder : path-like, optional
+        Where the raw videos are (searched recursively, :func:`video_file`); counts by
+        :func:`count_video_frames`, plus ``offset``.
+    annotation_folder : path-like, optional
+        Where per-video annotation files are (``<video>.txt``, searched recursively); counts
+        by :func:`annotation_frame_count`.
+    offset : int, default 0
+        Added to each count from a video file (the published tester wrote OpenCV's count + 1 lines).
+
+    Returns
+    -------
+    dict
+        ``{video: frames}``; empty when neither folder is given.
+
+    Raises
+    ------
+    ValueError
+        When both folders are given.
+    FileNotFoundError
+        For a folder that does not exist, or a video without its file.
+    """
+    if video_folder is not None and annotation_folder is not None:
+        raise ValueError("give at most one of video_folder and annotation_folder")
+    if video_folder is not None:
+        if not Path(video_folder).is_dir():
+            raise FileNotFoundError(f"video folder {video_folder} does not exist")
+        return {v: count_video_frames(video_file(video_folder, v)) + offset for v in videos}
+    if annotation_folder is not None:
+        folder = Path(annotation_folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"annotation folder {folder} does not exist")
+        files = {p.stem: p for p in sorted(folder.rglob("*.txt"))}
+        missing = [v for v in videos if v not in files]
+        if missing:
+            raise FileNotFoundError(f"no annotation file {missing[0]}.txt under {folder}")
+        return {v: annotation_frame_count(files[v]) for v in videos}
+    return {}

@@ -8,12 +8,13 @@ module here and pass it as ``detector=``.
 
 from __future__ import annotations
 
+from smm.defaults import FACES
 from smm.face.align import TEMPLATE_112, align_faces, similarity_transform
 from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, MTCNNDetector
 from smm.face.pipeline import VideoFeatures, predict_images, predict_video, video_features
 from smm.face.sides import side_rows
 from smm.face.track import FaceTracker, MultiFaceTracker, box_iou
-from smm.face.video import FACES, FaceFollower, FaceRows, aligned_crops, open_video
+from smm.face.video import FaceFollower, FaceRows, aligned_crops, open_video
 
 __all__ = [
     "FACES",

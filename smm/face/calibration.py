@@ -1,4 +1,7 @@
-"""Real faces to calibrate quantised engines on: scikit-image's photographs, detected and aligned as prediction does."""
+"""Real faces to calibrate and check quantised engines on.
+
+scikit-image's photographs, detected and aligned as prediction does.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,21 @@ from PIL import Image
 
 from smm.face.detector import MTCNNDetector
 from smm.face.video import aligned_crops
+from smm.inference.graphs import Calibration
 from smm.inference.preprocess import Preprocess
-from smm.model import SMMEmotionNet
+from smm.models.emotionnet import SMMEmotionNet
+
+#: Faces :func:`face_calibration` aligns (at most): half calibrate the int8 graph, half check it.
+CALIBRATION_FACES = 100
 
 
-def calibration_faces(model: SMMEmotionNet, limit: int = 64) -> torch.Tensor:
+def calibration_faces(model: SMMEmotionNet, limit: int = CALIBRATION_FACES) -> torch.Tensor:
     """Model inputs ``Tensor[N, C, H, W]`` of real faces: scikit-image's photographs, aligned as prediction does.
 
-    Needs scikit-image (its bundled photographs: the astronaut and the LFW subset's faces) and
-    the ``face`` extra (detection and alignment).
+    The astronaut and the faces of scikit-image's Labeled Faces in the Wild subset (25 x 25
+    grey crops, upscaled), each detected with MTCNN and aligned on its landmarks to the
+    112 x 112 template, then preprocessed for ``model``; at most ``limit``, in a fixed order.
+    Needs scikit-image and the ``face`` extra (detection and alignment).
     """
     try:
         from skimage import data
@@ -41,4 +50,16 @@ def calibration_faces(model: SMMEmotionNet, limit: int = 64) -> torch.Tensor:
     return torch.stack(inputs)
 
 
-__all__ = ["calibration_faces"]
+def face_calibration(model: SMMEmotionNet, limit: int = CALIBRATION_FACES) -> Calibration:
+    """:func:`calibration_faces` for ``model``, made only if an int8 graph has to be made (and then once)."""
+    made: list[torch.Tensor] = []
+
+    def make() -> torch.Tensor:
+        if not made:
+            made.append(calibration_faces(model, limit))
+        return made[0]
+
+    return Calibration(f"scikit-image faces, {limit}, aligned", make)
+
+
+__all__ = ["CALIBRATION_FACES", "calibration_faces", "face_calibration"]

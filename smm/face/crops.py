@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from smm.defaults import DEFAULT_FACES, DETECT_EVERY, DETECT_SIZE
 from smm.face.detector import FaceDetector
 from smm.face.sides import side_rows
 from smm.face.video import (
-    DETECT_EVERY,
-    DETECT_SIZE,
     FOLLOW_CHUNK,
     READ_AHEAD,
     FaceChoice,
@@ -68,7 +70,7 @@ def write_aligned_frames(
     name: str | None = None,
     detect_every: int = DETECT_EVERY,
     detect_size: int | None = DETECT_SIZE,
-    faces: FaceChoice = "all",
+    faces: FaceChoice = DEFAULT_FACES,
     ext: str = "jpg",
     quality: int = 95,
     chunk: int = FOLLOW_CHUNK,
@@ -132,6 +134,60 @@ def write_aligned_frames(
     return AlignedVideo(folders, follower.frames, len(rows), len({face_id for _, face_id, _ in rows}))
 
 
+@dataclass(frozen=True)
+class AlignResult:
+    """One video of :func:`align_videos`: what was written, or why nothing was, and how long it took."""
+
+    video: Path
+    done: AlignedVideo | None
+    error: str
+    seconds: float
+
+
+def align_videos(
+    videos: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], detector: FaceDetector, **options: Any
+) -> Iterator[AlignResult]:
+    """:func:`write_aligned_frames` for each video, yielded as each is done; one that fails does not stop the others.
+
+    The videos are checked when this is called; they are aligned as the result is iterated.
+
+    Parameters
+    ----------
+    videos : sequence of path-like
+        Video files; no two may have one name (they would write one folder).
+    out, detector, **options
+        As for :func:`write_aligned_frames`.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Before any video is read: a video that does not exist, or two with one name.
+    """
+    paths = [Path(video) for video in videos]
+    stems: dict[str, list[str]] = {}
+    for video in paths:
+        stems.setdefault(video.stem, []).append(str(video))
+        if not video.is_file():
+            raise FileNotFoundError(f"{video} does not exist")
+    clash = next((names for names in stems.values() if len(names) > 1), None)
+    if clash:
+        raise ValueError(f"{' and '.join(clash)} would both write {Path(clash[0]).stem}/; align them separately")
+    return _aligned(paths, out, detector, options)
+
+
+def _aligned(
+    paths: list[Path], out: str | os.PathLike[str], detector: FaceDetector, options: dict[str, Any]
+) -> Iterator[AlignResult]:
+    for video in paths:
+        began = time.perf_counter()
+        try:
+            done = write_aligned_frames(video, out, detector, **options)
+        except (OSError, ValueError) as error:
+            yield AlignResult(video, None, " ".join(str(error).split()), time.perf_counter() - began)
+            continue
+        yield AlignResult(video, done, "", time.perf_counter() - began)
+
+
 def _place(
     staging: Path, out: Path, name: str, rows: list[tuple[int, int, np.ndarray]], size: tuple[int, int], ext: str
 ) -> dict[str, int]:
@@ -161,4 +217,4 @@ def _save(crop: np.ndarray, path: Path, ext: str, quality: int) -> None:
         image.save(path, format="PNG")
 
 
-__all__ = ["EXTENSIONS", "AlignedVideo", "write_aligned_frames"]
+__all__ = ["EXTENSIONS", "AlignResult", "AlignedVideo", "align_videos", "write_aligned_frames"]

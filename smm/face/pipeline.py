@@ -29,13 +29,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from smm._deprecation import warn_renamed
+from smm._compat import warn_renamed
+from smm.defaults import DEFAULT_ENGINE, DEFAULT_FACES, DEFAULT_PRECISION, DETECT_EVERY, DETECT_SIZE
+from smm.face.calibration import face_calibration
 from smm.face.detector import FaceDetector, Faces, MTCNNDetector
 from smm.face.sides import side_rows
 from smm.face.video import (
     ALIGNED_SIZE,
-    DETECT_EVERY,
-    DETECT_SIZE,
     FOLLOW_CHUNK,
     READ_AHEAD,
     FaceChoice,
@@ -47,15 +47,29 @@ from smm.face.video import (
     open_video,
 )
 from smm.inference.core import Alpha, image_features, predictions
-from smm.inference.engine import Engine
+from smm.inference.engines import Engine, make_engine
 from smm.inference.preprocess import Preprocess
 from smm.inference.results import FramePredictions, LabelNames
-from smm.model import SMMEmotionNet
-from smm.runtime import Precision
+from smm.inference.runtime import Precision
+from smm.models.emotionnet import SMMEmotionNet
 
 
 def _detector(detector: FaceDetector | None, device: torch.device) -> FaceDetector:
     return detector if detector is not None else MTCNNDetector(str(device))
+
+
+def _engine(
+    model: SMMEmotionNet, engine: str | Engine, precision: Precision | str, workload: int | None, batch_size: int
+) -> Engine:
+    """The engine of one call (:func:`smm.inference.engines.make_engine`); real aligned faces for int8 at hand."""
+    return make_engine(
+        model,
+        engine,
+        precision=precision,
+        calibration=face_calibration(model),
+        workload=workload,
+        batch_size=batch_size,
+    )
 
 
 def predict_images(
@@ -63,14 +77,14 @@ def predict_images(
     images: Sequence[str | os.PathLike[str] | Image.Image | np.ndarray],
     *,
     detector: FaceDetector | None = None,
-    faces: FaceChoice = "all",
+    faces: FaceChoice = DEFAULT_FACES,
     batch_size: int = 32,
-    precision: Precision | str = "auto",
+    precision: Precision | str = DEFAULT_PRECISION,
     threshold: float = 0.5,
     clamp_va: bool = False,
     errors: str = "raise",
     all_faces: bool | None = None,
-    engine: str | Engine = "eager",
+    engine: str | Engine = DEFAULT_ENGINE,
 ) -> FramePredictions:
     """Detect, align and predict the faces of each photo.
 
@@ -86,7 +100,7 @@ def predict_images(
     batch_size : int, default 32
     precision : {"auto", "fp32", "bf16", "fp16"} or Precision, default "auto"
         Autocast dtype of the model; ``"auto"``: bf16 where the CPU or GPU has bf16 units, else
-        fp32 (:class:`smm.runtime.Precision`).
+        fp32 (:class:`smm.inference.runtime.Precision`).
     threshold : float, default 0.5
         AU decision: ``au_prob > threshold``.
     clamp_va : bool, default False
@@ -95,8 +109,10 @@ def predict_images(
         row without a face whose ``reason`` says why (the others are still predicted).
     all_faces : bool, optional
         Deprecated: ``faces="all"`` / ``"largest"``.
-    engine : {"eager", "onnxruntime", "auto"} or Engine, default "eager"
-        What runs the model (:mod:`smm.inference.engine`).
+    engine : {"auto", "eager", "onnxruntime", "onnxruntime-int8"} or Engine, default "auto"
+        What runs the model (:mod:`smm.inference.engines`): ``"auto"`` picks the fastest accepted
+        engine of this machine where the run is large enough to time them (int8 included,
+        calibrated on scikit-image's real faces), else eager PyTorch at ``precision``.
 
     Returns
     -------
@@ -114,7 +130,7 @@ def predict_images(
         raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
     device = next(model.parameters()).device
     detect = _detector(detector, device)
-    setup = Precision.resolve(precision, device)
+    run = _engine(model, engine, precision, len(images), batch_size)
     transform = Preprocess(model.data_config)
     sources: list[str] = []
     found_faces: list[Faces] = []
@@ -149,7 +165,7 @@ def predict_images(
                     crops = aligned_crops(array[None], chosen.landmarks, np.zeros(len(chosen), np.int64))
                     yield from (transform(crop) for crop in crops)
 
-    au_features, messages = image_features(model, inputs(), precision=setup, batch_size=batch_size, engine=engine)
+    au_features, messages = image_features(model, inputs(), batch_size=batch_size, engine=run)
     found_rows = predictions(
         model,
         au_features,
@@ -176,14 +192,11 @@ def _photo_rows(
 ) -> FramePredictions:
     """One row per face (one empty row per photo without a face), from the rows of the faces found."""
     rows = len(sources)
-    empty = predictions(model, torch.zeros(0), torch.zeros(0), np.zeros(0), num_frames=rows)
     observed = torch.cat(
         [torch.ones(len(f), dtype=torch.bool) if len(f) else torch.zeros(1, dtype=torch.bool) for f in faces]
     )
     where = observed.nonzero().flatten()
-    filled = [field.clone() for field in empty[:5]]
-    for target, values in zip(filled, found[:5], strict=True):
-        target[where] = values.to(target.dtype)
+    table = FramePredictions.empty(rows, LabelNames.of(model)).with_rows(where, found)
     box = torch.full((rows, 4), float("nan"))
     landmarks = torch.full((rows, 5, 2), float("nan"))
     if len(where):
@@ -191,8 +204,7 @@ def _photo_rows(
         landmarks[where] = torch.from_numpy(np.concatenate([f.landmarks for f in faces if len(f)])).float()
     face_id = torch.cat([torch.arange(len(f)) if len(f) else torch.full((1,), -1) for f in faces])
     reason = tuple(r for f, r in zip(faces, reasons, strict=True) for r in ([""] * len(f) if len(f) else [r]))
-    return FramePredictions(
-        *filled,
+    return table._replace(
         frame=torch.ones(rows, dtype=torch.int64),
         observed=observed,
         time=torch.zeros(rows, dtype=torch.float64),
@@ -201,7 +213,6 @@ def _photo_rows(
         source=sources,
         face_id=face_id,
         reason=reason,
-        names=LabelNames.of(model),
     )
 
 
@@ -266,8 +277,7 @@ class VideoFeatures:
         """
         observed = self.observed
         feature_row = np.cumsum(observed) - 1  # row -> its position among the rows with a face
-        result = predictions(model, torch.zeros(0), torch.zeros(0), np.zeros(0), num_frames=len(self.frame))
-        fields = [field.clone() for field in result[:5]]
+        table = FramePredictions.empty(len(self.frame), LabelNames.of(model))
         for track in self.tracks:
             rows = np.flatnonzero(self.face_id == track)
             index = torch.from_numpy(feature_row[rows])
@@ -280,9 +290,17 @@ class VideoFeatures:
                 threshold=threshold,
                 clamp_va=clamp_va,
             )
-            for target, values in zip(fields, part[:5], strict=True):
-                target[torch.from_numpy(rows)] = values.to(target.dtype)
-        return self._table(fields, observed)._replace(names=LabelNames.of(model))
+            table = table.with_rows(rows, part)
+        return table._replace(
+            frame=torch.from_numpy(self.frame),
+            observed=torch.from_numpy(observed),
+            time=torch.from_numpy(self.time),
+            box=torch.from_numpy(self.box),
+            landmarks=torch.from_numpy(self.landmarks),
+            source=(self.source,) * len(self.frame),
+            face_id=torch.from_numpy(self.face_id),
+            reason=tuple("" if seen else "no face found" for seen in observed.tolist()),
+        )
 
     def per_frame(
         self,
@@ -346,19 +364,6 @@ class VideoFeatures:
             reason=tuple("" if seen else "no face found" for seen in result.observed.tolist()),
         )
 
-    def _table(self, fields: list[torch.Tensor], observed: np.ndarray) -> FramePredictions:
-        return FramePredictions(
-            *fields,
-            frame=torch.from_numpy(self.frame),
-            observed=torch.from_numpy(observed),
-            time=torch.from_numpy(self.time),
-            box=torch.from_numpy(self.box),
-            landmarks=torch.from_numpy(self.landmarks),
-            source=(self.source,) * len(self.frame),
-            face_id=torch.from_numpy(self.face_id),
-            reason=tuple("" if seen else "no face found" for seen in observed.tolist()),
-        )
-
     @property
     def sides(self) -> list[str]:
         """The challenge files' positions: ``[""]`` when no frame shows two faces, else ``["left", "right"]``."""
@@ -370,16 +375,16 @@ def predict_video(
     path: str | os.PathLike[str],
     *,
     detector: FaceDetector | None = None,
-    faces: FaceChoice = "all",
+    faces: FaceChoice = DEFAULT_FACES,
     detect_every: int = DETECT_EVERY,
     detect_size: int | None = DETECT_SIZE,
     batch_size: int = 32,
-    precision: Precision | str = "auto",
+    precision: Precision | str = DEFAULT_PRECISION,
     alpha: Alpha = None,
     threshold: float = 0.5,
     clamp_va: bool = False,
     progress: bool = False,
-    engine: str | Engine = "eager",
+    engine: str | Engine = DEFAULT_ENGINE,
 ) -> FramePredictions:
     """Decode a video, follow its faces, align and predict each; one row per (frame, face).
 
@@ -416,8 +421,10 @@ def predict_video(
     clamp_va : bool, default False
     progress : bool, default False
         A progress line on stderr, and frames per second at the end.
-    engine : {"eager", "onnxruntime", "auto"} or Engine, default "eager"
-        What runs the model (:mod:`smm.inference.engine`).
+    engine : {"auto", "eager", "onnxruntime", "onnxruntime-int8"} or Engine, default "auto"
+        What runs the model (:mod:`smm.inference.engines`): ``"auto"`` picks the fastest accepted
+        engine of this machine where the run is large enough to time them (int8 included,
+        calibrated on scikit-image's real faces), else eager PyTorch at ``precision``.
 
     Returns
     -------
@@ -447,13 +454,13 @@ def video_features(
     path: str | os.PathLike[str],
     *,
     detector: FaceDetector | None = None,
-    faces: FaceChoice = "all",
+    faces: FaceChoice = DEFAULT_FACES,
     detect_every: int = DETECT_EVERY,
     detect_size: int | None = DETECT_SIZE,
     batch_size: int = 32,
-    precision: Precision | str = "auto",
+    precision: Precision | str = DEFAULT_PRECISION,
     progress: bool = False,
-    engine: str | Engine = "eager",
+    engine: str | Engine = DEFAULT_ENGINE,
 ) -> VideoFeatures:
     """Run a video through face following and the model; see :func:`predict_video`.
 
@@ -463,14 +470,14 @@ def video_features(
     """
     device = next(model.parameters()).device
     follower = FaceFollower(
-        _detector(detector, device), detect_every=detect_every, faces=check_faces(faces), detect_size=detect_size
+        _detector(detector, device), detect_every=detect_every, faces=faces, detect_size=detect_size
     )
-    setup = Precision.resolve(precision, device)
     transform = Preprocess(model.data_config)
     parts: list[FaceRows] = []
     path = Path(path)
     began = time.perf_counter()
     with open_video(path, ahead=READ_AHEAD) as (decoded, total):
+        run = _engine(model, engine, precision, total, batch_size)
 
         def crops() -> Iterator[torch.Tensor]:
             for chunk in frame_chunks(decoded, FOLLOW_CHUNK):
@@ -481,26 +488,23 @@ def video_features(
                     sys.stderr.write(f"\r{path.name}: {follower.frames}{f'/{total}' if total else ''} frames")
                     sys.stderr.flush()
 
-        au_features, messages = image_features(model, crops(), precision=setup, batch_size=batch_size, engine=engine)
+        au_features, messages = image_features(model, crops(), batch_size=batch_size, engine=run)
     if progress:
         seconds = time.perf_counter() - began
         rate = follower.frames / max(seconds, 1e-9)
         sys.stderr.write(f"\r{path.name}: {follower.frames} frames in {seconds:.1f} s ({rate:.1f} frames/s)\n")
-
-    def joined(k: int, empty: np.ndarray) -> np.ndarray:
-        return np.concatenate([part[k] for part in parts]) if parts else empty
-
+    rows = FaceRows.concat(parts)
     return VideoFeatures(
-        au_features,
-        messages,
-        joined(0, np.zeros(0, np.int64)),
-        joined(2, np.zeros(0, np.int64)),
-        joined(1, np.zeros(0, np.float64)),
-        joined(3, np.zeros((0, 4), np.float32)),
-        joined(4, np.zeros((0, 5, 2), np.float32)),
-        follower.frames,
-        follower.size or (0, 0),
-        str(path),
+        au_features=au_features,
+        messages=messages,
+        frame=rows.frame,
+        face_id=rows.face_id,
+        time=rows.time,
+        box=rows.box,
+        landmarks=rows.landmarks,
+        num_frames=follower.frames,
+        size=follower.size or (0, 0),
+        source=str(path),
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -24,14 +24,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from smm.defaults import DEFAULT_FACES, DETECT_EVERY, DETECT_SIZE, FACES
 from smm.face.align import TEMPLATE_112, align_faces
 from smm.face.detector import FaceDetector, Faces, LandmarkRefiner
 from smm.face.track import MultiFaceTracker, box_iou
 from smm.inference.preprocess import to_uint8
 
 ALIGNED_SIZE = 112
-#: ``faces=``'s choices: every face with its own track, or only the followed largest face.
-FACES = ("all", "largest")
 FaceChoice = Literal["all", "largest"]
 #: Frames decoded ahead of the face following, and frames it takes at a time (detection is
 #: batched within them). Few: at 4K a frame is 25 MB.
@@ -41,10 +40,6 @@ FOLLOW_CHUNK = 4
 #: follower takes one frame at a time and one is read ahead; 720p frames (2.8 MB) are not
 #: limited by it.
 FRAME_BUDGET = 32 * 2**20
-#: Full detection's default scale: the frame's shorter side at most this many pixels.
-DETECT_SIZE = 480
-#: Full detection's default period in frames (and on every cut); faces are re-located on every frame.
-DETECT_EVERY = 10
 #: A track unseen for up to this many frames is still looked for, at its predicted box, on
 #: every frame (a face hidden for a frame or two comes back before the next detection).
 REFINE_GAP = 5
@@ -81,6 +76,26 @@ class FaceRows(NamedTuple):
     box: np.ndarray
     landmarks: np.ndarray
     crops: torch.Tensor
+
+    @classmethod
+    def empty(cls) -> FaceRows:
+        """No rows."""
+        return cls(
+            frame=np.zeros(0, np.int64),
+            time=np.zeros(0, np.float64),
+            face_id=np.zeros(0, np.int64),
+            box=np.zeros((0, 4), np.float32),
+            landmarks=np.zeros((0, 5, 2), np.float32),
+            crops=torch.zeros(0, ALIGNED_SIZE, ALIGNED_SIZE, 3, dtype=torch.uint8),
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[FaceRows]) -> FaceRows:
+        """The rows of ``parts``, one after the other (no rows for no parts)."""
+        if not parts:
+            return cls.empty()
+        joined = {name: np.concatenate([getattr(part, name) for part in parts]) for name in cls._fields[:-1]}
+        return cls(**joined, crops=torch.cat([part.crops for part in parts]))
 
 
 def check_faces(faces: str) -> FaceChoice:
@@ -145,7 +160,7 @@ class FaceFollower:
         detector: FaceDetector,
         *,
         detect_every: int = DETECT_EVERY,
-        faces: FaceChoice = "all",
+        faces: FaceChoice = DEFAULT_FACES,
         tracker: MultiFaceTracker | None = None,
         detect_size: int | None = DETECT_SIZE,
     ) -> None:
@@ -192,13 +207,15 @@ class FaceFollower:
                 for number in sorted({rows[i][0] for i in with_face})
             ]
             crops = torch.cat(per_frame)
+        if not rows:
+            return FaceRows.empty()
         return FaceRows(
-            np.asarray([r[0] for r in rows], np.int64),
-            np.asarray([r[1] for r in rows], np.float64),
-            np.asarray([r[2] for r in rows], np.int64),
-            np.stack([r[3] for r in rows]).astype(np.float32) if rows else np.zeros((0, 4), np.float32),
-            np.stack([r[4] for r in rows]).astype(np.float32) if rows else np.zeros((0, 5, 2), np.float32),
-            crops,
+            frame=np.asarray([r[0] for r in rows], np.int64),
+            time=np.asarray([r[1] for r in rows], np.float64),
+            face_id=np.asarray([r[2] for r in rows], np.int64),
+            box=np.stack([r[3] for r in rows]).astype(np.float32),
+            landmarks=np.stack([r[4] for r in rows]).astype(np.float32),
+            crops=crops,
         )
 
     def _cut(self, image: np.ndarray) -> bool:
@@ -438,9 +455,6 @@ def _reason(error: BaseException) -> str:
 __all__ = [
     "ALIGNED_SIZE",
     "CUT_THRESHOLD",
-    "DETECT_EVERY",
-    "DETECT_SIZE",
-    "FACES",
     "FRAME_BUDGET",
     "FaceFollower",
     "FaceRows",

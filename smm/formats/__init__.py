@@ -16,21 +16,6 @@ from typing import TYPE_CHECKING
 
 from smm._lazy import lazy_exports
 
-_EXPORTS = {
-    **dict.fromkeys(
-        ("write_atomic", "write_au_file", "write_expr_file", "write_multitask_file", "write_va_file"),
-        "smm.formats.abaw_files",
-    ),
-    **dict.fromkeys(
-        ("FACS_NAMES", "MISSING_LABEL", "MISSING_VA", "MULTITASK_FILE", "MULTITASK_HEADER", "TASKS", "facs_label"),
-        "smm.formats.codes",
-    ),
-    "TASK_FOLDERS": "smm.formats.codes",
-    "csv_columns": "smm.formats.frames_csv",
-    "write_frames_csv": "smm.formats.frames_csv",
-    "AnnotationError": "smm.formats.text",
-}
-
 if TYPE_CHECKING:
     from smm.formats.abaw_files import write_atomic, write_au_file, write_expr_file, write_multitask_file, write_va_file
     from smm.formats.codes import (
@@ -46,23 +31,4 @@ if TYPE_CHECKING:
     from smm.formats.frames_csv import csv_columns, write_frames_csv
     from smm.formats.text import AnnotationError
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-
-__all__ = [
-    "FACS_NAMES",
-    "MISSING_LABEL",
-    "MISSING_VA",
-    "MULTITASK_FILE",
-    "MULTITASK_HEADER",
-    "TASKS",
-    "TASK_FOLDERS",
-    "AnnotationError",
-    "csv_columns",
-    "facs_label",
-    "write_atomic",
-    "write_au_file",
-    "write_expr_file",
-    "write_frames_csv",
-    "write_multitask_file",
-    "write_va_file",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__)

@@ -30,7 +30,7 @@ import torch
 
 from smm._atomic import atomic_write
 from smm.formats.codes import MULTITASK_HEADER
-from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES, ABAW3_VA_NAMES
+from smm.models.config import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES, ABAW3_VA_NAMES
 
 __all__ = [
     "au_decisions",

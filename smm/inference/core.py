@@ -3,8 +3,9 @@
 Frame folders (:func:`smm.inference.predict_frames`), photos and videos
 (:func:`smm.predict_images`, :func:`smm.predict_video`) and the command line all run:
 
-1. :func:`image_features`: model inputs through the model in batches, under one
-   :class:`~smm.runtime.Precision`, keeping only each image's AU features and message vector;
+1. :func:`image_features`: model inputs through the model in batches, by one engine
+   (:func:`smm.inference.engines.make_engine`: the engine and its precision are decided
+   there), keeping only each image's AU features and message vector;
 2. :func:`predictions`: per-output temporal smoothing of those features over the images in
    frame order (as published, before the heads' last linear layers), the heads' last layers,
    probabilities and decisions, and the published fill for frames without an image.
@@ -18,10 +19,11 @@ from typing import Literal
 import numpy as np
 import torch
 
-from smm.inference.engine import Engine, make_engine
+from smm.defaults import DEFAULT_ENGINE, DEFAULT_PRECISION
+from smm.inference.engines import Engine, make_engine
 from smm.inference.results import FramePredictions, LabelNames, fill_index
-from smm.model import SMMEmotionNet
-from smm.runtime import Precision
+from smm.inference.runtime import Precision
+from smm.models.emotionnet import SMMEmotionNet
 from smm.temporal import exponential_smoothing, smoothing_strengths
 
 Alpha = float | Mapping[str, float | None] | Literal["published"] | None
@@ -29,8 +31,7 @@ Alpha = float | Mapping[str, float | None] | Literal["published"] | None
 
 def batches(inputs: Iterable[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
     """Stack ``Tensor[C, H, W]`` inputs into batches of ``batch_size`` (the last may be smaller)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _check_batch_size(batch_size)
     batch: list[torch.Tensor] = []
     shape = None
     for index, item in enumerate(inputs):
@@ -56,10 +57,11 @@ def image_features(
     model: SMMEmotionNet,
     inputs: Iterable[torch.Tensor],
     *,
-    precision: Precision | str = "auto",
+    precision: Precision | str = DEFAULT_PRECISION,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
-    engine: str | Engine = "eager",
+    engine: str | Engine = DEFAULT_ENGINE,
+    workload: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the model over preprocessed images; keep each image's AU features and message vector.
 
@@ -69,20 +71,30 @@ def image_features(
         Run in eval mode on its own device (its mode is restored afterwards).
     inputs : iterable of Tensor[C, H, W]
         Model inputs (:func:`smm.inference.preprocess`), in frame order; consumed lazily.
-    precision : Precision or str, default "auto"
+    precision : {"auto", "fp32", "bf16", "fp16"} or Precision, default "auto"
+        With an engine name: the eager engine's precision (:func:`~smm.inference.engines.make_engine`).
     batch_size : int, default 32
     progress : callable, optional
         Called with the number of images done after each batch.
-    engine : {"eager", "onnxruntime", "auto"} or Engine, default "eager"
-        What runs the model (:mod:`smm.inference.engine`): eager PyTorch under ``precision``,
-        or ONNX Runtime (fp32, CPU; the export is cached and checked against eager once).
+    engine : {"auto", "eager", "onnxruntime", "onnxruntime-int8"} or Engine, default "auto"
+        What runs the model (:mod:`smm.inference.engines`); a built one (from
+        :func:`~smm.inference.engines.make_engine`) is used as it is, without ``precision``.
+    workload : int, optional
+        How many images ``inputs`` holds (its length, where it has one): ``engine="auto"``
+        times the engines only for large runs.
 
     Returns
     -------
     (Tensor[N, H, D], Tensor[N, D])
         Float32, on the CPU; ``N`` may be 0.
     """
-    run = make_engine(model, engine, precision=precision) if isinstance(engine, str) else engine
+    _check_batch_size(batch_size)
+    if isinstance(engine, str):
+        if workload is None and hasattr(inputs, "__len__"):
+            workload = len(inputs)  # type: ignore[arg-type]
+        run = make_engine(model, engine, precision=precision, workload=workload, batch_size=batch_size)
+    else:
+        run = make_engine(model, engine, precision=precision)
     was_training = model.training
     model.eval()
     au_features, messages = [], []
@@ -148,7 +160,7 @@ def predictions(
     if num_frames is not None and (isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer))):
         raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
     if len(frames) == 0:
-        return _empty(model, 0 if num_frames is None else int(num_frames))
+        return FramePredictions.empty(0 if num_frames is None else int(num_frames), LabelNames.of(model))
     last = int(frames[-1])
     if num_frames is not None and last > num_frames:
         raise ValueError(f"num_frames={num_frames}, but there is an image of frame {last}")
@@ -186,18 +198,9 @@ def _head_outputs(
     return au_logits, expr_logits, va
 
 
-def _empty(model: SMMEmotionNet, rows: int) -> FramePredictions:
-    labelled, classes, va_dim = len(model.au_names), len(model.expression_names), len(model.va_names)
-    return FramePredictions(
-        au_prob=torch.full((rows, labelled), float("nan")),
-        au=torch.full((rows, labelled), -1, dtype=torch.int64),
-        expr_prob=torch.full((rows, classes), float("nan")),
-        expr=torch.full((rows,), -1, dtype=torch.int64),
-        va=torch.full((rows, va_dim), float("nan")),
-        frame=torch.arange(1, rows + 1),
-        observed=torch.zeros(rows, dtype=torch.bool),
-        names=LabelNames.of(model),
-    )
+def _check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 def _check_threshold(threshold: float) -> None:

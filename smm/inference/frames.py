@@ -23,12 +23,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from smm.data.frames import frame_number, list_frames
+from smm.defaults import DEFAULT_ENGINE, DEFAULT_PRECISION
 from smm.inference.core import Alpha, image_features, predictions
-from smm.inference.engine import Engine
+from smm.inference.engines import Engine
 from smm.inference.preprocess import Preprocess
 from smm.inference.results import FramePredictions
-from smm.model import SMMEmotionNet
-from smm.runtime import Precision
+from smm.inference.runtime import Precision
+from smm.models.emotionnet import SMMEmotionNet
 
 __all__ = ["predict_frames"]
 
@@ -58,9 +59,9 @@ def predict_frames(
     alpha: Alpha = None,
     threshold: float = 0.5,
     clamp_va: bool = False,
-    precision: Precision | str = "auto",
+    precision: Precision | str = DEFAULT_PRECISION,
     progress: bool = False,
-    engine: str | Engine = "eager",
+    engine: str | Engine = DEFAULT_ENGINE,
 ) -> FramePredictions:
     """Predict every frame of one video, with bounded memory; one row per frame.
 
@@ -89,7 +90,7 @@ def predict_frames(
     alpha : float, mapping, "published" or None
         Temporal smoothing strength (``>= 0``): one value for all outputs, per output
         ``{"AU": 7, "EXPR": 9, "VA": 9}`` (a missing key means no smoothing), or
-        ``"published"`` for those published values (:data:`smm.presets.PUBLISHED_ALPHA`).
+        ``"published"`` for those published values (:data:`smm.models.config.PUBLISHED_ALPHA`).
         ``None``: no smoothing.
     threshold : float, default 0.5
         AU decision: ``au_prob > threshold``.
@@ -100,9 +101,9 @@ def predict_frames(
         fp32); ``"auto"``: bf16 where the CPU or GPU has bf16 units, else fp32.
     progress : bool, default False
         Print a progress line to stderr per batch.
-    engine : {"eager", "onnxruntime", "auto"} or Engine, default "eager"
-        What runs the model (:mod:`smm.inference.engine`); pass one made by
-        :func:`~smm.inference.engine.make_engine` to share it between videos.
+    engine : {"auto", "eager", "onnxruntime", "onnxruntime-int8"} or Engine, default "auto"
+        What runs the model (:mod:`smm.inference.engines`); pass one made by
+        :func:`~smm.inference.engines.make_engine` to share it between videos.
 
     Returns
     -------
@@ -136,6 +137,7 @@ def predict_frames(
         batch_size=batch_size,
         progress=report if progress else None,
         engine=engine,
+        workload=total,
     )
     if progress and len(au_features):
         sys.stderr.write("\n")

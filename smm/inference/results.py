@@ -13,17 +13,21 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+#: The per-row outputs of a prediction (the fields a prediction path fills; the others say where a row came from).
+OUTPUT_FIELDS = ("au_prob", "au", "expr_prob", "expr", "va")
+
 
 class LabelNames(NamedTuple):
     """The names of a model's outputs, in output order."""
 
     au: tuple[str, ...]
     expression: tuple[str, ...]
+    va: tuple[str, ...] = ("valence", "arousal")
 
     @classmethod
     def of(cls, model: Any) -> LabelNames:
-        """``model.au_names`` and ``model.expression_names``."""
-        return cls(tuple(model.au_names), tuple(model.expression_names))
+        """``model.au_names``, ``model.expression_names`` and ``model.va_names``."""
+        return cls(tuple(model.au_names), tuple(model.expression_names), tuple(model.va_names))
 
 
 class FramePredictions(NamedTuple):
@@ -88,6 +92,35 @@ class FramePredictions(NamedTuple):
     face_id: torch.Tensor | None = None
     reason: tuple[str, ...] | None = None
     names: LabelNames | None = None
+
+    @classmethod
+    def empty(cls, rows: int, names: LabelNames) -> FramePredictions:
+        """``rows`` rows without a prediction (frames 1, 2, ...): NaN probabilities and VA, ``-1`` decisions.
+
+        The one way every prediction path starts a table that it fills by field name, and what
+        a video without any image or face gives.
+        """
+        labelled, classes, va_dim = len(names.au), len(names.expression), len(names.va)
+        return cls(
+            au_prob=torch.full((rows, labelled), float("nan")),
+            au=torch.full((rows, labelled), -1, dtype=torch.int64),
+            expr_prob=torch.full((rows, classes), float("nan")),
+            expr=torch.full((rows,), -1, dtype=torch.int64),
+            va=torch.full((rows, va_dim), float("nan")),
+            frame=torch.arange(1, rows + 1),
+            observed=torch.zeros(rows, dtype=torch.bool),
+            names=names,
+        )
+
+    def with_rows(self, rows: Sequence[int] | np.ndarray | torch.Tensor, part: FramePredictions) -> FramePredictions:
+        """A copy whose outputs (:data:`OUTPUT_FIELDS`) at the row indices ``rows`` are ``part``'s, in that order."""
+        index = torch.as_tensor(np.asarray(rows, dtype=np.int64))
+        outputs = {}
+        for name in OUTPUT_FIELDS:
+            values = getattr(self, name).clone()
+            values[index] = getattr(part, name).to(values.dtype)
+            outputs[name] = values
+        return self._replace(**outputs)
 
     def to_pandas(self, au_names: Sequence[str] | None = None, expression_names: Sequence[str] | None = None) -> Any:
         """The rows as a :class:`pandas.DataFrame` with the columns of the per-frame CSV.

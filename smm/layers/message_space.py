@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from smm._checks import check_choice, check_dim, check_ndim, check_positive, tracing
-from smm._deprecation import warn_renamed
+from smm._compat import warn_renamed
 from smm.layers.init import uniform_fan_in_
 
 AVERAGES = ("features", "logits", "none")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from smm.data.test_lists import MultiTaskTestList
 from smm.formats.codes import MULTITASK_FILE, MULTITASK_HEADER
-from smm.presets import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES, ABAW3_VA_NAMES
+from smm.models.config import ABAW3_AU_NAMES, ABAW3_EXPRESSION_NAMES, ABAW3_VA_NAMES
 
 _INTEGER = re.compile(r"[0-9]+")
 TRACK_HEADERS: Mapping[str, tuple[str, ...]] = {

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,14 @@ import torch
 from smm._atomic import atomic_write
 from smm.data.frames import frame_number, list_frames
 from smm.data.test_lists import MultiTaskTestList
+from smm.defaults import DEFAULT_ENGINE, DEFAULT_PRECISION
 from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
 from smm.formats.codes import MULTITASK_FILE
-from smm.inference.engine import Engine
+from smm.inference.engines import Engine
 from smm.inference.frames import predict_frames
 from smm.inference.results import FramePredictions
-from smm.model import SMMEmotionNet
+from smm.inference.runtime import Precision
+from smm.models.emotionnet import SMMEmotionNet
 
 #: The single-task tracks, in the order their folders are written.
 TRACKS = ("AU", "EXPR", "VA")
@@ -161,6 +163,48 @@ def plan_submission(
     return SubmissionPlan(tuple(jobs), mtl_list, mtl_file)
 
 
+def plan_folders(
+    folders: Sequence[str | os.PathLike[str]],
+    *,
+    tracks: Collection[str] = (*TRACKS, "MTL"),
+    frame_counts: Mapping[str, int] | None = None,
+    mtl_file: str = MULTITASK_FILE,
+) -> SubmissionPlan:
+    """The plan of a submission of your own video folders, without test lists: every track, every frame image.
+
+    Parameters
+    ----------
+    folders : sequence of path-like
+        One folder of cropped-aligned frames per video; the folder's name is the video's name.
+    tracks : collection of {"AU", "EXPR", "VA", "MTL"}
+        The files to write: each single-task track lists every video, and ``"MTL"`` writes a
+        multi-task file naming every frame image, in folder then frame order.
+    frame_counts, mtl_file
+        As for :func:`plan_submission`.
+
+    Raises
+    ------
+    ValueError
+        For two folders of one name, or an unknown track.
+    """
+    named = {Path(folder).name: Path(folder) for folder in folders}
+    if len(named) != len(folders):
+        raise ValueError("folders must have different names (the folder name is the video name)")
+    unknown = sorted(set(tracks) - {*TRACKS, "MTL"})
+    if unknown:
+        raise ValueError(f"tracks must be among {(*TRACKS, 'MTL')}, got {unknown}")
+    videos = list(named)
+    lists: dict[str, Any] = {f"{track.lower()}_videos": videos for track in TRACKS if track in tracks}
+    if "MTL" in tracks:
+        images = [f"{video}/{path.name}" for video, folder in named.items() for path in list_frames(folder)]
+        lists["mtl_list"] = MultiTaskTestList(
+            tuple(images),
+            tuple(image.rsplit("/", 1)[0] for image in images),
+            np.asarray([int(Path(image).stem) for image in images], dtype=np.int64),
+        )
+    return plan_submission(named, frame_counts=frame_counts, mtl_file=mtl_file, **lists)
+
+
 def _frame_count(video: str, count: object) -> int:
     """A frame count as an int; integral floats (OpenCV's counts) are accepted."""
     if isinstance(count, (float, np.floating)) and float(count).is_integer():
@@ -186,9 +230,9 @@ def predict_part(
     threshold: float = 0.5,
     clamp_va: bool = False,
     batch_size: int = 64,
-    precision: str = "auto",
+    precision: Precision | str = DEFAULT_PRECISION,
     progress: bool = False,
-    engine: str | Engine = "eager",
+    engine: str | Engine = DEFAULT_ENGINE,
     log: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Predict one video and write its part (:func:`part_files`), each file atomically.
@@ -337,6 +381,7 @@ __all__ = [
     "VideoJob",
     "merge_parts",
     "part_files",
+    "plan_folders",
     "plan_submission",
     "predict_part",
     "write_video_files",

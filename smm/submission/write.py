@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smm.data.test_lists import MultiTaskTestList
+from smm.defaults import DEFAULT_ENGINE, DEFAULT_PRECISION
 from smm.formats.codes import MULTITASK_FILE
-from smm.inference.engine import Engine, make_engine
-from smm.model import SMMEmotionNet
+from smm.inference.engines import Engine, make_engine
+from smm.inference.runtime import Precision
+from smm.models.emotionnet import SMMEmotionNet
 from smm.submission.parts import merge_parts, plan_submission, predict_part, write_video_files
 
 
@@ -50,11 +52,11 @@ def write_submission(
     threshold: float = 0.5,
     clamp_va: bool = False,
     batch_size: int = 64,
-    precision: str = "auto",
+    precision: Precision | str = DEFAULT_PRECISION,
     mtl_file: str = MULTITASK_FILE,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
-    engine: str | Engine = "eager",
+    engine: str | Engine = DEFAULT_ENGINE,
 ) -> SubmissionReport:
     """Predict every video a test list names and write the challenge's files.
 
@@ -91,8 +93,8 @@ def write_submission(
     mtl_file : str, default "MTL_predictions.txt"
     log : callable, optional
         Called with one line of text per video.
-    engine : {"eager", "onnxruntime", "auto"} or Engine, default "eager"
-        What runs the model (:mod:`smm.inference.engine`), made once for all videos.
+    engine : {"auto", "eager", "onnxruntime", "onnxruntime-int8"} or Engine, default "auto"
+        What runs the model (:mod:`smm.inference.engines`), made once for all videos.
 
     Returns
     -------
@@ -114,14 +116,15 @@ def write_submission(
         frame_counts=frame_counts,
         mtl_file=mtl_file,
     )
-    run = make_engine(model, engine, precision=precision) if isinstance(engine, str) else engine
+    workload = sum(job.images for job in plan.jobs)
+    run = make_engine(model, engine, precision=precision, workload=workload, batch_size=batch_size)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     parts = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
     options = {"alpha": alpha, "threshold": threshold, "clamp_va": clamp_va, "batch_size": batch_size}
     try:
         for job in plan.jobs:
-            predict_part(model, job, parts, **options, precision=precision, progress=progress, engine=run, log=log)
+            predict_part(model, job, parts, **options, progress=progress, engine=run, log=log)
         files = merge_parts(plan, parts, out)
     finally:
         shutil.rmtree(parts, ignore_errors=True)

@@ -11,25 +11,6 @@ from typing import TYPE_CHECKING
 
 from smm._lazy import lazy_exports
 
-#: Public name -> the module that defines it.
-_EXPORTS = {
-    "TrainingError": "smm.training.loop",
-    "TrainResult": "smm.training.loop",
-    "describe": "smm.training.loop",
-    "find_affwild2": "smm.training.loop",
-    "train": "smm.training.loop",
-    "validate": "smm.training.loop",
-    "ABAW3_RECIPE": "smm.training.recipes",
-    "DEMO_RECIPE": "smm.training.recipes",
-    "RECIPES": "smm.training.recipes",
-    "Recipe": "smm.training.recipes",
-    "TaskBatchSampler": "smm.training.sampler",
-    "cosine_schedule": "smm.training.schedule",
-    "published_schedule": "smm.training.schedule",
-    "eval_transform": "smm.training.transforms",
-    "train_transform": "smm.training.transforms",
-}
-
 if TYPE_CHECKING:
     from smm.training.loop import TrainingError, TrainResult, describe, find_affwild2, train, validate
     from smm.training.recipes import ABAW3_RECIPE, DEMO_RECIPE, RECIPES, Recipe
@@ -38,23 +19,4 @@ if TYPE_CHECKING:
     from smm.training.transforms import eval_transform, train_transform
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-
-
-__all__ = [
-    "ABAW3_RECIPE",
-    "DEMO_RECIPE",
-    "RECIPES",
-    "Recipe",
-    "TaskBatchSampler",
-    "TrainResult",
-    "TrainingError",
-    "cosine_schedule",
-    "describe",
-    "eval_transform",
-    "find_affwild2",
-    "published_schedule",
-    "train",
-    "train_transform",
-    "validate",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__)

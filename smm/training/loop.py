@@ -33,13 +33,15 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from smm._atomic import atomic_write
 from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
-from smm.factory import create_model
+from smm.defaults import DEFAULT_PRECISION
 from smm.formats.codes import TASK_FOLDERS, TASKS
+from smm.inference.engines import precision_setup
+from smm.inference.runtime import Precision
 from smm.losses import MultiTaskLoss
 from smm.metrics import ABAWMetrics, ABAWScores
-from smm.model import SMMEmotionNet
-from smm.runtime import Precision
-from smm.training.distributed import Processes
+from smm.models.builder import create_model
+from smm.models.emotionnet import SMMEmotionNet
+from smm.runs.processes import Processes
 from smm.training.recipes import Recipe
 from smm.training.sampler import TaskBatchSampler
 from smm.training.schedule import cosine_schedule, published_schedule
@@ -156,7 +158,7 @@ def train(
     data: str | os.PathLike[str] | None = None,
     resume: bool = False,
     device: str = "auto",
-    precision: str = "auto",
+    precision: str = DEFAULT_PRECISION,
     workers: int = 0,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
@@ -181,9 +183,9 @@ def train(
         ``"auto"``: CUDA when available, else CPU.
     precision : {"auto", "fp32", "bf16", "fp16"}, default "auto"
         Autocast dtype; ``"fp16"`` (CUDA) adds a gradient scaler; ``"auto"``: bf16 on a CPU
-        or GPU with bf16 units, else fp32 (:func:`smm.runtime.resolve_precision`). Weights,
+        or GPU with bf16 units, else fp32 (:func:`smm.inference.engines.precision_setup`). Weights,
         optimiser state and losses stay fp32. On a CPU the model and its inputs also go
-        ``channels_last`` where :func:`smm.runtime.use_channels_last` says so (bf16, or an
+        ``channels_last`` where :func:`smm.inference.runtime.use_channels_last` says so (bf16, or an
         AVX512 CPU). ``"fp32"`` is the published setup's arithmetic.
     workers : int, default 0
         DataLoader worker processes (results do not depend on it).
@@ -251,7 +253,7 @@ def _train(
     model = create_model(recipe.model, image_size=recipe.image_size)
     device_ = procs.device
     model.to(device_)
-    setup = Precision.resolve(precision, device_)
+    setup = precision_setup(precision, device_)
     setup.prepare_model(model)  # the trainer's own model: converting it is safe
     runner: torch.nn.Module = _TaskForward(model, recipe.forward)
     if procs.enabled:
@@ -366,12 +368,12 @@ def validate(
 ) -> ABAWScores:
     """ABAW3 measures of ``model`` on each task's validation set (each task's measure on its own set).
 
-    ``precision`` is a :class:`~smm.runtime.Precision`, a name (``"auto"``, ``"fp32"``,
+    ``precision`` is a :class:`~smm.inference.runtime.Precision`, a name (``"auto"``, ``"fp32"``,
     ``"bf16"``, ``"fp16"``), an autocast dtype, or ``None`` for fp32. With ``procs`` of
     several processes, each scores every ``world``-th frame and the counts are merged, so
     every process gets the measures of the whole sets.
     """
-    setup = Precision.resolve(_precision_name(precision), device)
+    setup = precision_setup(precision, device)
     metric = ABAWMetrics(len(model.au_names), len(model.expression_names), len(model.va_names))
     rank, world = (procs.rank, procs.world) if procs is not None else (0, 1)
     model.eval()
@@ -462,17 +464,6 @@ def _score_columns(scores: ABAWScores) -> dict[str, float]:
     }
 
 
-def _precision_name(precision: Precision | str | torch.dtype | None) -> Precision | str:
-    if precision is None:
-        return "fp32"
-    if isinstance(precision, torch.dtype):
-        names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
-        if precision not in names:
-            raise ValueError(f"precision must be float32, bfloat16 or float16 as a dtype, got {precision}")
-        return names[precision]
-    return precision
-
-
 def _demo_data(out: Path, seed: int, image_size: int, say: Callable[[str], None]) -> Path:
     from smm.data.synthetic import make_synthetic_affwild2
 
@@ -492,7 +483,7 @@ def _save_model(
     scores: ABAWScores | None,
     synthetic: bool,
 ) -> None:
-    from smm.checkpoint import save_checkpoint
+    from smm.models.checkpoint import save_checkpoint
 
     card: dict[str, Any] = {"training_data": str(data), "recipe": recipe.name, "step": step}
     if synthetic:  # predict warns about such a model

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from smm.data.transforms import eval_transform
-from smm.presets import IMAGENET_MEAN, IMAGENET_STD
+from smm.models.config import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["eval_transform", "train_transform"]
 

@@ -1,7 +1,7 @@
 """The key mapping from the published SMM-EmotionNet implementation's checkpoints to this library's.
 
 This module is the only place that knows the published code's key names; reading the files
-is :mod:`smm.checkpoint`'s job and loading them :func:`smm.load_checkpoint`'s. Its
+is :mod:`smm.models.checkpoint`'s job and loading them :func:`smm.load_checkpoint`'s. Its
 ``state_dict`` holds the backbone as a numbered ``nn.Sequential``
 (``backbone_CNN.<i>``), one module per region for the ROI embedding
 (``AU_Metric_Modules.<u>``) and for the message-space projection
@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-
-from smm._deprecation import warn_renamed
 
 #: Module names of the published backbone's ``nn.Sequential`` (torchvision's
 #: InceptionV3 cut after ``Mixed_6e``); timm's ``inception_v3`` uses the same names.
@@ -149,14 +147,3 @@ def _stack_regions(regions: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[st
     if leftover:
         raise ValueError(f"unexpected per-region keys under AU_Metric_Modules.<u>: {sorted(leftover)}")
     return out
-
-
-def __getattr__(name: str) -> object:
-    # 0.1 homes of two functions that now live where their job is (loading, file reading).
-    import importlib
-
-    moved = {"load_reference_checkpoint": "smm.factory", "read_reference_state_dict": "smm.checkpoint"}
-    if name in moved:
-        warn_renamed(f"smm.convert.{name}", f"{moved[name]}.{name}")
-        return getattr(importlib.import_module(moved[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

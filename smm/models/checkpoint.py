@@ -1,12 +1,12 @@
 """Checkpoint files: a folder with ``model.safetensors``, ``config.json`` and a model card ``README.md``.
 
-This module reads and writes the files and nothing else; :mod:`smm.loader` decides which
+This module reads and writes the files and nothing else; :mod:`smm.models.loader` decides which
 files a source means and which config wins, and :func:`smm.load_checkpoint` builds the model.
 
-``config.json`` holds the model's :class:`~smm.presets.SMMConfig` (architecture and
+``config.json`` holds the model's :class:`~smm.models.config.SMMConfig` (architecture and
 preprocessing), so a loaded model runs with the input size and normalisation it was trained
 with. Published-code checkpoints (``.ckpt``, ``.pt``) are read here too
-(:func:`read_reference_state_dict`); :mod:`smm.convert` maps their keys.
+(:func:`read_reference_state_dict`); :mod:`smm.models.convert` maps their keys.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from torch import nn
 
 from smm._atomic import atomic_write
 from smm._version import __version__
-from smm.presets import RENAMED_FIELDS, SMMConfig
+from smm.models.config import RENAMED_FIELDS, SMMConfig
 
 if TYPE_CHECKING:
-    from smm.model import SMMEmotionNet
+    from smm.models.emotionnet import SMMEmotionNet
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -174,7 +174,7 @@ def weights_file(folder: str | os.PathLike[str]) -> Path:
 
 
 def read_config(path: str | os.PathLike[str]) -> SMMConfig:
-    """The :class:`~smm.presets.SMMConfig` of a ``config.json`` (this release's or 0.1's).
+    """The :class:`~smm.models.config.SMMConfig` of a ``config.json`` (this release's or 0.1's).
 
     Raises
     ------
@@ -327,15 +327,3 @@ def read_reference_state_dict(
     if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise CheckpointError(f"{os.fspath(path)}: not a checkpoint (no state_dict of tensors)")
     return state_dict
-
-
-def __getattr__(name: str) -> object:
-    # 0.1 home of load_checkpoint (now smm.factory: this module only reads and writes files).
-    if name == "load_checkpoint":
-        import importlib
-
-        from smm._deprecation import warn_renamed
-
-        warn_renamed("smm.checkpoint.load_checkpoint", "smm.load_checkpoint")
-        return importlib.import_module("smm.factory").load_checkpoint
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

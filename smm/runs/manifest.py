@@ -1,15 +1,10 @@
-"""Corpus-scale runs: a share of the inputs per process, and a manifest that makes a rerun skip what is done.
+"""The record of a run in its output folder, so that a rerun skips what is done and another run is refused.
 
-Under ``torchrun --nproc_per_node=N -m smm.cli predict ...`` (or several machines through
-torchrun's rendezvous) each process takes a share of the inputs, balanced by frame count
-(:func:`share`); each output is written atomically, then recorded in the output folder's
-manifest (:class:`RunManifest`); rank 0 writes the merged summary. A rerun with the same model
-and options, after a crash or a kill at any point, skips the inputs whose record and outputs
-are complete and redoes the rest. A run with another model or other options into the same
-folder is refused in one line, so results are never mixed.
-
-The same pieces serve a Python user who drives many GPUs or machines: give each worker
-``share(sizes, world)[rank]`` and one :class:`RunManifest` on the common output folder.
+Each output is written atomically, then recorded in the manifest (:class:`RunManifest`). A
+rerun with the same model and options, after a crash or a kill at any point, skips the inputs
+whose record and outputs are complete and redoes the rest. A run with another model or other
+options into the same folder is refused in one line, so results are never mixed. The
+prediction loop of :mod:`smm.runs.runner` keeps one; so can a loop of your own.
 """
 
 from __future__ import annotations
@@ -25,37 +20,6 @@ from smm._atomic import atomic_write
 
 #: The manifest's folder inside the output folder.
 MANIFEST_DIR = ".smm-run"
-
-
-def share(sizes: Sequence[int], world: int) -> list[list[int]]:
-    """Split items of the given sizes (frames) between ``world`` processes, each load as even as can be.
-
-    The largest items first, each to the process with the least work so far (ties: the lower
-    rank); every process computes the same split from the same sizes.
-
-    Parameters
-    ----------
-    sizes : sequence of int
-        The work of each item, e.g. its frame count.
-    world : int
-        Processes.
-
-    Returns
-    -------
-    list of list of int
-        ``world`` lists of item indices, each in input order.
-    """
-    if isinstance(world, bool) or not isinstance(world, int) or world < 1:
-        raise ValueError(f"world must be a positive integer, got {world!r}")
-    if any(size < 0 for size in sizes):
-        raise ValueError(f"sizes must be >= 0, got {min(sizes)}")
-    loads = [0] * world
-    shares: list[list[int]] = [[] for _ in range(world)]
-    for index in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
-        rank = min(range(world), key=lambda r: (loads[r], r))
-        loads[rank] += sizes[index]
-        shares[rank].append(index)
-    return [sorted(indices) for indices in shares]
 
 
 class RunManifest:
@@ -158,4 +122,4 @@ def _identity(source: str | os.PathLike[str]) -> dict[str, Any]:
     return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-__all__ = ["MANIFEST_DIR", "RunManifest", "share"]
+__all__ = ["MANIFEST_DIR", "RunManifest"]

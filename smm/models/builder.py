@@ -1,19 +1,23 @@
 """Building models: :func:`create_model` from the registry, :func:`load_checkpoint` from any source.
 
-Both go through :meth:`smm.SMMEmotionNet.from_pretrained` (and so through :mod:`smm.loader`)
-whenever weights are involved, so a checkpoint gives one model whichever function loads it.
+Whenever weights are involved both go through :func:`smm.models.loader.build`, the door that
+:meth:`smm.SMMEmotionNet.from_pretrained` goes through too, so a checkpoint gives one model
+whichever function loads it.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from smm.model import SMMEmotionNet
-from smm.registry import model_entry
+from smm.models.checkpoint import save_checkpoint
+from smm.models.emotionnet import SMMEmotionNet
+from smm.models.loader import build
+from smm.models.registry import model_entry
 
 
 def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, **overrides: Any) -> SMMEmotionNet:
@@ -25,9 +29,9 @@ def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *
         See :func:`smm.list_models`.
     pretrained : bool, str or path-like, default False
         ``True``: the entry's own weights (its cache folder, then its Hub repository; see
-        :mod:`smm.loader`); a checkpoint folder or file; ``"hf-hub:org/name"``.
+        :mod:`smm.models.loader`); a checkpoint folder or file; ``"hf-hub:org/name"``.
     **overrides
-        :class:`~smm.presets.SMMConfig` fields, as for :class:`~smm.SMMEmotionNet`; e.g.
+        :class:`~smm.models.config.SMMConfig` fields, as for :class:`~smm.SMMEmotionNet`; e.g.
         ``pretrained_backbone=True`` for timm's ImageNet backbone weights (downloads). With
         ``pretrained``, the precedence is: these > the config stored with the weights > the
         entry's defaults, so ``create_model("smm_resnet18", pretrained="runs/demo")`` runs at
@@ -42,13 +46,13 @@ def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *
     ------
     FileNotFoundError
         When ``pretrained`` weights cannot be found, saying which file to put where.
-    smm.checkpoint.CheckpointError
+    smm.models.checkpoint.CheckpointError
         When they are not this entry's model, do not fit, or fail the sha256 check.
     """
     entry = model_entry(name)
     if pretrained is False or pretrained is None:
         return SMMEmotionNet(config=entry.config, **overrides)
-    return SMMEmotionNet.from_pretrained(pretrained, name=name, **overrides)  # type: ignore[arg-type]
+    return build(SMMEmotionNet, pretrained, name=name, **overrides)
 
 
 def load_checkpoint(
@@ -71,18 +75,18 @@ def load_checkpoint(
         The backbone instance, for checkpoints of a model with a custom backbone module.
     map_location : str or torch.device, default "cpu"
     **overrides
-        :class:`~smm.presets.SMMConfig` fields that the weights do not fix (preprocessing,
+        :class:`~smm.models.config.SMMConfig` fields that the weights do not fix (preprocessing,
         dropout, ``message_average``).
 
     Raises
     ------
     FileNotFoundError
         If nothing is at ``path``, or a folder holds no checkpoint.
-    smm.checkpoint.CheckpointError
+    smm.models.checkpoint.CheckpointError
         (a ``ValueError``) For a file that is not a checkpoint, a folder with two weights
         files, or weights that do not fit the architecture of the config: one line naming both.
     """
-    return SMMEmotionNet.from_pretrained(path, backbone=backbone, map_location=map_location, **overrides)
+    return build(SMMEmotionNet, path, backbone=backbone, map_location=map_location, **overrides)
 
 
 def load_reference_checkpoint(
@@ -100,9 +104,55 @@ def load_reference_checkpoint(
     path : path-like
     map_location : str or torch.device, default "cpu"
     **overrides
-        :class:`~smm.presets.SMMConfig` fields the weights do not fix.
+        :class:`~smm.models.config.SMMConfig` fields the weights do not fix.
     """
     return load_checkpoint(path, map_location=map_location, **overrides)
 
 
-__all__ = ["create_model", "load_checkpoint", "load_reference_checkpoint"]
+def convert_checkpoint(path: str | os.PathLike[str], folder: str | os.PathLike[str], **card: Any) -> Path:
+    """Convert a published-code checkpoint into a checkpoint folder, and check that it gives the same model.
+
+    The written folder is loaded again and both models are run on one fixed input (images, or
+    feature maps for a heads-only checkpoint): every output must be equal, bit for bit.
+
+    Parameters
+    ----------
+    path : path-like
+        A published-code ``.ckpt`` / ``.pt``.
+    folder : path-like
+        Where to write ``model.safetensors``, ``config.json`` and the model card.
+    **card
+        Model-card facts (:func:`smm.save_checkpoint`); ``converted_from`` is recorded.
+
+    Returns
+    -------
+    Path
+        ``folder/model.safetensors``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a file.
+    ValueError
+        When the written weights do not reproduce the checkpoint's outputs.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    model = load_reference_checkpoint(path).eval()
+    written = save_checkpoint(model, folder, **{"converted_from": str(path), **card})
+    generator = torch.Generator().manual_seed(0)
+    reloaded = load_checkpoint(folder).eval()
+    with torch.no_grad():
+        if model.backbone is None:  # a heads-only checkpoint reads feature maps
+            inputs = torch.rand(2, model.feature_channels, 17, 17, generator=generator)
+            outputs = (model.forward_head(inputs), reloaded.forward_head(inputs))
+        else:
+            inputs = torch.rand(2, *model.data_config["input_size"], generator=generator)
+            outputs = (model(inputs), reloaded(inputs))
+    first, again = outputs
+    if not all(torch.equal(getattr(first, name), getattr(again, name)) for name in first._fields):
+        raise ValueError(f"{written}: the written weights do not reproduce the checkpoint's outputs")
+    return written
+
+
+__all__ = ["convert_checkpoint", "create_model", "load_checkpoint", "load_reference_checkpoint"]

@@ -1,46 +1,28 @@
-"""Which precision and memory layout run fastest and safely on this machine.
+"""Precision and devices: which autocast dtype and memory layout a model runs with, and where.
 
 ``precision="auto"`` resolves to bf16 autocast on CPUs with bf16 units (AMX-BF16 or
-AVX512-BF16) and on CUDA devices that support bf16, and to fp32 everywhere else, so a CPU
-without bf16 units keeps today's numbers and speed. On x86 CPUs with AVX2 or better, and with
-bf16 on any CPU, the model also runs ``channels_last`` (:func:`use_channels_last`), which
-oneDNN's convolutions need to be fast.
+AVX512-BF16, :func:`smm.inference.machine.cpu_supports_bf16`) and on CUDA devices that
+support bf16, and to fp32 everywhere else, so a CPU without bf16 units keeps today's numbers
+and speed. On x86 CPUs with AVX2 or better, and with bf16 on any CPU, the model also runs
+``channels_last`` (:func:`use_channels_last`), which oneDNN's convolutions need to be fast.
+
+The library resolves a precision in one place, :func:`smm.inference.engines.precision_setup`
+(the engines, the trainer and validation all call it); this module holds the rules.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from smm.defaults import PRECISIONS
+from smm.inference.machine import cpu_supports_bf16
 
 if TYPE_CHECKING:  # torch is imported where it is used, so the command line's --help stays fast
     import torch
     from torch import nn
-
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty where that is not available)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
-
-
-def cpu_supports_bf16(flags: frozenset[str] | None = None) -> bool:
-    """Whether the CPU has bf16 arithmetic units (AMX-BF16 or AVX512-BF16)."""
-    flags = cpu_flags() if flags is None else flags
-    return any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
 def resolve_precision(precision: str, device: torch.device | str, *, flags: frozenset[str] | None = None) -> str:
@@ -116,23 +98,34 @@ class Precision:
 
     @classmethod
     def resolve(
-        cls, precision: str | Precision, device: torch.device | str, *, flags: frozenset[str] | None = None
+        cls,
+        precision: str | Precision | torch.dtype | None,
+        device: torch.device | str,
+        *,
+        flags: frozenset[str] | None = None,
     ) -> Precision:
-        """Resolve ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``, ``"fp16"``) for ``device``.
+        """Resolve ``precision`` for ``device``.
 
-        A :class:`Precision` passes through unchanged when it is for the same device type.
+        Parameters
+        ----------
+        precision : {"auto", "fp32", "bf16", "fp16"}, Precision, torch.dtype or None
+            A name, an autocast dtype (``torch.bfloat16``), or ``None`` for fp32. A
+            :class:`Precision` passes through unchanged when it is for the same device type.
+        device : torch.device or str
+        flags : frozenset of str, optional
+            CPU flags to decide ``"auto"`` by (default: this machine's).
 
         Raises
         ------
         ValueError
-            For an unknown precision, or fp16 on a CPU (:func:`resolve_precision`).
+            For an unknown precision or dtype, or fp16 on a CPU (:func:`resolve_precision`).
         """
         import torch
 
         device = torch.device(device)
         if isinstance(precision, Precision) and precision.device.type == device.type:
             return precision
-        name = resolve_precision(precision.name if isinstance(precision, Precision) else precision, device, flags=flags)
+        name = resolve_precision(_precision_name(precision), device, flags=flags)
         return cls(name, device, use_channels_last(name, device))
 
     @property
@@ -168,21 +161,19 @@ class Precision:
         return f"{self.name}{', channels_last' if self.channels_last else ''}"
 
 
-def describe_machine() -> str:
-    """One line for benchmark tables: CPU model and bf16 flags, threads, torch, GPU."""
+def _precision_name(precision: str | Precision | torch.dtype | None) -> str:
     import torch
 
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    flags = [f for f in BF16_CPU_FLAGS if f in cpu_flags()] or ["no bf16 units"]
-    gpu = f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{cpu} ({', '.join(flags)}), {torch.get_num_threads()} threads, torch {torch.__version__}{gpu}"
+    if precision is None:
+        return "fp32"
+    if isinstance(precision, Precision):
+        return precision.name
+    if isinstance(precision, torch.dtype):
+        names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+        if precision not in names:
+            raise ValueError(f"precision must be float32, bfloat16 or float16 as a dtype, got {precision}")
+        return names[precision]
+    return precision
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -219,3 +210,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise ValueError(f"device {str(device)!r}: MPS is not available here; use cpu")
     return resolved
+
+
+__all__ = [
+    "CHANNELS_LAST_CAPABILITIES",
+    "Precision",
+    "autocast_dtype",
+    "resolve_device",
+    "resolve_precision",
+    "use_channels_last",
+]

@@ -1,8 +1,14 @@
-"""Several training processes under ``torchrun``; a no-op in a single process."""
+"""Several processes under ``torchrun`` (training and prediction), and a fair share of the work for each.
+
+In a single process every method is a no-op. Under ``torchrun --nproc_per_node=N`` (or several
+machines through torchrun's rendezvous) :class:`Processes` joins the process group, and
+:func:`share` splits the inputs between the processes by their size.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -16,13 +22,19 @@ class Processes:
     """Rank, world size and device of this process.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group: NCCL on CUDA, Gloo on
-    CPU. Each process then takes every ``world``-th sample of each step's batches, DDP averages
-    the gradients, validation is split between the processes and merged, and only rank 0
-    writes files.
+    CPU. In training each process then takes every ``world``-th sample of each step's batches,
+    DDP averages the gradients, validation is split between the processes and merged; in
+    prediction each takes its :func:`share` of the inputs. Only rank 0 writes shared files.
+
+    Parameters
+    ----------
+    device : str, default "auto"
+        ``"auto"`` or ``"cuda"``: the process's own GPU (``cuda:LOCAL_RANK``) under torchrun
+        where CUDA is available; else the device it names (:func:`smm.inference.runtime.resolve_device`).
     """
 
     def __init__(self, device: str = "auto") -> None:
-        from smm.runtime import resolve_device
+        from smm.inference.runtime import resolve_device
 
         self.enabled = int(os.environ.get("WORLD_SIZE", "1")) > 1
         local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -76,3 +88,37 @@ class Processes:
     def close(self) -> None:
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def share(sizes: Sequence[int], world: int) -> list[list[int]]:
+    """Split items of the given sizes (frames) between ``world`` processes, each load as even as can be.
+
+    The largest items first, each to the process with the least work so far (ties: the lower
+    rank); every process computes the same split from the same sizes.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The work of each item, e.g. its frame count.
+    world : int
+        Processes.
+
+    Returns
+    -------
+    list of list of int
+        ``world`` lists of item indices, each in input order.
+    """
+    if isinstance(world, bool) or not isinstance(world, int) or world < 1:
+        raise ValueError(f"world must be a positive integer, got {world!r}")
+    if any(size < 0 for size in sizes):
+        raise ValueError(f"sizes must be >= 0, got {min(sizes)}")
+    loads = [0] * world
+    shares: list[list[int]] = [[] for _ in range(world)]
+    for index in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
+        rank = min(range(world), key=lambda r: (loads[r], r))
+        loads[rank] += sizes[index]
+        shares[rank].append(index)
+    return [sorted(indices) for indices in shares]
+
+
+__all__ = ["Processes", "share"]

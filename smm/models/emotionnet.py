@@ -11,12 +11,14 @@ import torch
 from torch import nn
 
 from smm._checks import check_dim, check_ndim, tracing
-from smm._deprecation import renamed_kwargs, warn_renamed
+from smm._compat import renamed_kwargs, warn_renamed
 from smm.layers.attention import ROIAttention
 from smm.layers.embedding import ROIEmbedding
 from smm.layers.message_space import MessageSpaceHead
 from smm.layers.sign_vehicle import SignVehicleHead
-from smm.presets import ABAW3, PREPROCESSING_FIELDS, RENAMED_FIELDS, SMMConfig
+from smm.models.checkpoint import save_checkpoint
+from smm.models.config import ABAW3, PREPROCESSING_FIELDS, RENAMED_FIELDS, SMMConfig
+from smm.models.loader import build
 
 
 class _Unset:
@@ -69,7 +71,7 @@ class SMMEmotionNet(nn.Module):
 
     ``backbone -> ROIAttention -> ROIEmbedding -> (SignVehicleHead, MessageSpaceHead)``.
 
-    The model is built from one :class:`~smm.presets.SMMConfig` (architecture and
+    The model is built from one :class:`~smm.models.config.SMMConfig` (architecture and
     preprocessing), by default the published ABAW3 model, with keyword overrides of any of
     its fields: ``SMMEmotionNet()`` is the published model,
     ``SMMEmotionNet("resnet18", num_regions=5, num_labelled=3)`` a variant. The resolved
@@ -87,11 +89,11 @@ class SMMEmotionNet(nn.Module):
         Choosing another timm backbone without giving ``input_size``, ``mean``, ``std`` or
         ``interpolation`` takes those from that backbone's timm ``pretrained_cfg``.
     config : SMMConfig, optional
-        Default :data:`smm.presets.ABAW3`.
+        Default :data:`smm.models.config.ABAW3`.
     pretrained_backbone : bool, default False
         Load timm's ImageNet weights for the backbone (downloads; off by default).
     **overrides
-        Any :class:`~smm.presets.SMMConfig` field (``feature_index``, ``dim``, ``tokens``,
+        Any :class:`~smm.models.config.SMMConfig` field (``feature_index``, ``dim``, ``tokens``,
         ``input_size``, ...), or ``num_regions``, ``num_classes``, ``va_dim``,
         ``image_size`` (see :meth:`SMMConfig.replace`).
     """
@@ -152,7 +154,7 @@ class SMMEmotionNet(nn.Module):
 
     @classmethod
     def from_config(cls, config: SMMConfig, *, pretrained_backbone: bool = False, **overrides: Any) -> SMMEmotionNet:
-        """Build the model described by a :class:`~smm.presets.SMMConfig`, with keyword overrides.
+        """Build the model described by a :class:`~smm.models.config.SMMConfig`, with keyword overrides.
 
         ``SMMEmotionNet.from_config(ABAW3, backbone=None)`` builds the heads alone.
         """
@@ -164,7 +166,7 @@ class SMMEmotionNet(nn.Module):
         """The published ABAW3 model: InceptionV3 to ``Mixed_6e`` and the SMM heads.
 
         ``SMMEmotionNet.abaw3(backbone=None)`` builds the heads alone for
-        768-channel feature maps. See :data:`smm.presets.ABAW3`.
+        768-channel feature maps. See :data:`smm.models.config.ABAW3`.
         """
         return cls.from_config(ABAW3, pretrained_backbone=pretrained_backbone, **overrides)
 
@@ -184,7 +186,7 @@ class SMMEmotionNet(nn.Module):
         ----------
         source : path-like or str
             A checkpoint folder or file, a published-code ``.ckpt``, a registry name (its cache
-            folder) or ``"hf-hub:org/name"``; see :mod:`smm.loader`.
+            folder) or ``"hf-hub:org/name"``; see :mod:`smm.models.loader`.
         name : str, optional
             The registry entry whose defaults apply where the weights store no config (with
             ``source=True``, whose weights to find).
@@ -193,34 +195,22 @@ class SMMEmotionNet(nn.Module):
             (a timm name is taken as the ``backbone`` override).
         map_location : str or torch.device, default "cpu"
         **overrides
-            :class:`~smm.presets.SMMConfig` fields. Precedence: these > the config stored with
+            :class:`~smm.models.config.SMMConfig` fields. Precedence: these > the config stored with
             the weights > the registry entry's defaults; an override of a field the weights fix
-            (:data:`smm.loader.ARCHITECTURE_FIELDS`) must agree with the stored config.
+            (:data:`smm.models.loader.ARCHITECTURE_FIELDS`) must agree with the stored config.
 
         Raises
         ------
         FileNotFoundError
             When the source holds no weights.
-        smm.checkpoint.CheckpointError
+        smm.models.checkpoint.CheckpointError
             (a ``ValueError``) For a file that is not a checkpoint, an ambiguous source, an
             override that disagrees with the stored architecture, or weights that do not fit.
         """
-        from smm.checkpoint import load_weights
-        from smm.loader import read_weights
-
-        if isinstance(backbone, str):  # a timm name is a config override, checked against the stored config
-            overrides["backbone"], backbone = backbone, None
-        weights = read_weights(source, name=name, map_location=map_location)
-        config = weights.config_for(name, **overrides)
-        model = cls(backbone, config=config) if backbone is not None else cls(config=config)
-        load_weights(model, weights.state, f"weights {weights.source.weights}", weights.described)
-        model.card = dict(weights.card)
-        return model.eval()
+        return build(cls, source, name=name, backbone=backbone, map_location=map_location, **overrides)
 
     def save_pretrained(self, folder: str | os.PathLike[str], **card: Any) -> Path:
         """Save weights, config and a model card to ``folder``; see :func:`smm.save_checkpoint`."""
-        from smm.checkpoint import save_checkpoint
-
         return save_checkpoint(self, folder, **card)
 
     @property

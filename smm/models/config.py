@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from smm._deprecation import renamed_kwargs, warn_renamed
+from smm._compat import renamed_kwargs, warn_renamed
 
 #: The 12 action units annotated in Aff-Wild2, in label-file order.
 ABAW3_AU_NAMES: tuple[str, ...] = (

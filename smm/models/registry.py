@@ -1,13 +1,13 @@
 """A timm-style registry of SMM-EmotionNet models: ``list_models``, ``model_entry``, ``register_model``.
 
-Each entry is a :class:`~smm.presets.SMMConfig`: the published ABAW3 model and the same heads
+Each entry is a :class:`~smm.models.config.SMMConfig`: the published ABAW3 model and the same heads
 on lighter timm backbones. For those, the backbone's stride-16 stage feeds the heads: it
 gives a 14x14 map at 224x224 input, close to the 17x17 map of InceptionV3's ``Mixed_6e`` at
 299x299 that the 17 region attention maps were designed for (fine enough to separate brows,
 eyes, nose and mouth; coarse enough to be cheap).
 
 This module only lists entries; :func:`smm.create_model` builds them, and
-``pretrained=True`` finds an entry's weights through :mod:`smm.loader`: offline first, in
+``pretrained=True`` finds an entry's weights through :mod:`smm.models.loader`: offline first, in
 ``$SMM_EMOTIONNET_CACHE/<name>/`` (default ``~/.cache/smm-emotionnet/<name>/``), then the
 entry's Hugging Face Hub repository if it names one. To add a backbone preset, register a
 :class:`ModelEntry` here.
@@ -21,9 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from smm.presets import ABAW3, SMMConfig
-
-CACHE_ENV = "SMM_EMOTIONNET_CACHE"
+from smm.defaults import CACHE_ENV
+from smm.models.config import ABAW3, SMMConfig
 
 
 @dataclass(frozen=True)
@@ -85,18 +84,6 @@ def model_entry(name: str) -> ModelEntry:
 def cache_dir() -> Path:
     """``$SMM_EMOTIONNET_CACHE``, or ``~/.cache/smm-emotionnet``."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "smm-emotionnet")
-
-
-def __getattr__(name: str) -> object:
-    # 0.1 home of create_model (now smm.factory, which builds; this module only lists).
-    if name == "create_model":
-        import importlib
-
-        from smm._deprecation import warn_renamed
-
-        warn_renamed("smm.registry.create_model", "smm.create_model")
-        return importlib.import_module("smm.factory").create_model
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _light(backbone: str, feature_index: int, why: str) -> Callable[[], ModelEntry]:

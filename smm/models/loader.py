@@ -1,15 +1,17 @@
-"""The one door for weights: any source to a state dict and the config the model is built from.
+"""The one door for weights: any source to a state dict, the config the model is built from, and the model.
 
 :func:`smm.load_checkpoint`, :func:`smm.create_model` with ``pretrained=`` and
-:meth:`smm.SMMEmotionNet.from_pretrained` all call :func:`read_weights` and
-:meth:`Weights.config_for`, so one source gives one model, whichever door it goes through.
+:meth:`smm.SMMEmotionNet.from_pretrained` all call :func:`build`, which reads the source
+(:func:`read_weights`), decides the config (:meth:`Weights.config_for`), builds the model and
+loads the weights into it strictly, so one source gives one model, whichever door it goes
+through. The model's class is passed in, so this module never imports it.
 
 Sources (:func:`resolve_source`):
 
-- a checkpoint **folder**: its one weights file (:func:`smm.checkpoint.weights_file`) and the
+- a checkpoint **folder**: its one weights file (:func:`smm.models.checkpoint.weights_file`) and the
   ``config.json`` beside it;
 - a **file**: ``model.safetensors`` (with the ``config.json`` beside it, if any) or a
-  published-code ``.ckpt`` / ``.pt`` (converted by :mod:`smm.convert`; it is the ABAW3 model);
+  published-code ``.ckpt`` / ``.pt`` (converted by :mod:`smm.models.convert`; it is the ABAW3 model);
 - a **registry name** (``"smm_abaw3"``): its cache folder ``$SMM_EMOTIONNET_CACHE/<name>/``
   (default ``~/.cache/smm-emotionnet/<name>/``), else its Hugging Face Hub repository;
 - ``"hf-hub:org/name"``: that Hub repository's ``model.safetensors`` and ``config.json``
@@ -28,23 +30,29 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 
-from smm.checkpoint import (
+from smm.defaults import CACHE_ENV
+from smm.models.checkpoint import (
     CONFIG_NAME,
     REFERENCE_SUFFIXES,
     WEIGHTS_NAME,
     CheckpointError,
+    load_weights,
     read_config,
     read_reference_state_dict,
     read_safetensors,
     weights_file,
 )
-from smm.convert import convert_reference_state_dict
-from smm.presets import ABAW3, RENAMED_FIELDS, SMMConfig
-from smm.registry import CACHE_ENV, ModelEntry, cache_dir, list_models, model_entry
+from smm.models.config import ABAW3, RENAMED_FIELDS, SMMConfig
+from smm.models.convert import convert_reference_state_dict
+from smm.models.registry import ModelEntry, cache_dir, list_models, model_entry
+
+if TYPE_CHECKING:
+    from smm.models.emotionnet import SMMEmotionNet
 
 HUB_PREFIX = "hf-hub:"
 
@@ -231,6 +239,48 @@ def read_weights(
     return Weights(state, stored, found, f"{path} (a published-code checkpoint of the ABAW3 model)")
 
 
+def build(
+    cls: type[SMMEmotionNet],
+    source: str | os.PathLike[str] | bool,
+    *,
+    name: str | None = None,
+    backbone: nn.Module | str | None = None,
+    map_location: str | torch.device = "cpu",
+    **overrides: Any,
+) -> SMMEmotionNet:
+    """The model of ``source``, built as ``cls`` with the config that wins, its weights loaded strictly; in eval mode.
+
+    Parameters
+    ----------
+    cls : type
+        :class:`smm.SMMEmotionNet` or a subclass.
+    source : path-like, str or True
+        See :func:`resolve_source`.
+    name : str, optional
+        The registry entry whose defaults apply where the weights store no config.
+    backbone : nn.Module or str, optional
+        A backbone instance, for a model with a custom backbone module; a timm name is taken
+        as the ``backbone`` override, checked against the stored config.
+    map_location : str or torch.device, default "cpu"
+    **overrides
+        Config fields; see :meth:`Weights.config_for`.
+
+    Raises
+    ------
+    FileNotFoundError, CheckpointError
+        See :func:`read_weights`, :meth:`Weights.config_for` and
+        :func:`smm.models.checkpoint.load_weights`.
+    """
+    if isinstance(backbone, str):
+        overrides["backbone"], backbone = backbone, None
+    weights = read_weights(source, name=name, map_location=map_location)
+    config = weights.config_for(name, **overrides)
+    model = cls(backbone, config=config) if backbone is not None else cls(config=config)
+    load_weights(model, weights.state, f"weights {weights.source.weights}", weights.described)
+    model.card = dict(weights.card)
+    return model.eval()
+
+
 def _config_beside(weights: Path) -> Path | None:
     config = weights.with_name(CONFIG_NAME)
     return config if weights.suffix == ".safetensors" and config.is_file() else None
@@ -311,4 +361,4 @@ def _first_clash(wanted: SMMConfig, stored: SMMConfig, keys: tuple[str, ...]) ->
     return None
 
 
-__all__ = ["ARCHITECTURE_FIELDS", "Source", "Weights", "read_weights", "resolve_source"]
+__all__ = ["ARCHITECTURE_FIELDS", "Source", "Weights", "build", "read_weights", "resolve_source"]
