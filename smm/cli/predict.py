@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from smm.cli import common
 from smm.defaults import DEFAULT_FACES, DETECT_EVERY, DETECT_SIZE, ENGINE_ENV, ENGINES, FACES
@@ -166,40 +168,46 @@ def run(args: argparse.Namespace) -> int:
     return _submission(args, lists)
 
 
+def _with_model(args: argparse.Namespace, run: Callable[..., Any]) -> Any:
+    """``run(model, **options)`` in this process among those of torchrun, the --checkpoint's model on its device."""
+    from smm.runs import Processes
+
+    common.device(args.device)  # a missing device is one line, before any process group starts
+    processes = Processes(args.device)
+    try:
+        model = common.load_model(args.checkpoint, str(processes.device), quiet=not processes.main)
+        options = {"engine": args.engine, "precision": args.precision, "batch_size": args.batch_size}
+        return run(model, **options, processes=processes, quiet=args.quiet, log=common.err)
+    finally:
+        processes.close()
+
+
 def _inputs(args: argparse.Namespace) -> int:
     """Photos and videos: a CSV per video and one for the photos (:func:`smm.runs.predict_inputs`)."""
     from smm.face.inputs import plan_inputs
-    from smm.runs import Processes, predict_inputs
+    from smm.runs import predict_inputs
 
     try:
         plan = plan_inputs(args.input, abaw=args.abaw)
     except ValueError as error:  # the library names its argument ("inputs: ..."); the command line its option
         message = str(error)
         raise ValueError(f"--input{message[len('inputs') :]}" if message.startswith("inputs") else message) from None
-    common.device(args.device)  # a missing device is one line, before any process group starts
-    procs = Processes(args.device)
-    try:
-        model = common.load_model(args.checkpoint, str(procs.device), quiet=not procs.main)
-        report = predict_inputs(
+    report = _with_model(
+        args,
+        lambda model, **options: predict_inputs(
             model,
             plan,
             args.out,
             faces=args.faces,
             detect_every=args.detect_every,
             detect_size=args.detect_size,
-            batch_size=args.batch_size,
-            engine=args.engine,
-            precision=args.precision,
             alpha=common.alpha(args) if common.alpha_given(args) else None,
             threshold=args.threshold,
             clamp_va=args.clamp_va,
             abaw=args.abaw,
-            processes=procs,
-            quiet=args.quiet,
-            log=common.err,
-        )
-    finally:
-        procs.close()
+            **options,
+        ),
+    )
     if report is None:
         return 0
     parts = [f"wrote {len(report.written)} file(s) to {args.out}"]
@@ -211,40 +219,27 @@ def _inputs(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def _submission(args: argparse.Namespace, lists: dict[str, object]) -> int:
+def _submission(args: argparse.Namespace, lists: dict[str, Any]) -> int:
     """The test lists' (or --frames') videos, each into its part; the folder once all are done."""
-    from smm.runs import Processes, predict_submission
+    from smm.runs import predict_submission
     from smm.submission.parts import plan_folders, plan_submission
 
-    common.device(args.device)  # a missing device is one line, before any process group starts
-    procs = Processes(args.device)
-    try:
-        model = common.load_model(args.checkpoint, str(procs.device), quiet=not procs.main)
+    def planned(model: Any, **options: Any) -> Any:
         # Every folder and count is checked before anything is predicted.
         if args.frames is not None:
             videos = [folder.name for folder in args.frames]
             counts = {videos[0]: args.num_frames} if args.num_frames is not None else common.frame_counts(args, videos)
             plan = plan_folders(args.frames, tracks=[t.upper() for t in args.tracks], frame_counts=counts)
         else:
-            whole = [v for key, videos in lists.items() if key != "mtl_list" for v in videos]  # type: ignore[attr-defined]
+            whole = [v for key, videos in lists.items() if key != "mtl_list" for v in videos]
             counts = common.frame_counts(args, list(dict.fromkeys(whole)))
-            plan = plan_submission(args.frames_root, frame_counts=counts, **lists)  # type: ignore[arg-type]
-        report = predict_submission(
-            model,
-            plan,
-            args.out,
-            alpha=common.alpha(args),
-            threshold=args.threshold,
-            clamp_va=args.clamp_va,
-            batch_size=args.batch_size,
-            engine=args.engine,
-            precision=args.precision,
-            processes=procs,
-            quiet=args.quiet,
-            log=common.err,
+            plan = plan_submission(args.frames_root, frame_counts=counts, **lists)
+        alpha = common.alpha(args)
+        return predict_submission(
+            model, plan, args.out, alpha=alpha, threshold=args.threshold, clamp_va=args.clamp_va, **options
         )
-    finally:
-        procs.close()
+
+    report = _with_model(args, planned)
     if report is None:
         return 0
     if report.failed:
