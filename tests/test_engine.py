@@ -28,6 +28,7 @@ pytest.importorskip("onnxruntime", reason='the export extra: pip install "smm-em
 pytest.importorskip("onnxscript", reason='the export extra: pip install "smm-emotionnet[export]"')
 
 BIG = autotune.AUTO_MIN_IMAGES  # a run large enough to time the engines
+HUGE = 10**6  # one long enough to pay for making any graph
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +112,11 @@ def test_auto_picks_the_fastest_and_caches_the_choice_by_model_and_machine(
 ) -> None:
     asked = _fake_timing(monkeypatch, {"eager fp32": 3.0, "eager bf16": 7.0, "onnxruntime fp32": 9.5})
     monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: True)
-    picked = make_engine(model, "auto", workload=BIG, cache=tmp_path)
+    picked = make_engine(model, "auto", workload=HUGE, cache=tmp_path)
     assert isinstance(picked, OnnxRuntimeEngine)
     default = candidates(model)[0].label  # eager at this machine's own precision
-    assert asked == [
-        [default, *(label for label in ("eager fp32", "eager bf16") if label != default), "onnxruntime fp32"]
-    ]
+    other = "eager fp32" if default == "eager bf16" else "eager bf16"
+    assert asked == [[default, other], ["onnxruntime fp32"]]  # the ready engines, then the graph made for this run
     assert picked.auto == "auto: 9.5 img/s vs eager bf16 7.0, eager fp32 3.0"
     assert describe_engine(picked) == "onnxruntime (fp32) (auto: 9.5 img/s vs eager bf16 7.0, eager fp32 3.0)"
     (stored,) = (tmp_path / "auto").iterdir()
@@ -129,18 +129,47 @@ def test_auto_picks_the_fastest_and_caches_the_choice_by_model_and_machine(
     again = make_engine(model, "auto", workload=3, cache=tmp_path)
     assert isinstance(again, OnnxRuntimeEngine)
     assert again.auto.startswith("auto, measured earlier on this machine: 9.5 img/s")
-    assert len(asked) == 1
+    assert len(asked) == 2
     # Another model is timed anew ...
     torch.manual_seed(1)
-    other = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
-    make_engine(other, "auto", workload=BIG, cache=tmp_path)
-    assert len(asked) == 2
-    # ... and so is the same model on another machine (another thread count, CPU or library version).
+    other_model = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+    make_engine(other_model, "auto", workload=HUGE, cache=tmp_path)
+    assert len(asked) == 4
+    # ... and so is the same model on another machine (another thread count, CPU or library version), where
+    # the graph made before is ready: all are timed in one round.
     real = engines.machine_key
     monkeypatch.setattr(engines, "machine_key", lambda device: {**real(device), "threads": 99})
-    make_engine(model, "auto", workload=BIG, cache=tmp_path)
-    assert len(asked) == 3
+    make_engine(model, "auto", workload=HUGE, cache=tmp_path)
+    assert asked[-1] == [default, other, "onnxruntime fp32"]
     assert len(list((tmp_path / "auto").iterdir())) == 3
+
+
+def test_a_graph_is_made_only_for_a_run_that_pays_for_it(
+    model: smm.SMMEmotionNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rates = {"eager fp32": 10.0, "eager bf16": 20.0, "onnxruntime fp32": 30.0}
+    asked = _fake_timing(monkeypatch, rates)
+    # The export costs 25 eager fp32 calls of 8 images: 20 s here. A run of 1000 images takes 50 s at the best
+    # speed so far (20 img/s): 20 s is more than a quarter of it, so the graph is not made ...
+    making = engines.MAKING_COST["onnxruntime"] * autotune.TIMING_BATCH / rates["eager fp32"]
+    assert making == 20.0
+    short = make_engine(model, "auto", workload=1000, cache=tmp_path)
+    assert isinstance(short, EagerEngine)
+    assert len(asked) == 1
+    assert short.auto.endswith(
+        "; onnxruntime fp32 not made (about 20 s, more than 25% of this run; a longer run makes it)"
+    )
+    assert not graphs.exported_path(model, cache=tmp_path).exists()
+    # ... nor for another run of that size, which reuses the choice without timing ...
+    assert make_engine(model, "auto", workload=1000, cache=tmp_path).auto.startswith("auto, measured earlier")
+    assert len(asked) == 1
+    # ... but a run of 1600 images (80 s, a quarter of which is 20 s) makes it, and times it.
+    made = make_engine(model, "auto", workload=1600, cache=tmp_path)
+    assert isinstance(made, OnnxRuntimeEngine)
+    assert len(asked) == 3
+    assert asked[1] == asked[0]  # the eager engines timed again ...
+    assert asked[2] == ["onnxruntime fp32"]  # ... and the graph made for this run
+    assert graphs.exported_path(model, cache=tmp_path).is_file()
 
 
 def test_a_refused_engine_is_never_picked_and_says_why(
@@ -150,8 +179,8 @@ def test_a_refused_engine_is_never_picked_and_says_why(
         monkeypatch, {"eager fp32": 1.0, "eager bf16": 2.0, "onnxruntime fp32": 3.0, "onnxruntime int8": 100.0}
     )
     monkeypatch.setattr(graphs, "INT8_GATE", {"AU": 1.01, "EXPR": 0.0, "VA": 1e9})  # no int8 graph passes
-    picked = make_engine(model, "auto", workload=BIG, cache=tmp_path, calibration=Calibration.of(faces))
-    assert "onnxruntime int8" not in asked[0]  # refused before the timing
+    picked = make_engine(model, "auto", workload=HUGE, cache=tmp_path, calibration=Calibration.of(faces))
+    assert all("onnxruntime int8" not in timed for timed in asked)  # refused before the timing
     assert isinstance(picked, OnnxRuntimeEngine)
     assert picked.name == "onnxruntime (fp32)"
     assert "onnxruntime int8 refused: the int8 graph falls short of fp32 on 6 real faces" in picked.auto
@@ -159,7 +188,7 @@ def test_a_refused_engine_is_never_picked_and_says_why(
     assert "(needs 101%)" in picked.auto
     # An export that fails its check refuses both ONNX Runtime engines: eager wins.
     monkeypatch.setattr(graphs, "TOLERANCE", -1.0)
-    fallback = make_engine(model, "auto", workload=BIG, cache=tmp_path / "other")
+    fallback = make_engine(model, "auto", workload=HUGE, cache=tmp_path / "other")
     assert isinstance(fallback, EagerEngine)
     assert "onnxruntime fp32 refused: the ONNX export differs from eager PyTorch by" in fallback.auto
     with pytest.raises(ValueError, match=r"the ONNX export differs"):
@@ -322,6 +351,20 @@ def test_int8_is_calibrated_on_half_the_faces_and_checked_on_the_other_half(
         ValueError, match=r"falls short of fp32 on 6 real faces it was not calibrated on: AU .*needs 101%"
     ):
         graphs.quantized_graph(model, faces, cache=cache, gate={"AU": 1.01, "EXPR": 0.0, "VA": 1e9})
+    # The refusal is kept (no graph), and asking again says so at once, without quantising again.
+    strict = {"AU": 1.01, "EXPR": 0.0, "VA": 1e9}
+    refusal = graphs.quantized_path(model, faces, cache=cache, gate=strict).with_name("refused.json")
+    assert refusal.is_file()
+    assert not refusal.with_name("model.onnx").exists()
+    assert json.loads(refusal.read_text())["reason"].startswith("the int8 graph falls short of fp32 on 6 real faces")
+    with pytest.raises(ValueError, match=r"\(needs 101%\).* \(found so when it was made before\)$"):
+        graphs.quantized_graph(
+            model,
+            lambda: pytest.fail("made again"),
+            cache=cache,
+            gate=strict,
+            calibration_name=Calibration.of(faces).name,
+        )
     with pytest.raises(ValueError, match=r"VA differs by up to [\d.]+ \(mean [\d.]+; allowed -1\)"):
         graphs.quantized_graph(model, faces, cache=cache, gate={"AU": 0.0, "EXPR": 0.0, "VA": -1.0})
     before = sorted(p.name for p in cache.iterdir())
@@ -354,3 +397,76 @@ def test_int8_is_calibrated_on_half_the_faces_and_checked_on_the_other_half(
     assert made == [1]  # the faces are made only when the graph is not cached
     with pytest.raises(ValueError, match=r"needs at least 2 faces \(half to calibrate, half to check\), got 1"):
         graphs.quantized_graph(model, faces[:1], cache=cache)
+
+
+def _gated_model() -> smm.SMMEmotionNet:
+    """A model whose int8 graph the gate accepts: decisions far from their thresholds, small VA."""
+    torch.manual_seed(0)
+    model = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+    with torch.no_grad():
+        model.sign_vehicle.au_bias.copy_(torch.tensor([4.0, -4.0] * 6))
+        model.message_space.expr.bias.copy_(torch.tensor([6.0, 0, 0, 0, 0, 0, 0, 0]))
+        model.message_space.va.weight.mul_(1e-2)
+    return model
+
+
+def _agree(got: smm.FramePredictions, fp32: smm.FramePredictions) -> None:
+    """Decisions and VA of the engine ``auto`` picked against eager fp32's, by the gate's own measures."""
+    seen = fp32.observed
+    assert torch.equal(got.observed, seen)
+    assert float((got.au[seen] == fp32.au[seen]).float().mean()) >= graphs.INT8_GATE["AU"]
+    assert float((got.expr[seen] == fp32.expr[seen]).float().mean()) >= graphs.INT8_GATE["EXPR"]
+    assert float((got.va[seen] - fp32.va[seen]).abs().max()) <= graphs.INT8_GATE["VA"]
+
+
+def test_the_engine_auto_picked_agrees_with_fp32_on_real_faces_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """int8 timed fastest and accepted by its gate: photos, a video and the command line then run it, and their
+    decisions and VA agree with eager fp32's within the gate's measures on real faces."""
+    pytest.importorskip("facenet_pytorch", reason="the face extra")
+    pytest.importorskip("av", reason="the video extra")
+    from PIL import Image
+    from skimage import data
+
+    from smm.cli import main
+    from smm.face.calibration import face_calibration
+    from tests.test_corpus import clips
+
+    monkeypatch.setenv("SMM_EMOTIONNET_CACHE", str(tmp_path / "cache"))
+    model = _gated_model()
+    _fake_timing(monkeypatch, {"eager fp32": 1.0, "eager bf16": 2.0, "onnxruntime fp32": 3.0, "onnxruntime int8": 9.0})
+    chosen = make_engine(model, "auto", workload=HUGE, calibration=face_calibration(model))
+    assert chosen.name.startswith("onnxruntime (int8; agrees with fp32 on ")
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    (video,) = clips(tmp_path / "in", 1, frames=6)
+    auto = smm.predict_images(model, [photo])  # a small run: the choice measured above, without timing
+    _agree(auto, smm.predict_images(model, [photo], engine="eager", precision="fp32"))
+    assert bool(auto.observed.all())
+    auto = smm.predict_video(model, video)
+    _agree(auto, smm.predict_video(model, video, engine="eager", precision="fp32"))
+    assert int(auto.observed.sum()) == 6
+    model.save_pretrained(tmp_path / "ckpt")
+    args = ["predict", "--checkpoint", str(tmp_path / "ckpt"), "--input", str(photo), str(video)]
+    monkeypatch.setenv("SMM_EMOTIONNET_ENGINE", "auto")
+    assert main([*args, "--out", str(tmp_path / "auto")]) == 0
+    line = next(x for x in capsys.readouterr().err.splitlines() if x.startswith("engine: "))
+    assert line.startswith("engine: onnxruntime (int8; agrees with fp32 on ")
+    assert "(auto, measured earlier on this machine: 9.0 img/s vs onnxruntime fp32 3.0" in line
+    assert main([*args, "--out", str(tmp_path / "fp32"), "--engine", "eager", "--precision", "fp32"]) == 0
+    import csv
+
+    for name in ("images.csv", f"{video.stem}.csv"):
+        rows = [list(csv.DictReader((tmp_path / out / name).open())) for out in ("auto", "fp32")]
+        assert len(rows[0]) == len(rows[1]) > 0
+        decisions = [
+            (float(got[au]) > 0.5) == (float(fp32[au]) > 0.5)
+            for got, fp32 in zip(*rows, strict=True)
+            for au in model.au_names
+        ]
+        assert sum(decisions) / len(decisions) >= graphs.INT8_GATE["AU"]
+        for got, fp32 in zip(*rows, strict=True):
+            assert got["expression"] == fp32["expression"]
+            for key in ("valence", "arousal"):
+                assert abs(float(got[key]) - float(fp32[key])) <= graphs.INT8_GATE["VA"]

@@ -1,12 +1,24 @@
-"""What ``engine="auto"`` measured: timing candidate engines, and keeping the choice per machine and model.
+"""How ``engine="auto"`` picks: time the candidates, keep the fastest accepted, remember it per machine and model.
 
-:func:`smm.inference.engines.make_engine` decides which engines are candidates and builds
-them; this module times them on one batch (:func:`time_engines`) and keeps the choice in the
-cache, beside the exported graphs (:class:`ChoiceCache`), keyed by everything the
-measurement depends on: the model's fingerprint and input size, the machine (CPU model,
-flags, threads, GPU), the library versions and the candidates. A later run with the same key
-reuses the choice without timing; any change makes a new key, so the engines are timed again.
-A cache file that cannot be read or that is not what its name says is ignored, in one line.
+:mod:`smm.inference.engines` says which engines are candidates and how to build each;
+:func:`pick` decides (and :func:`time_engines` times):
+
+1. A choice measured earlier for the same key is reused without timing. The key
+   (:func:`choice_key`) holds everything the measurement depends on: the model's fingerprint
+   and input size, the machine (CPU model, flags, threads, GPU), the library versions and the
+   candidates; any change makes a new key, so the engines are timed again. A cache file that
+   cannot be read, or is not what its name says, is ignored in one line, never trusted.
+2. A run of fewer than :data:`AUTO_MIN_IMAGES` images (or of an unknown number) is not timed:
+   it runs the default candidate, and says so.
+3. The candidates that are ready (eager PyTorch; ONNX Runtime where its graph is cached) are
+   built and timed on one batch of the run's shape, one warm-up call and
+   :data:`TIMING_ROUNDS` interleaved timed calls each.
+4. A candidate whose graph must first be made (an ONNX export, an int8 quantisation and its
+   gate) is made only when that one-off cost, estimated from the eager fp32 timing, is at most
+   :data:`MAKING_SHARE` of the run's own time at the best speed so far; otherwise it is left
+   unmade, and a later run large enough to pay for it makes and times it.
+5. The fastest candidate that was built and accepted wins; the choice is cached, beside the
+   exported graphs (:class:`ChoiceCache`).
 """
 
 from __future__ import annotations
@@ -31,6 +43,8 @@ AUTO_MIN_IMAGES = 256
 TIMING_BATCH = 8
 #: Timed calls of each candidate, interleaved, after one warm-up call each; the fastest counts.
 TIMING_ROUNDS = 2
+#: A candidate's graph is made only when making it costs at most this share of the run's time.
+MAKING_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -46,8 +60,9 @@ class Measured:
     refused : dict of str to str
         Why a candidate did not run (an export that failed its check, an int8 graph that
         failed its gate).
-    notes : dict of str to str
-        What a candidate's label leaves out, e.g. the int8 gate's agreement.
+    unmade : dict of str to float
+        Candidates whose graph was not made because the run was too short to pay for it: the
+        estimated seconds of making it.
     batch : int
         Images per timed call.
     """
@@ -55,18 +70,27 @@ class Measured:
     chosen: str
     rates: dict[str, float]
     refused: dict[str, str] = field(default_factory=dict)
-    notes: dict[str, str] = field(default_factory=dict)
+    unmade: dict[str, float] = field(default_factory=dict)
     batch: int = TIMING_BATCH
 
+    def worth_making(self, workload: int | None) -> bool:
+        """Whether a run of ``workload`` images is long enough to make a candidate this measurement left unmade."""
+        if not self.unmade or workload is None:
+            return False
+        return min(self.unmade.values()) <= MAKING_SHARE * workload / self.rates[self.chosen]
+
     def describe(self) -> str:
-        """``measured 10.7 img/s vs eager bf16 7.0, eager fp32 3.5; ...`` for the engine line."""
+        """``10.7 img/s vs eager bf16 7.0, eager fp32 3.5`` (and what was refused, and why) for the engine line."""
         others = sorted((rate, label) for label, rate in self.rates.items() if label != self.chosen)
         text = f"{self.rates[self.chosen]:.1f} img/s"
         if others:
             text += " vs " + ", ".join(f"{label} {rate:.1f}" for rate, label in reversed(others))
-        notes = [self.notes[label] for label in (self.chosen, *self.refused) if label in self.notes]
         refused = [f"{label} refused: {reason}" for label, reason in self.refused.items()]
-        return "; ".join([text, *notes, *refused])
+        unmade = [
+            f"{label} not made (about {seconds:.0f} s, more than {MAKING_SHARE:.0%} of this run; a longer run makes it)"
+            for label, seconds in self.unmade.items()
+        ]
+        return "; ".join([text, *refused, *unmade])
 
 
 def time_engines(
@@ -149,7 +173,7 @@ class ChoiceCache:
                 chosen=str(stored["chosen"]),
                 rates={str(k): float(v) for k, v in stored["rates"].items()},
                 refused={str(k): str(v) for k, v in stored.get("refused", {}).items()},
-                notes={str(k): str(v) for k, v in stored.get("notes", {}).items()},
+                unmade={str(k): float(v) for k, v in stored.get("unmade", {}).items()},
                 batch=int(stored.get("batch", TIMING_BATCH)),
             )
             if measured.chosen not in candidates or measured.chosen not in measured.rates:
@@ -168,21 +192,113 @@ class ChoiceCache:
             "chosen": measured.chosen,
             "rates": measured.rates,
             "refused": measured.refused,
-            "notes": measured.notes,
+            "unmade": measured.unmade,
             "batch": measured.batch,
-            **{k: v for k, v in facts.items() if k not in ("key", "chosen", "rates", "refused", "notes", "batch")},
+            **{k: v for k, v in facts.items() if k not in ("key", "chosen", "rates", "refused", "unmade", "batch")},
         }
         self.folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(record, indent=1, sort_keys=True, default=str) + "\n"
         return atomic_write(self.path(key), lambda p: p.write_text(text))
 
 
+def pick(
+    labels: Sequence[str],
+    build: Callable[[str], Any],
+    *,
+    ready: Callable[[str], bool],
+    making: Callable[[str], float],
+    reference: str,
+    batch: torch.Tensor,
+    workload: int | None,
+    key: str,
+    facts: Mapping[str, Any],
+    choices: ChoiceCache,
+    say: Callable[[str], None],
+) -> tuple[Any, str]:
+    """The engine ``auto`` runs, and why, in words (see the module for the steps).
+
+    Parameters
+    ----------
+    labels : sequence of str
+        The candidates, the default first.
+    build : callable
+        Label -> engine; raises ``ImportError``, ``OSError``, ``RuntimeError`` or ``ValueError``
+        for a candidate that cannot run here (the reason is kept).
+    ready : callable
+        Whether a candidate is built without making a graph.
+    making : callable
+        The one-off cost of making a candidate's graph, in timed calls of ``reference``.
+    reference : str
+        The candidate whose timing prices the making (eager fp32).
+    batch : Tensor[B, C, H, W]
+        What each timed call runs.
+    workload : int or None
+        Images of the run.
+    key, facts, choices
+        The cache key (:func:`choice_key`), what it stands for, and the cache.
+    say : callable
+        Told a note in one line (an ignored cache file).
+
+    Returns
+    -------
+    (engine, str)
+    """
+    measured = choices.load(key, labels)
+    if measured is not None and not measured.worth_making(workload):
+        try:
+            return build(measured.chosen), f"auto, measured earlier on this machine: {measured.describe()}"
+        except (ImportError, OSError, RuntimeError, ValueError) as error:
+            say(f"note: the cached engine choice {measured.chosen} cannot be built ({_short(error)}); timing again")
+    if workload is None or workload < AUTO_MIN_IMAGES:
+        size = "an unknown number of images" if workload is None else f"{workload} image(s)"
+        why = f"auto: {size}, too few to time the engines (they are timed for runs of {AUTO_MIN_IMAGES} or more)"
+        return build(labels[0]), why
+    engines: dict[str, Any] = {}
+    refused: dict[str, str] = {}
+
+    def tried(label: str) -> bool:
+        try:
+            engines[label] = build(label)
+        except (ImportError, OSError, RuntimeError, ValueError) as error:
+            refused[label] = _short(error)
+            return False
+        return True
+
+    first = [label for label in labels if ready(label) and tried(label)]
+    rates = time_engines({label: engines[label] for label in first}, batch)
+    unmade: dict[str, float] = {}
+    later = []
+    for label in (label for label in labels if not ready(label)):
+        if reference not in rates:
+            break
+        seconds = making(label) * len(batch) / rates[reference]
+        if seconds <= MAKING_SHARE * workload / max(rates.values()) and tried(label):
+            later.append(label)
+        elif label not in refused:
+            unmade[label] = seconds
+    if later:
+        rates.update(time_engines({label: engines[label] for label in later}, batch))
+    chosen = max(rates, key=lambda label: (rates[label], -list(labels).index(label)))
+    result = Measured(chosen, rates, refused, unmade, len(batch))
+    try:
+        choices.store(key, result, facts)
+    except OSError as error:
+        say(f"note: the engine choice could not be cached ({_short(error)}); the next run times the engines again")
+    return engines[chosen], f"auto: {result.describe()}"
+
+
+def _short(error: BaseException) -> str:
+    return " ".join(str(error).split())[:200]
+
+
 __all__ = [
     "AUTO_MIN_IMAGES",
+    "MAKING_SHARE",
     "TIMING_BATCH",
     "TIMING_ROUNDS",
     "ChoiceCache",
     "Measured",
     "choice_key",
+    "pick",
     "time_engines",
 ]

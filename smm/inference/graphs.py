@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from smm._atomic import atomic_write
 from smm.models.emotionnet import SMMEmotionNet
 from smm.models.fingerprint import model_fingerprint
 from smm.models.registry import cache_dir
@@ -68,6 +69,16 @@ def graph_cache(cache: str | os.PathLike[str] | None = None) -> Path:
     return Path(cache) if cache is not None else cache_dir() / "onnx"
 
 
+def exported_path(model: SMMEmotionNet, *, cache: str | os.PathLike[str] | None = None) -> Path:
+    """Where the model's fp32 graph is (or will be) in the cache; it exists once :func:`exported_graph` made it."""
+    from smm.export import DEFAULT_OPSET
+
+    key = hashlib.sha256(
+        f"{model_fingerprint(model)}:{model.default_input_size}:{DEFAULT_OPSET}:{torch.__version__}".encode()
+    ).hexdigest()[:24]
+    return graph_cache(cache) / key / "model.onnx"
+
+
 def exported_graph(model: SMMEmotionNet, *, cache: str | os.PathLike[str] | None = None) -> Path:
     """The model's ONNX graph in the cache, exported and checked against eager PyTorch on first use.
 
@@ -77,20 +88,16 @@ def exported_graph(model: SMMEmotionNet, *, cache: str | os.PathLike[str] | None
         When the exported graph's outputs differ from eager PyTorch's by more than
         :data:`TOLERANCE` (the graph is then removed, not cached).
     """
-    from smm.export import DEFAULT_OPSET, to_onnx
+    from smm.export import to_onnx
 
-    folder = graph_cache(cache)
-    key = hashlib.sha256(
-        f"{model_fingerprint(model)}:{model.default_input_size}:{DEFAULT_OPSET}:{torch.__version__}".encode()
-    ).hexdigest()[:24]
-    path = folder / key / "model.onnx"
+    path = exported_path(model, cache=cache)
     if path.is_file():
         return path
     cpu = _cpu_copy(model)
-    folder.mkdir(parents=True, exist_ok=True)
+    path.parent.parent.mkdir(parents=True, exist_ok=True)
     # The exporter may write the weights beside the graph: export into a staging folder, check,
     # then move the folder into place.
-    staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder))
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.parent.name}.", dir=path.parent.parent))
     try:
         to_onnx(cpu, staging / "model.onnx")
         _check(cpu, staging / "model.onnx")
@@ -98,6 +105,26 @@ def exported_graph(model: SMMEmotionNet, *, cache: str | os.PathLike[str] | None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
+
+
+def quantized_path(
+    model: SMMEmotionNet,
+    calibration: Calibration | torch.Tensor | Callable[[], torch.Tensor],
+    *,
+    cache: str | os.PathLike[str] | None = None,
+    gate: Mapping[str, float] | None = None,
+    calibration_name: str | None = None,
+) -> Path:
+    """Where the model's int8 graph for these faces and this gate is (or will be) in the cache.
+
+    The graph exists once :func:`quantized_graph` made and accepted it; a graph the gate refused
+    leaves ``refused.json`` in that folder instead, so that it is not made again.
+    """
+    needed = {**INT8_GATE, **(gate or {})}
+    source = _calibration(calibration, calibration_name)
+    fp32 = exported_path(model, cache=cache)
+    key = hashlib.sha256(f"{fp32.parent.name}:int8:{source.name}:{sorted(needed.items())}:held-out".encode())
+    return fp32.parent.parent / key.hexdigest()[:24] / "model.onnx"
 
 
 def quantized_graph(
@@ -114,7 +141,9 @@ def quantized_graph(
     graph is checked on the odd-numbered ones, which it has not seen: its AU decisions and
     expressions must agree with the fp32 graph's, and its valence and arousal stay within the
     tolerance, as :data:`INT8_GATE` says. What it measured is kept beside the graph
-    (``agreement.json``: the shares, the largest and mean absolute VA difference, the faces).
+    (``agreement.json``: the shares, the largest and mean absolute VA difference, the faces);
+    a graph the gate refuses is not kept, but its refusal is (``refused.json``), so asking
+    again says so at once.
 
     Parameters
     ----------
@@ -133,18 +162,20 @@ def quantized_graph(
     Raises
     ------
     ValueError
-        When the int8 graph falls short of the gate (saying by how much); it is then not cached.
+        When the int8 graph falls short of the gate (saying by how much), now or when it was
+        made before.
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     needed = {**INT8_GATE, **(gate or {})}
     source = _calibration(calibration, calibration_name)
-    fp32 = exported_graph(model, cache=cache)
-    folder = fp32.parent.parent
-    key = hashlib.sha256(f"{fp32.parent.name}:int8:{source.name}:{sorted(needed.items())}:held-out".encode())
-    path = folder / key.hexdigest()[:24] / "model.onnx"
+    path = quantized_path(model, source, cache=cache, gate=needed)
     if path.is_file():
         return path
+    refusal = path.with_name("refused.json")
+    if refusal.is_file():
+        raise ValueError(json.loads(refusal.read_text())["reason"] + " (found so when it was made before)")
+    fp32 = exported_graph(model, cache=cache)
     faces = source.make()
     if len(faces) < 2:
         raise ValueError(
@@ -160,6 +191,7 @@ def quantized_graph(
             batch = next(self.batches, None)
             return None if batch is None else {"images": batch.float().numpy()}
 
+    folder = path.parent.parent
     staging = Path(tempfile.mkdtemp(prefix=f".{path.parent.name}.", dir=folder))
     try:
         logging.disable(logging.WARNING)  # the quantiser's advice goes to the root logger
@@ -177,12 +209,15 @@ def quantized_graph(
             logging.disable(logging.NOTSET)
         measured = agreement_of(fp32, staging / "model.onnx", check)
         short = gate_failures(measured, needed)
+        record = {**measured, "faces": len(check), "calibration_faces": len(calibrate), "gate": needed}
         if short:
-            raise ValueError(
+            reason = (
                 f"the int8 graph falls short of fp32 on {len(check)} real faces it was not calibrated on: "
                 f"{'; '.join(short)}; use engine='onnxruntime' (fp32)"
             )
-        record = {**measured, "faces": len(check), "calibration_faces": len(calibrate), "gate": needed}
+            refusal.parent.mkdir(exist_ok=True)
+            atomic_write(refusal, lambda p: p.write_text(json.dumps({**record, "reason": reason}) + "\n"))
+            raise ValueError(reason)
         (staging / "agreement.json").write_text(json.dumps(record) + "\n")
         _move_into_place(staging, path)
     finally:
@@ -281,7 +316,9 @@ __all__ = [
     "Calibration",
     "agreement_of",
     "exported_graph",
+    "exported_path",
     "gate_failures",
     "graph_cache",
     "quantized_graph",
+    "quantized_path",
 ]
