@@ -2,7 +2,7 @@
 
 Stages: decode, detection, landmark refinement, alignment, model.
 
-    python -m benchmarks.video [--model smm_abaw3] [--frames 60] [--every 10] [--precision fp32] [--device cpu]
+    python -m benchmarks.video [--model smm_abaw3] [--frames 60] [--every 10] [--engine auto] [--device cpu]
 
 Writes a 720p test video (a real face from scikit-image, moving), then times streaming passes
 of ``smm.predict_video`` plus the CSV (the first, cold, pays the process's one-time costs; the
@@ -25,9 +25,10 @@ from PIL import Image
 import smm
 from smm.defaults import DETECT_EVERY
 from smm.face import FaceFollower, MTCNNDetector, aligned_crops, predict_video
+from smm.face.calibration import face_calibration
 from smm.formats import write_frames_csv
 from smm.inference import Preprocess
-from smm.inference.engines import Engine, make_engine
+from smm.inference.engines import Engine, describe_engine, make_engine
 from smm.inference.machine import describe_machine
 
 
@@ -54,11 +55,17 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--every", type=int, default=DETECT_EVERY, help="detect every N frames (and on cuts)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--size", default="1280x720", help="frame size WxH, e.g. 3840x2160")
     parser.add_argument("--detect-size", type=int, default=480, help="detection's shorter side (0: full frame)")
-    parser.add_argument("--engine", default="eager", choices=("eager", "onnxruntime", "onnxruntime-int8", "auto"))
+    parser.add_argument("--engine", default="auto", choices=("eager", "onnxruntime", "onnxruntime-int8", "auto"))
+    parser.add_argument(
+        "--workload",
+        type=int,
+        default=100_000,
+        help="with --engine auto: the run it decides for (default: a long corpus, which times every engine)",
+    )
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     import av
@@ -70,11 +77,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         video = Path(folder) / "clip.mp4"
         write_video(video, args.frames, size)
-        engine = make_engine(model, args.engine, precision=args.precision)  # exported before the clock starts
+        # Made (exported, timed) before the clock starts, as for a corpus run's first video.
+        engine = make_engine(
+            model,
+            args.engine,
+            precision=args.precision,
+            calibration=face_calibration(model),
+            workload=args.workload,
+            batch_size=args.batch_size,
+        )
 
         options = {
             "detector": detector, "detect_every": args.every, "batch_size": args.batch_size,
-            "precision": args.precision, "detect_size": args.detect_size or None,
+            "detect_size": args.detect_size or None,
         }  # fmt: skip
         # Memory: the model's own peak on one batch, then the whole path's, both above the
         # loaded model; the difference is what the video path adds.
@@ -132,7 +147,8 @@ def main() -> None:
 
     n = len(results.frame)
     print(f"{args.model}, {n} frames of {args.size}, detection every {args.every} at {args.detect_size or 'full'} px, "
-          f"batch {args.batch_size}, {engine.name}, {device}")  # fmt: skip
+          f"batch {args.batch_size}, {device}")  # fmt: skip
+    print(f"engine: {describe_engine(engine)}")
     if peak >= 0:
         print(
             f"peak memory above the loaded model: the model alone on a batch {model_peak:.0f} MB, the video path "

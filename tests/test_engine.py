@@ -149,9 +149,9 @@ def test_a_graph_is_made_only_for_a_run_that_pays_for_it(
 ) -> None:
     rates = {"eager fp32": 10.0, "eager bf16": 20.0, "onnxruntime fp32": 30.0}
     asked = _fake_timing(monkeypatch, rates)
-    # The export costs 25 eager fp32 calls of 8 images: 20 s here. A run of 1000 images takes 50 s at the best
+    # The export costs 200 images' worth of eager fp32: 20 s here. A run of 1000 images takes 50 s at the best
     # speed so far (20 img/s): 20 s is more than a quarter of it, so the graph is not made ...
-    making = engines.MAKING_COST["onnxruntime"] * autotune.TIMING_BATCH / rates["eager fp32"]
+    making = engines.MAKING_COST["onnxruntime"] / rates["eager fp32"]
     assert making == 20.0
     short = make_engine(model, "auto", workload=1000, cache=tmp_path)
     assert isinstance(short, EagerEngine)
@@ -199,7 +199,7 @@ def test_a_corrupt_or_foreign_cache_file_is_ignored_in_one_line(
     model: smm.SMMEmotionNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asked = _fake_timing(monkeypatch, {"eager fp32": 5.0, "eager bf16": 4.0, "onnxruntime fp32": 1.0})
-    make_engine(model, "auto", workload=BIG, cache=tmp_path)
+    make_engine(model, "auto", workload=HUGE, cache=tmp_path)
     (stored,) = (tmp_path / "auto").iterdir()
     said: list[str] = []
     for text, reason in (
@@ -209,13 +209,13 @@ def test_a_corrupt_or_foreign_cache_file_is_ignored_in_one_line(
         (json.dumps({"key": stored.stem, "chosen": "eager fp32"}), "rates"),  # incomplete
     ):
         stored.write_text(text)
-        engine = make_engine(model, "auto", workload=BIG, cache=tmp_path, log=said.append)
+        engine = make_engine(model, "auto", workload=HUGE, cache=tmp_path, log=said.append)
         assert said[-1].startswith(f"note: the engine choice cached in {stored} is ignored (")
         assert reason in said[-1]
         assert said[-1].endswith("; timing the engines again")
         assert engine.auto.startswith("auto: ")  # measured again, never trusted
     assert len(said) == 4
-    assert len(asked) == 5
+    assert len(asked) == 2 + 4  # the first in two rounds (its graph made on the way), then one round each
     assert json.loads(stored.read_text())["key"] == stored.stem  # rewritten whole after each
 
 
@@ -238,6 +238,24 @@ def test_small_or_unknown_runs_are_not_timed_and_say_so(
     assert asked == []
 
 
+def test_a_run_shorter_than_ten_times_its_timing_is_not_timed(
+    model: smm.SMMEmotionNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _fake_timing(monkeypatch, {})
+    seconds = iter(range(1000))
+    monkeypatch.setattr(autotune.time, "perf_counter", lambda: float(next(seconds)))  # every call takes 1 s
+    engine = make_engine(model, "auto", workload=400, batch_size=16, cache=tmp_path)
+    ready = len([c for c in candidates(model) if c.engine == "eager"])
+    # 400 images at 16 a second: 25 s; timing the ready engines, 3 calls each: 3 s per engine.
+    assert engine.auto == (
+        f"auto: 400 image(s), about 25 s here, too few to time the engines (about {3 * ready} s, more than 10% of "
+        "the run)"
+    )
+    assert isinstance(engine, EagerEngine)
+    assert asked == []
+    assert not (tmp_path / "auto").exists()  # nothing cached: a longer run times them
+
+
 def test_the_timing_interleaves_and_keeps_each_engines_fastest_call() -> None:
     ticks = iter([0.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 9.0])  # a: 2 s then 1 s; b: 1 s then 5 s
     calls: list[str] = []
@@ -250,6 +268,17 @@ def test_the_timing_interleaves_and_keeps_each_engines_fastest_call() -> None:
     assert rates == {"a": 4.0, "b": 4.0}  # 4 images in the fastest call: 1 s each
     with pytest.raises(ValueError, match=r"^rounds must be a positive integer, got 0$"):
         autotune.time_engines({}, torch.zeros(1), rounds=0)
+    # A fast engine is timed for more rounds, until its calls add up to 0.2 s: 50 ms a call, four rounds.
+    now = [0.0]
+
+    def fifty_ms() -> float:
+        now[0] += 0.05  # read twice a call: 50 ms between the two
+        return now[0]
+
+    calls.clear()
+    autotune.time_engines({"a": lambda batch: calls.append("a")}, torch.zeros(1), clock=fifty_ms)
+    assert len(calls) == 1 + 4
+    assert autotune.TIMING_SECONDS == 0.2
 
 
 def test_a_built_engine_passes_through_and_refuses_a_precision_beside_it(model: smm.SMMEmotionNet) -> None:

@@ -9,10 +9,12 @@
    candidates; any change makes a new key, so the engines are timed again. A cache file that
    cannot be read, or is not what its name says, is ignored in one line, never trusted.
 2. A run of fewer than :data:`AUTO_MIN_IMAGES` images (or of an unknown number) is not timed:
-   it runs the default candidate, and says so.
+   it runs the default candidate, and says so. Nor is a run for which timing the engines would
+   cost more than :data:`TIMING_SHARE` of its own time, priced by one call of the default.
 3. The candidates that are ready (eager PyTorch; ONNX Runtime where its graph is cached) are
-   built and timed on one batch of the run's shape, one warm-up call and
-   :data:`TIMING_ROUNDS` interleaved timed calls each.
+   built and timed on one batch of the run's shape (at most :data:`TIMING_BATCH` images), one
+   warm-up call and :data:`TIMING_ROUNDS` or more interleaved timed calls each
+   (:func:`time_engines`).
 4. A candidate whose graph must first be made (an ONNX export, an int8 quantisation and its
    gate) is made only when that one-off cost, estimated from the eager fp32 timing, is at most
    :data:`MAKING_SHARE` of the run's own time at the best speed so far; otherwise it is left
@@ -40,9 +42,14 @@ from smm._atomic import atomic_write
 #: they run the default engine, unless a choice measured earlier on this machine is cached.
 AUTO_MIN_IMAGES = 256
 #: Images per timed call, at most (the run's batch size when it is smaller).
-TIMING_BATCH = 8
-#: Timed calls of each candidate, interleaved, after one warm-up call each; the fastest counts.
+TIMING_BATCH = 16
+#: Timed calls of each candidate, interleaved, after one warm-up call each; the fastest counts. More rounds
+#: (up to MAX_ROUNDS) run until each candidate's timed calls add up to TIMING_SECONDS.
 TIMING_ROUNDS = 2
+TIMING_SECONDS = 0.2
+MAX_ROUNDS = 25
+#: The engines are timed only when the timing costs at most this share of the run's own time.
+TIMING_SHARE = 0.1
 #: A candidate's graph is made only when making it costs at most this share of the run's time.
 MAKING_SHARE = 0.25
 
@@ -98,11 +105,14 @@ def time_engines(
     batch: torch.Tensor,
     *,
     rounds: int = TIMING_ROUNDS,
+    seconds: float = TIMING_SECONDS,
     clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
-    """Images per second of each engine on ``batch``: one warm-up call each, then ``rounds`` interleaved timed calls.
+    """Images per second of each engine on ``batch``: one warm-up call each, then interleaved timed calls.
 
-    The fastest of an engine's timed calls counts (the others were slowed by something else).
+    At least ``rounds`` rounds, and more (up to :data:`MAX_ROUNDS`) until every engine's timed
+    calls add up to ``seconds``, so that a fast model is not timed on one noisy millisecond. The
+    fastest of an engine's timed calls counts (the others were slowed by something else).
 
     Parameters
     ----------
@@ -110,6 +120,7 @@ def time_engines(
         Label -> engine (``Tensor[B, C, H, W] -> outputs``).
     batch : Tensor[B, C, H, W]
     rounds : int, default 2
+    seconds : float, default 0.2
     clock : callable
         Seconds, for tests.
     """
@@ -118,12 +129,16 @@ def time_engines(
     for engine in engines.values():
         engine(batch)
     best = dict.fromkeys(engines, float("inf"))
-    for _ in range(rounds):
+    spent = dict.fromkeys(engines, 0.0)
+    done = 0
+    while done < rounds or (done < MAX_ROUNDS and min(spent.values(), default=seconds) < seconds):
         for label, engine in engines.items():
             began = clock()
             engine(batch)
-            best[label] = min(best[label], clock() - began)
-    return {label: len(batch) / max(seconds, 1e-9) for label, seconds in best.items()}
+            took = clock() - began
+            best[label], spent[label] = min(best[label], took), spent[label] + took
+        done += 1
+    return {label: len(batch) / max(took, 1e-9) for label, took in best.items()}
 
 
 def choice_key(
@@ -227,7 +242,7 @@ def pick(
     ready : callable
         Whether a candidate is built without making a graph.
     making : callable
-        The one-off cost of making a candidate's graph, in timed calls of ``reference``.
+        The one-off cost of making a candidate's graph, in images' worth of ``reference``'s time.
     reference : str
         The candidate whose timing prices the making (eager fp32).
     batch : Tensor[B, C, H, W]
@@ -265,13 +280,24 @@ def pick(
         return True
 
     first = [label for label in labels if ready(label) and tried(label)]
+    # One call of the default says what the run costs here, and so what timing the others may cost.
+    began = time.perf_counter()
+    engines[labels[0]](batch)
+    call = time.perf_counter() - began
+    run, timing = workload * call / len(batch), len(first) * (1 + TIMING_ROUNDS) * call
+    if timing > TIMING_SHARE * run:
+        why = (
+            f"auto: {workload} image(s), about {run:.0f} s here, too few to time the engines (about {timing:.0f} s, "
+            f"more than {TIMING_SHARE:.0%} of the run)"
+        )
+        return engines[labels[0]], why
     rates = time_engines({label: engines[label] for label in first}, batch)
     unmade: dict[str, float] = {}
     later = []
     for label in (label for label in labels if not ready(label)):
         if reference not in rates:
             break
-        seconds = making(label) * len(batch) / rates[reference]
+        seconds = making(label) / rates[reference]
         if seconds <= MAKING_SHARE * workload / max(rates.values()) and tried(label):
             later.append(label)
         elif label not in refused:
@@ -288,14 +314,19 @@ def pick(
 
 
 def _short(error: BaseException) -> str:
-    return " ".join(str(error).split())[:200]
+    """An error in one line, without the advice of which engine to use instead (the line says what runs)."""
+    text = " ".join(str(error).split()).split("; use engine=")[0]
+    return text if len(text) <= 240 else text[:239] + "…"
 
 
 __all__ = [
     "AUTO_MIN_IMAGES",
     "MAKING_SHARE",
+    "MAX_ROUNDS",
     "TIMING_BATCH",
     "TIMING_ROUNDS",
+    "TIMING_SECONDS",
+    "TIMING_SHARE",
     "ChoiceCache",
     "Measured",
     "choice_key",
