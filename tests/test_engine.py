@@ -268,15 +268,15 @@ def test_the_timing_interleaves_and_keeps_each_engines_fastest_call() -> None:
     assert rates == {"a": 4.0, "b": 4.0}  # 4 images in the fastest call: 1 s each
     with pytest.raises(ValueError, match=r"^rounds must be a positive integer, got 0$"):
         autotune.time_engines({}, torch.zeros(1), rounds=0)
-    # A fast engine is timed for more rounds, until its calls add up to 0.2 s: 50 ms a call, four rounds.
+    # A fast engine is timed for more rounds, until its calls add up to 0.2 s: 62.5 ms a call, four rounds.
     now = [0.0]
 
-    def fifty_ms() -> float:
-        now[0] += 0.05  # read twice a call: 50 ms between the two
+    def ticking() -> float:
+        now[0] += 0.0625  # read twice a call: 62.5 ms between the two
         return now[0]
 
     calls.clear()
-    autotune.time_engines({"a": lambda batch: calls.append("a")}, torch.zeros(1), clock=fifty_ms)
+    autotune.time_engines({"a": lambda batch: calls.append("a")}, torch.zeros(1), clock=ticking)
     assert len(calls) == 1 + 4
     assert autotune.TIMING_SECONDS == 0.2
 
