@@ -15,6 +15,7 @@ cache, and prints what it picked and why. Prints the machine first.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ import smm
 from benchmarks._timing import interleaved_median
 from smm.face.calibration import face_calibration
 from smm.inference.engines import EagerEngine, OnnxRuntimeEngine, describe_engine, make_engine
-from smm.inference.graphs import INT8_GATE, quantized_graph
+from smm.inference.graphs import INT8_GATE, quantized_graph, quantized_path
 from smm.inference.machine import cpu_supports_bf16, describe_machine
 
 
@@ -59,8 +60,17 @@ def main() -> None:
                 engines["onnxruntime int8"] = OnnxRuntimeEngine(model, cache=cache, int8=True, calibration=calibration)
                 print(f"int8 accepted, quantised and checked in {time.perf_counter() - start:.1f} s:")
                 print(f"  {engines['onnxruntime int8'].name}")
+                measured = engines["onnxruntime int8"].agreement
+                print(f"  measured: VA max {measured['VA_max']:.4f} / mean {measured['VA_mean']:.4f}")
             except ValueError as error:
                 print(f"int8 refused ({time.perf_counter() - start:.1f} s): {error}")
+                refusal = quantized_path(model, calibration, cache=cache).with_name("refused.json")
+                if refusal.is_file():
+                    measured = json.loads(refusal.read_text())
+                    print(
+                        f"  measured: AU {measured['AU']:.1%}, EXPR {measured['EXPR']:.1%}, VA max "
+                        f"{measured['VA_max']:.4f} / mean {measured['VA_mean']:.4f} on {measured['faces']} faces"
+                    )
                 if args.int8_speed:
                     engines["int8 (refused; speed only)"] = _refused_int8(model, calibration, cache)
             print(f"  the gate: {gate_words()}")

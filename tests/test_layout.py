@@ -361,3 +361,25 @@ def test_old_package_attributes_warn_and_still_work() -> None:
     smm.__dict__.pop("presets", None)
     with pytest.raises(AttributeError, match=r"module 'smm' has no attribute 'nothing'"):
         smm.nothing
+
+
+def test_no_package_file_is_ignored_by_git() -> None:
+    """A fresh clone has every module the tests import: no file of the package matches .gitignore (a
+    pattern like ``runs/`` once hid ``smm/runs/`` from every clone)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [str(path.relative_to(ROOT)) for path in sorted((ROOT / "smm").rglob("*")) if path.is_file()]
+    files = [name for name in files if "__pycache__" not in name]
+    done = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        cwd=ROOT,
+        input="\n".join(files),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert done.stdout.split() == []

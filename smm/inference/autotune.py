@@ -44,9 +44,11 @@ AUTO_MIN_IMAGES = 256
 #: Images per timed call, at most (the run's batch size when it is smaller).
 TIMING_BATCH = 16
 #: Timed calls of each candidate, interleaved, after one warm-up call each; the fastest counts. More rounds
-#: (up to MAX_ROUNDS) run until each candidate's timed calls add up to TIMING_SECONDS.
+#: (up to :data:`MAX_ROUNDS`) run until each candidate's timed calls add up to :data:`TIMING_SECONDS`.
 TIMING_ROUNDS = 2
+#: Seconds of timed calls each candidate gets before the timing stops (within :data:`MAX_ROUNDS`).
 TIMING_SECONDS = 0.2
+#: The most rounds of timed calls, however short each call is.
 MAX_ROUNDS = 25
 #: The engines are timed only when the timing costs at most this share of the run's own time.
 TIMING_SHARE = 0.1

@@ -16,7 +16,7 @@ Engines:
   or GPU has bf16 units, ONNX Runtime fp32 (CPU, with the ``export`` extra), and ONNX Runtime
   int8 where calibration faces are at hand and its gate accepts the model. An ONNX graph that
   is not cached yet is made only when the run is long enough to pay for making it
-  (:data:`MAKING_COST`). The choice is cached beside the exported graphs and reused without
+  (:data:`smm.inference.engines.MAKING_COST`). The choice is cached beside the exported graphs and reused without
   timing. Runs of fewer than :data:`~smm.inference.autotune.AUTO_MIN_IMAGES` images (or of an
   unknown number) are not timed: they run eager PyTorch at ``precision``, unless a choice is
   cached.
