@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import smm
-from smm.inference import autotune, engines, graphs
+from smm.inference import autotune, engines, graphs, runtime
 from smm.inference.engines import (
     Candidate,
     EagerEngine,
@@ -51,8 +51,17 @@ def faces(model: smm.SMMEmotionNet) -> torch.Tensor:
 
 
 def _fake_timing(monkeypatch: pytest.MonkeyPatch, rates: dict[str, float]) -> list[list[str]]:
-    """``time_engines`` replaced by ``rates`` (images per second by label); returns the labels it was asked to time."""
+    """``time_engines`` replaced by ``rates`` (images per second by label); returns the labels it was asked to time.
+
+    A table that names ``eager bf16`` is a machine with bf16 units, one that names only other engines a machine
+    without (an AVX2 CPU): the candidates, and ``"auto"``'s precision, follow the table, not the CPU that runs
+    the tests. An empty table leaves the machine as it is.
+    """
     asked: list[list[str]] = []
+    if rates:
+        units = "eager bf16" in rates
+        monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: units)
+        monkeypatch.setattr(runtime, "cpu_supports_bf16", lambda flags=None: units)
 
     def timed(built: dict[str, object], batch: torch.Tensor, **_: object) -> dict[str, float]:
         asked.append(list(built))
@@ -111,7 +120,6 @@ def test_auto_picks_the_fastest_and_caches_the_choice_by_model_and_machine(
     model: smm.SMMEmotionNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asked = _fake_timing(monkeypatch, {"eager fp32": 3.0, "eager bf16": 7.0, "onnxruntime fp32": 9.5})
-    monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: True)
     picked = make_engine(model, "auto", workload=HUGE, cache=tmp_path)
     assert isinstance(picked, OnnxRuntimeEngine)
     default = candidates(model)[0].label  # eager at this machine's own precision
@@ -170,6 +178,23 @@ def test_a_graph_is_made_only_for_a_run_that_pays_for_it(
     assert asked[1] == asked[0]  # the eager engines timed again ...
     assert asked[2] == ["onnxruntime fp32"]  # ... and the graph made for this run
     assert graphs.exported_path(model, cache=tmp_path).is_file()
+
+
+def test_without_bf16_units_auto_weighs_eager_fp32_against_onnx_runtime(
+    model: smm.SMMEmotionNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An AVX2-only CPU (the ratios measured on one): eager bf16 is not a candidate, so never timed."""
+    asked = _fake_timing(monkeypatch, {"eager fp32": 4.5, "onnxruntime fp32": 6.3})
+    picked = make_engine(model, "auto", workload=HUGE, cache=tmp_path)
+    assert asked == [["eager fp32"], ["onnxruntime fp32"]]
+    assert isinstance(picked, OnnxRuntimeEngine)
+    assert picked.auto == "auto: 6.3 img/s vs eager fp32 4.5"
+    # Where eager fp32 is the faster, it is kept at fp32 ("auto"'s precision on this machine).
+    asked = _fake_timing(monkeypatch, {"eager fp32": 6.3, "onnxruntime fp32": 4.5})
+    kept = make_engine(model, "auto", workload=HUGE, cache=tmp_path / "other")
+    assert isinstance(kept, EagerEngine)
+    assert kept.setup.name == "fp32"
+    assert kept.auto == "auto: 6.3 img/s vs onnxruntime fp32 4.5"
 
 
 def test_a_refused_engine_is_never_picked_and_says_why(
