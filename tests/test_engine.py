@@ -453,6 +453,33 @@ def test_int8_is_calibrated_on_half_the_faces_and_checked_on_the_other_half(
         graphs.quantized_graph(model, faces[:1], cache=cache)
 
 
+@pytest.mark.parametrize("saturates", [True, False], ids=["x86 without VNNI", "VNNI, AMX or not x86"])
+def test_int8_weights_keep_7_bits_where_8_bit_products_saturate(
+    model: smm.SMMEmotionNet, faces: torch.Tensor, cache: Path, monkeypatch: pytest.MonkeyPatch, saturates: bool
+) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    monkeypatch.setattr(graphs, "cpu_int8_saturates", lambda: saturates)
+    accept = {"AU": 0.0, "EXPR": 0.0, "VA": 1e9}
+    path = graphs.quantized_graph(model, faces, cache=cache, gate=accept)
+    graph = onnx.load(str(path)).graph
+    weights = [
+        numpy_helper.to_array(t)
+        for t in graph.initializer
+        if t.data_type == onnx.TensorProto.INT8 and t.name in {i for n in graph.node for i in n.input}
+        and any(n.op_type == "DequantizeLinear" and n.input[0] == t.name for n in graph.node)
+    ]  # fmt: skip
+    assert weights, "the graph has int8 weights"
+    largest = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
+    # Symmetric per-channel int8: each channel's largest weight is +-127 at 8 bits, +-63 or +-64 at 7.
+    assert largest <= 64 if saturates else largest == 127
+    assert json.loads((path.parent / "agreement.json").read_text())["weight_bits"] == (7 if saturates else 8)
+    # The two kinds of graph are kept apart in the cache: another CPU kind gets its own.
+    monkeypatch.setattr(graphs, "cpu_int8_saturates", lambda: not saturates)
+    assert graphs.quantized_path(model, faces, cache=cache, gate=accept) != path
+
+
 def _gated_model() -> smm.SMMEmotionNet:
     """A model whose int8 graph the gate accepts: decisions far from their thresholds, small VA."""
     torch.manual_seed(0)

@@ -132,3 +132,23 @@ def test_given_flags_decide_bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not cpu_supports_bf16(frozenset({"avx2", "avx512f"}))
     assert not cpu_supports_bf16(frozenset())  # whatever this machine has
     assert resolve_precision("auto", "cpu", flags=frozenset()) == "fp32"
+
+
+def test_int8_products_saturate_on_x86_cpus_without_vnni(monkeypatch: pytest.MonkeyPatch) -> None:
+    import smm.inference.machine
+    from smm.inference.machine import cpu_int8_saturates
+
+    # Flag lists as /proc/cpuinfo gives them (abridged): an AVX2-only EPYC, an AVX512 CPU without VNNI,
+    # CPUs with AVX512-VNNI, AVX-VNNI or AMX, and an ARM CPU (its "Features" line has no x86 flags).
+    x86 = {"fpu", "sse2", "avx", "avx2", "fma"}
+    assert cpu_int8_saturates(frozenset(x86))
+    assert cpu_int8_saturates(frozenset({*x86, "avx512f", "avx512bw"}))
+    assert not cpu_int8_saturates(frozenset({*x86, "avx512f", "avx512_vnni"}))
+    assert not cpu_int8_saturates(frozenset({*x86, "avx_vnni"}))
+    assert not cpu_int8_saturates(frozenset({*x86, "amx_int8", "amx_tile"}))
+    assert not cpu_int8_saturates(frozenset({"fp", "asimd", "asimddp", "sve"}))
+    assert not cpu_int8_saturates(frozenset())  # nothing known: no 7-bit weights
+    monkeypatch.setattr(smm.inference.machine, "cpu_flags", lambda: frozenset(x86))
+    assert cpu_int8_saturates()  # no flags given: the machine's
+    monkeypatch.setattr(smm.inference.machine, "cpu_flags", lambda: frozenset({*x86, "avx512_vnni"}))
+    assert not cpu_int8_saturates()

@@ -2,7 +2,7 @@
 
 Both kinds of graph are kept in a cache folder (default ``$SMM_EMOTIONNET_CACHE/onnx``), one
 folder per graph named by a digest of what made it (the model's fingerprint, input size,
-opset, torch version; for int8 also the calibration faces and the gate), written in a staging
+opset, torch version; for int8 also the calibration faces, the gate and the weights' bits), written in a staging
 folder and moved into place only when it passed its check, so a cached graph is always whole
 and checked.
 
@@ -10,7 +10,8 @@ and checked.
   :data:`TOLERANCE` of each output's scale).
 - :func:`quantized_graph`: int8 (ONNX Runtime static quantisation, QDQ, per channel),
   calibrated on half of a set of real aligned faces and checked on the other half
-  (:data:`INT8_GATE`): AU decisions, expressions and valence/arousal against the fp32 graph.
+  (:data:`INT8_GATE`): AU decisions, expressions and valence/arousal against the fp32 graph;
+  7-bit weights on x86 CPUs without VNNI, where 8-bit ones saturate.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from smm._atomic import atomic_write
+from smm.inference.machine import cpu_int8_saturates
 from smm.models.emotionnet import SMMEmotionNet
 from smm.models.fingerprint import model_fingerprint
 from smm.models.registry import cache_dir
@@ -123,7 +125,8 @@ def quantized_path(
     needed = {**INT8_GATE, **(gate or {})}
     source = _calibration(calibration, calibration_name)
     fp32 = exported_path(model, cache=cache)
-    key = hashlib.sha256(f"{fp32.parent.name}:int8:{source.name}:{sorted(needed.items())}:held-out".encode())
+    weights = ":7-bit" if cpu_int8_saturates() else ""  # a graph made for this CPU's int8 arithmetic
+    key = hashlib.sha256(f"{fp32.parent.name}:int8:{source.name}:{sorted(needed.items())}:held-out{weights}".encode())
     return fp32.parent.parent / key.hexdigest()[:24] / "model.onnx"
 
 
@@ -144,6 +147,11 @@ def quantized_graph(
     (``agreement.json``: the shares, the largest and mean absolute VA difference, the faces);
     a graph the gate refuses is not kept, but its refusal is (``refused.json``), so asking
     again says so at once.
+
+    Weights are int8 per output channel and activations uint8. On an x86 CPU without VNNI the
+    weights keep 7 bits (:func:`smm.inference.machine.cpu_int8_saturates`), and the cache keeps
+    such a graph apart from an 8-bit one: a cache shared by machines of both kinds gives each
+    the graph that was checked on its own arithmetic.
 
     Parameters
     ----------
@@ -182,6 +190,7 @@ def quantized_graph(
             f"int8 calibration needs at least 2 faces (half to calibrate, half to check), got {len(faces)}"
         )
     calibrate, check = faces[0::2], faces[1::2]
+    reduce_range = cpu_int8_saturates()  # 7-bit weights where 8-bit products would saturate
 
     class Faces(CalibrationDataReader):
         def __init__(self) -> None:
@@ -204,12 +213,19 @@ def quantized_graph(
                 per_channel=True,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
+                reduce_range=reduce_range,
             )
         finally:
             logging.disable(logging.NOTSET)
         measured = agreement_of(fp32, staging / "model.onnx", check)
         short = gate_failures(measured, needed)
-        record = {**measured, "faces": len(check), "calibration_faces": len(calibrate), "gate": needed}
+        record = {
+            **measured,
+            "faces": len(check),
+            "calibration_faces": len(calibrate),
+            "gate": needed,
+            "weight_bits": 7 if reduce_range else 8,
+        }
         if short:
             reason = (
                 f"the int8 graph falls short of fp32 on {len(check)} real faces it was not calibrated on: "
