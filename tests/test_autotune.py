@@ -15,6 +15,7 @@ from smm.inference import autotune
 from smm.inference.autotune import AUTO_MIN_IMAGES, ChoiceCache, Measured, choice_key, pick, time_engines
 
 BATCH = torch.zeros(4, 1)  # four "images"
+MAKING = {"onnxruntime fp32": 200.0, "onnxruntime int8": 300.0}  # images of the reference engine's time
 
 
 def test_a_measurement_is_worth_redoing_only_for_a_run_that_pays_for_an_unmade_graph() -> None:
@@ -61,7 +62,7 @@ def _clock(*durations: float) -> Callable[[], float]:
 
 def test_the_timing_runs_its_rounds_then_more_until_the_slowest_to_add_up_has_its_seconds() -> None:
     calls: list[str] = []
-    engines = {name: (lambda batch, name=name: calls.append(name)) for name in ("a", "b")}
+    engines = {name: (lambda batch, name=name: calls.append(name if batch is BATCH else "?")) for name in "ab"}
     # Calls of 1 s: the two rounds asked for are enough; 4 images in 1 s.
     assert time_engines(engines, BATCH, clock=_clock(1.0)) == {"a": 4.0, "b": 4.0}
     assert calls == ["a", "b"] + ["a", "b"] * 2
@@ -110,14 +111,17 @@ def test_the_cache_keeps_a_measurement_whole_and_trusts_only_its_own(tmp_path: P
     cache = ChoiceCache(tmp_path / "auto", log=said.append)
     assert cache.load("k" * 24, ["eager fp32"]) is None  # nothing stored: no line either
     measured = Measured("b", {"a": 1.0, "b": 2.5}, refused={"c": "why"}, unmade={"d": 30.0}, batch=8)
-    path = cache.store("k" * 24, measured, {"model": "f", "key": "not this", "chosen": "a", "batch": 99})
+    clashing = {"key": "not this", "chosen": "a", "rates": {}, "refused": {}, "unmade": {}, "batch": 99}
+    cache.store("k" * 24, Measured("a", {"a": 1.0}), {})
+    path = cache.store("k" * 24, measured, {"model": "f", "folder": Path("x"), **clashing})  # over the first
     assert path == tmp_path / "auto" / f"{'k' * 24}.json"
     text = path.read_text()
     assert text.endswith("}\n")
+    assert text.splitlines()[:3] == ["{", ' "batch": 8,', ' "chosen": "b",']  # one field a line, sorted
     record = json.loads(text)
     assert record == {
         "key": "k" * 24, "chosen": "b", "rates": {"a": 1.0, "b": 2.5}, "refused": {"c": "why"},
-        "unmade": {"d": 30.0}, "batch": 8, "model": "f",
+        "unmade": {"d": 30.0}, "batch": 8, "model": "f", "folder": "x",
     }  # fmt: skip
     assert cache.load("k" * 24, ["a", "b", "c", "d"]) == measured
     assert said == []
@@ -136,6 +140,9 @@ def test_the_cache_keeps_a_measurement_whole_and_trusts_only_its_own(tmp_path: P
         assert said[-1].startswith(f"note: the engine choice cached in {path} is ignored (")
         assert said[-1].endswith("); timing the engines again")
         assert reason in said[-1]
+    assert said[0] == f"note: the engine choice cached in {path} is ignored (it holds another measurement); " + (
+        "timing the engines again"
+    )
     assert len(said) == 5
     path.write_text("{broken")
     assert ChoiceCache(tmp_path / "auto").load("k" * 24, ["b"]) is None  # without a log: silent
@@ -150,7 +157,8 @@ class _Engine:
         self.label = label
 
     def __call__(self, batch: torch.Tensor) -> None:
-        return None
+        if batch is not BATCH:
+            raise AssertionError(f"{self.label} was given {batch!r}, not the run's batch")
 
 
 class _Run:
@@ -171,11 +179,12 @@ class _Run:
         self.timed: list[list[str]] = []
         self.said: list[str] = []
         self.choices = ChoiceCache(tmp_path / "auto", log=self.said.append)
-        ticks = iter(range(10**6))
+        ticks = iter(range(1000, 10**6))  # a clock that does not start at 0
         monkeypatch.setattr(autotune.time, "perf_counter", lambda: call * next(ticks))  # each call takes `call`
         monkeypatch.setattr(autotune, "time_engines", self._time)
 
     def _time(self, engines: dict[str, Any], batch: torch.Tensor, **_: object) -> dict[str, float]:
+        assert batch is BATCH
         self.timed.append(list(engines))
         return {label: self.rates[label] for label in engines}
 
@@ -185,12 +194,12 @@ class _Run:
         self.built.append(label)
         return _Engine(label)
 
-    def pick(self, labels: list[str], workload: int | None, making: float = 200.0) -> tuple[Any, str]:
+    def pick(self, labels: list[str], workload: int | None) -> tuple[Any, str]:
         return pick(
             labels,
             self.build,
             ready=lambda label: label in self.ready,
-            making=lambda label: making,
+            making=MAKING.__getitem__,
             reference="eager fp32",
             batch=BATCH,
             workload=workload,
@@ -286,15 +295,15 @@ def test_pick_does_not_time_small_unknown_or_short_runs(monkeypatch: pytest.Monk
     engine, why = run.pick(labels, AUTO_MIN_IMAGES)
     assert engine.label == "eager fp32"
     assert run.timed == [labels]
-    # The boundary is a tenth: with calls of 1 s for 4 images, timing one engine (3 calls) costs 3 s, a tenth
-    # of a run of 120 images (30 s); a run of 119 is not timed. (The minimum size is set aside here.)
-    run = _Run(monkeypatch, tmp_path / "slow", {"eager fp32": 4.0}, call=1.0)
+    # The boundary is a tenth: with calls of 2 s for 4 images, timing one engine (3 calls) costs 6 s, a tenth
+    # of a run of 120 images (60 s); a run of 119 is not timed. (The minimum size is set aside here.)
+    run = _Run(monkeypatch, tmp_path / "slow", {"eager fp32": 4.0}, call=2.0)
     monkeypatch.setattr(autotune, "AUTO_MIN_IMAGES", 1)
     assert run.pick(["eager fp32"], 120)[1] == "auto: 4.0 img/s"
-    run = _Run(monkeypatch, tmp_path / "slower", {"eager fp32": 4.0}, call=1.0)
+    run = _Run(monkeypatch, tmp_path / "slower", {"eager fp32": 4.0}, call=2.0)
     engine, why = run.pick(["eager fp32"], 119)
     assert why == (
-        "auto: 119 image(s), about 30 s here, too few to time the engines (about 3 s, more than 10% of the run)"
+        "auto: 119 image(s), about 60 s here, too few to time the engines (about 6 s, more than 10% of the run)"
     )
     assert run.timed == []
 
@@ -320,6 +329,7 @@ def test_pick_survives_a_cached_choice_it_cannot_build_and_a_cache_it_cannot_wri
     assert engine.label == "onnxruntime fp32"
     assert run.said[-1].startswith("note: the engine choice could not be cached (")
     assert run.said[-1].endswith("); the next run times the engines again")
+    assert str(blocked) in run.said[-1]  # the error itself
 
 
 def test_an_error_is_cut_to_one_line_without_its_advice() -> None:
