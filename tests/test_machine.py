@@ -59,6 +59,8 @@ def test_flags_and_model_come_from_cpuinfo_as_x86_and_arm_write_it(
 ) -> None:
     assert machine.cpu_flags() == frozenset({"fpu", "sse2", "avx2", "fma"})  # the first processor's line
     assert machine.cpu_model() == "AMD EPYC 7B13"  # stripped
+    cpuinfo.text = "model name\t: Common KVM processor: QEMU: 2 cores\nflags\t: sse2\n"
+    assert machine.cpu_model() == "Common KVM processor: QEMU: 2 cores"  # a name may hold colons
     cpuinfo.text = ARM
     machine.cpu_flags.cache_clear()
     assert machine.cpu_flags() == frozenset({"fp", "asimd", "asimddp", "sve"})
