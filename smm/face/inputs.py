@@ -55,6 +55,8 @@ def plan_inputs(inputs: Sequence[str | os.PathLike[str]], *, abaw: bool = False)
 def sort_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
     """The photos and the videos of ``inputs``: files by suffix, each folder's photos sorted by name.
 
+    A folder's photos are its files with a photo's suffix (not its subfolders, which are not read).
+
     Returns
     -------
     (list of Path, list of Path)
@@ -72,7 +74,7 @@ def sort_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], l
     for given in inputs:
         path = Path(given)
         if path.is_dir():
-            photos += sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+            photos += sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
         elif path.suffix.lower() in VIDEO_SUFFIXES:
             videos.append(path)
         elif path.suffix.lower() in PHOTO_SUFFIXES:
