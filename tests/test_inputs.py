@@ -76,6 +76,8 @@ def test_inputs_that_would_write_the_same_file_are_refused_naming_both(tmp_path:
     check_output_names([Path("images.mp4")], False, abaw=False)
     with pytest.raises(ValueError, match=rf"^inputs: images\.mp4 and the photos would both write {PHOTOS_CSV};"):
         check_output_names([Path("images.mp4")], True, abaw=False)
+    with pytest.raises(ValueError, match=rf"would both write {PHOTOS_CSV};"):
+        check_output_names([Path("images.mp4")], True, abaw=True)  # the CSV is written with the challenge files
     assert PHOTOS_CSV == "images.csv"
     check_output_names([Path("a.mp4"), Path("b.mp4")], True, abaw=True)  # distinct names pass
 
