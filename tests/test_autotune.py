@@ -306,6 +306,14 @@ def test_pick_does_not_time_small_unknown_or_short_runs(monkeypatch: pytest.Monk
         "auto: 119 image(s), about 60 s here, too few to time the engines (about 6 s, more than 10% of the run)"
     )
     assert run.timed == []
+    # Under a second, the line keeps a decimal (whole seconds would say "about 0 s, more than 10%").
+    run = _Run(monkeypatch, tmp_path / "fast", {"eager fp32": 4.0}, call=0.1)
+    assert run.pick(["eager fp32"], 4)[1] == (
+        "auto: 4 image(s), about 0.1 s here, too few to time the engines (about 0.3 s, more than 10% of the run)"
+    )
+    assert autotune._seconds(0.96) == "1.0 s"
+    assert autotune._seconds(1.0) == "1 s"
+    assert autotune._seconds(0.04) == "0.0 s"
 
 
 def test_pick_survives_a_cached_choice_it_cannot_build_and_a_cache_it_cannot_write(

@@ -96,7 +96,8 @@ class Measured:
             text += " vs " + ", ".join(f"{label} {rate:.1f}" for rate, label in reversed(others))
         refused = [f"{label} refused: {reason}" for label, reason in self.refused.items()]
         unmade = [
-            f"{label} not made (about {seconds:.0f} s, more than {MAKING_SHARE:.0%} of this run; a longer run makes it)"
+            f"{label} not made (about {_seconds(seconds)}, more than {MAKING_SHARE:.0%} of this run; "
+            "a longer run makes it)"
             for label, seconds in self.unmade.items()
         ]
         return "; ".join([text, *refused, *unmade])
@@ -289,8 +290,8 @@ def pick(
     run, timing = workload * call / len(batch), len(first) * (1 + TIMING_ROUNDS) * call
     if timing > TIMING_SHARE * run:
         why = (
-            f"auto: {workload} image(s), about {run:.0f} s here, too few to time the engines (about {timing:.0f} s, "
-            f"more than {TIMING_SHARE:.0%} of the run)"
+            f"auto: {workload} image(s), about {_seconds(run)} here, too few to time the engines "
+            f"(about {_seconds(timing)}, more than {TIMING_SHARE:.0%} of the run)"
         )
         return engines[labels[0]], why
     rates = time_engines({label: engines[label] for label in first}, batch)
@@ -313,6 +314,11 @@ def pick(
     except OSError as error:
         say(f"note: the engine choice could not be cached ({_short(error)}); the next run times the engines again")
     return engines[chosen], f"auto: {result.describe()}"
+
+
+def _seconds(seconds: float) -> str:
+    """``25 s``, and ``0.4 s`` under a second (where whole seconds would read 0)."""
+    return f"{seconds:.1f} s" if seconds < 1 else f"{seconds:.0f} s"
 
 
 def _short(error: BaseException) -> str:
