@@ -109,6 +109,23 @@ def test_the_candidates_follow_the_device_the_precision_and_the_calibration(
     monkeypatch.setattr(engines, "_onnxruntime_installed", lambda: True)
     assert labels(candidates(heads, calibration=object())) == ["eager fp32"]  # ONNX Runtime runs whole models
     assert Candidate("onnxruntime-int8", "int8").label == "onnxruntime int8"
+    assert candidates(heads)[0] == Candidate("eager", "fp32")
+    assert candidates(model, calibration=object())[-1] == Candidate("onnxruntime-int8", "int8")
+    # fp32 is native everywhere: with the default at bf16 on a machine said to lack bf16 units, fp32 stays.
+    monkeypatch.setattr(engines, "precision_setup", lambda precision, device: _Named("bf16"))
+    assert labels(candidates(model)) == ["eager bf16", "eager fp32", "onnxruntime fp32"]
+
+
+def test_bf16_units_are_the_cpus_flags_or_the_gpus_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    has = engines._has_units
+    for units in (True, False):
+        monkeypatch.setattr(engines, "cpu_supports_bf16", lambda units=units: units)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, units=units, **k: not units)
+        assert has("bf16", torch.device("cpu")) is units
+        assert has("bf16", torch.device("cuda")) is (not units)  # the GPU's own answer, not the CPU's
+        assert has("bf16", torch.device("meta")) is False  # neither
+        for device in ("cpu", "cuda", "meta"):
+            assert has("fp32", torch.device(device)) is True
 
 
 class _Named:
@@ -309,6 +326,10 @@ def test_the_timing_interleaves_and_keeps_each_engines_fastest_call() -> None:
 def test_a_built_engine_passes_through_and_refuses_a_precision_beside_it(model: smm.SMMEmotionNet) -> None:
     eager = EagerEngine(model, "fp32")
     assert make_engine(model, eager) is eager
+    assert describe_engine(eager) == eager.name == f"eager ({eager.setup})"  # asked by name: no reason given
+    eager.auto = "auto: 3.5 img/s"
+    assert describe_engine(eager) == f"{eager.name} (auto: 3.5 img/s)"
+    eager = EagerEngine(model, "fp32")
     with pytest.raises(ValueError, match=r"^precision='bf16' goes with an engine name; the engine given runs at"):
         make_engine(model, eager, precision="bf16")
     with pytest.raises(ValueError, match=r"engine 'onnxruntime-int8' needs real aligned faces to calibrate on"):
