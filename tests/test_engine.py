@@ -116,6 +116,46 @@ def test_the_candidates_follow_the_device_the_precision_and_the_calibration(
     assert labels(candidates(model)) == ["eager bf16", "eager fp32", "onnxruntime fp32"]
 
 
+def test_what_each_candidate_costs_to_make_follows_the_cache(model: smm.SMMEmotionNet, tmp_path: Path) -> None:
+    """Eager costs nothing; a graph already in the cache (or refused there) is not made again; int8 needs the export."""
+    faces = torch.zeros(2, 3, 64, 64)
+    onnx, int8 = Candidate("onnxruntime", "fp32"), Candidate("onnxruntime-int8", "int8")
+    assert engines._graph_made(model, Candidate("eager", "fp32"), None, tmp_path)
+    assert not engines._graph_made(model, onnx, None, tmp_path)
+    assert not engines._graph_made(model, int8, faces, tmp_path)
+    assert not engines._graph_made(model, int8, None, tmp_path)  # no faces: no int8 graph to find
+    export, quantise = engines.MAKING_COST["onnxruntime"], engines.MAKING_COST["onnxruntime-int8"]
+    assert engines._making_cost(model, onnx, tmp_path) == export
+    assert engines._making_cost(model, int8, tmp_path) == export + quantise
+    exported = graphs.exported_path(model, cache=tmp_path)
+    exported.parent.mkdir(parents=True)
+    exported.touch()
+    assert engines._graph_made(model, onnx, None, tmp_path)
+    assert not engines._graph_made(model, int8, faces, tmp_path)  # the fp32 graph is not the int8 one
+    assert engines._making_cost(model, onnx, tmp_path) == 0.0
+    assert engines._making_cost(model, int8, tmp_path) == quantise
+    quantized = graphs.quantized_path(model, faces, cache=tmp_path)
+    quantized.parent.mkdir(parents=True)
+    (quantized.parent / "refused.json").write_text("{}")
+    assert engines._graph_made(model, int8, faces, tmp_path)  # refused once: known without quantising again
+    (quantized.parent / "refused.json").unlink()
+    quantized.touch()
+    assert engines._graph_made(model, int8, faces, tmp_path)
+    assert not engines._graph_made(model, int8, torch.ones(2, 3, 64, 64), tmp_path)  # other faces, other graph
+
+
+def test_the_words_for_an_agreement_and_for_an_engine_of_ones_own() -> None:
+    agreement = {"AU": 0.99, "EXPR": 0.98, "faces": 50, "VA_max": 0.0684}
+    assert engines.describe_agreement(agreement) == (
+        "agrees with fp32 on 99.0% of AU decisions and 98.0% of expressions of 50 real faces, VA within 0.068"
+    )
+
+    class Mine:  # a user's engine: a name and a call, nothing of ours
+        name = "tensorrt fp16"
+
+    assert describe_engine(Mine()) == "tensorrt fp16"  # type: ignore[arg-type]
+
+
 def test_bf16_units_are_the_cpus_flags_or_the_gpus_word(monkeypatch: pytest.MonkeyPatch) -> None:
     has = engines._has_units
     for units in (True, False):

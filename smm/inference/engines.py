@@ -214,17 +214,17 @@ def candidates(
     extra, a CPU and a backbone.
     """
     device = next(model.parameters()).device
-    asked = precision.name if isinstance(precision, Precision) else precision
+    auto = isinstance(precision, str) and precision == "auto"  # a resolved Precision is never "auto"
     default = precision_setup(precision, device).name
     found = [Candidate("eager", default)]
-    if asked == "auto":
+    if auto:
         found += [
             Candidate("eager", other) for other in ("fp32", "bf16") if other != default and _has_units(other, device)
         ]
     onnx = device.type == "cpu" and model.backbone is not None and _onnxruntime_installed()
-    if onnx and (asked == "auto" or default == "fp32"):
+    if onnx and (auto or default == "fp32"):
         found.append(Candidate("onnxruntime", "fp32"))
-        if asked == "auto" and calibration is not None:
+        if auto and calibration is not None:
             found.append(Candidate("onnxruntime-int8", "int8"))
     return found
 
