@@ -214,7 +214,7 @@ def candidates(
     extra, a CPU and a backbone.
     """
     device = next(model.parameters()).device
-    auto = isinstance(precision, str) and precision == "auto"  # a resolved Precision is never "auto"
+    auto = precision == "auto"  # a resolved Precision is never "auto"
     default = precision_setup(precision, device).name
     found = [Candidate("eager", default)]
     if auto:
