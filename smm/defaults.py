@@ -30,9 +30,10 @@ DEFAULT_PRECISION = PRECISIONS[-1]
 #: else ``~/.cache/smm-emotionnet``.
 CACHE_ENV = "SMM_EMOTIONNET_CACHE"
 
-#: Raw inputs by file suffix (lower case): what ``predict --input`` reads as a video or a photo.
+#: Raw inputs by file suffix (lower case): what ``predict --input`` reads as a video or a photo. An animated
+#: GIF (or WebP, PNG) is a photo: its first frame, in the CLI as in :func:`smm.predict_images`.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 __all__ = [
     "CACHE_ENV",

@@ -159,7 +159,11 @@ def test_predict_images(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCN
     Image.new("RGB", (120, 90)).save(tmp_path / "empty.png")
     two = _variants()["two"]
     result = predict_images(
-        model, [tmp_path / "face.png", tmp_path / "empty.png", two], detector=detector, precision="fp32"
+        model,
+        [tmp_path / "face.png", tmp_path / "empty.png", two],
+        detector=detector,
+        precision="fp32",
+        detect_size=None,
     )
     assert result.observed.tolist() == [True, False, True, True]  # every face by default
     assert result.face_id.tolist() == [0, -1, 0, 1]  # by size within a photo
@@ -185,11 +189,11 @@ def test_predict_images(tmp_path: Path, model: smm.SMMEmotionNet, detector: MTCN
         au, expr, va = _expected(model, two, two_faces.landmarks[face])
         torch.testing.assert_close(result.au_prob[row], au, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(result.va[row], va, atol=1e-5, rtol=1e-5)
-    largest = predict_images(model, [two], detector=detector, faces="largest", precision="fp32")
+    largest = predict_images(model, [two], detector=detector, faces="largest", precision="fp32", detect_size=None)
     assert largest.face_id.tolist() == [0]
     torch.testing.assert_close(largest.au_prob[0], result.au_prob[2])
     with pytest.warns(DeprecationWarning, match=r'all_faces=...\) is deprecated .* use faces="all" or faces="largest"'):
-        old = predict_images(model, [two], detector=detector, all_faces=False, precision="fp32")
+        old = predict_images(model, [two], detector=detector, all_faces=False, precision="fp32", detect_size=None)
     torch.testing.assert_close(old.au_prob, largest.au_prob)
     with pytest.raises(FileNotFoundError, match=r"missing\.jpg does not exist"):
         predict_images(model, [tmp_path / "missing.jpg"], detector=detector)

@@ -20,6 +20,7 @@ from PIL import Image
 
 import smm
 from smm.face import TEMPLATE_112, Faces, predict_images, predict_video, video_features
+from smm.face.orientation import Orientation
 from tests.media import write_video
 from tests.oracles import model_on_crop
 
@@ -322,8 +323,32 @@ def test_detection_options_reach_the_follower(clip: tuple[Path, list[np.ndarray]
         predict_video(model, path, detector=Scripted(PLACES), faces="both")  # type: ignore[arg-type]
 
 
+class Bars:
+    """Stands in for :func:`smm.inference.progress.progress_bar`: records each bar's making, updates and closing."""
+
+    def __init__(self) -> None:
+        self.made: list[dict[str, object]] = []
+        self.updates: list[list[int]] = []
+        self.closed: list[bool] = []
+
+    def __call__(self, shown: bool, *, total: int | None, desc: str, unit: str) -> Bars:
+        self.made.append({"shown": shown, "total": total, "desc": desc, "unit": unit})
+        self.updates.append([])
+        self.closed.append(False)
+        return self
+
+    def update(self, count: int = 1) -> None:
+        self.updates[-1].append(count)
+
+    def close(self) -> None:
+        self.closed[-1] = True
+
+
 def test_video_options_reach_the_model(
-    clip: tuple[Path, list[np.ndarray]], model: smm.SMMEmotionNet, capsys: pytest.CaptureFixture[str]
+    clip: tuple[Path, list[np.ndarray]],
+    model: smm.SMMEmotionNet,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path, frames = clip
     engine = Recording(model)
@@ -334,16 +359,23 @@ def test_video_options_reach_the_model(
     run = lambda precision: predict_video(model, path, detector=Scripted(PLACES), precision=precision)  # noqa: E731
     assert _backbone_dtypes(model, lambda: run("bf16")) == {torch.bfloat16}
     assert _backbone_dtypes(model, lambda: run("fp32")) == {torch.float32}  # the default engine: the model itself
-    assert capsys.readouterr().err == ""  # quiet by default
+    assert capsys.readouterr().err == ""  # quiet by default where nobody watches (pytest's stderr is no terminal)
+    bars = Bars()
+    monkeypatch.setattr(smm.face.pipeline, "progress_bar", bars)
     predict_video(model, path, detector=Scripted(PLACES), precision="fp32", progress=True)
-    err = capsys.readouterr().err  # a line per chunk of frames (this file does not say how many), then the rate
-    assert err.startswith("\rclip.mkv: 4 frames\rclip.mkv: 8 frames\rclip.mkv: 12 frames\rclip.mkv: 12 frames in ")
-    seconds, rate = re.fullmatch(r".*in (\d+\.\d) s \((\d+\.\d) frames/s\)\n", err, re.DOTALL).groups()  # type: ignore[union-attr]
+    err = capsys.readouterr().err  # the bar (recorded here), then the rate
+    assert bars.made == [{"shown": True, "total": None, "desc": "clip.mkv", "unit": "frame"}]  # mkv: no count
+    assert bars.updates == [[4, 4, 4]] and bars.closed == [True]  # a chunk of frames at a time
+    seconds, rate = re.fullmatch(r"clip\.mkv: 12 frames in (\d+\.\d) s \((\d+\.\d) frames/s\)\n", err).groups()  # type: ignore[union-attr]
     low, high = float(seconds) - 0.05, float(seconds) + 0.05  # the seconds, before rounding to one decimal
     assert 12 / high - 0.05 <= float(rate) <= (12 / low if low > 0 else float("inf")) + 0.05
     mp4 = write_video(path.with_suffix(".mp4"), frames[:6], FPS)  # an mp4 says how many frames it holds
     predict_video(model, mp4, detector=Scripted(PLACES), precision="fp32", progress=True)
-    assert capsys.readouterr().err.startswith("\rclip.mp4: 4/6 frames\rclip.mp4: 6/6 frames\rclip.mp4: 6 frames in ")
+    assert bars.made[1] == {"shown": True, "total": 6, "desc": "clip.mp4", "unit": "frame"}
+    assert bars.updates[1] == [4, 2] and bars.closed[1]
+    assert capsys.readouterr().err.startswith("clip.mp4: 6 frames in ")
+    predict_video(model, mp4, detector=Scripted(PLACES), precision="fp32", progress=False)
+    assert bars.made[2]["shown"] is False and capsys.readouterr().err == ""
 
 
 def test_video_decisions_follow_threshold_clamp_and_smoothing(
@@ -444,7 +476,10 @@ def test_a_video_without_frames_or_faces(
 
     @contextmanager
     def no_frames(video: Path, ahead: int = 0) -> Iterator[tuple[Iterator[tuple[float, np.ndarray]], int]]:
-        yield iter([]), 0  # a stream that decodes to nothing
+        class Nothing(list):  # a stream that decodes to nothing, upright, in full
+            orientation, shortfall = Orientation(), ""
+
+        yield Nothing(), 0
 
     monkeypatch.setattr(smm.face.pipeline, "open_video", no_frames)
     nothing = video_features(model, path, detector=Scripted(PLACES), precision="fp32")

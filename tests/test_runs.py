@@ -140,7 +140,7 @@ def test_the_reports_say_what_was_done_by_value(
     report = predict_inputs(model, inputs, tmp_path / "out", engine="eager", log=said.append)
     assert isinstance(report, RunReport)
     assert report.written == [tmp_path / "out" / "clip0.csv", tmp_path / "out" / "images.csv"]
-    assert report.failed == [f"{tmp_path / 'in' / 'broken.mp4'}: {tmp_path / 'in' / 'broken.mp4'}: cannot be read as a "
+    assert report.failed == [f"{tmp_path / 'in' / 'broken.mp4'}: cannot be read as a "
                              "video (Invalid data found when processing input)"]  # fmt: skip
     assert report.skipped == 0
     assert report.state == tmp_path / "out" / ".smm-run"

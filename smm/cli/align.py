@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for result in videos:
         if result.done is None:
-            common.err(f"skipped {result.video}: {result.error}")
+            # The library's errors name the video already; say it once.
+            named = result.error if str(result.video) in result.error else f"{result.video}: {result.error}"
+            common.err(f"skipped {named}")
             failed += 1
         elif not args.quiet:
             done = result.done

@@ -3,7 +3,8 @@
 Each command is a module of :mod:`smm.cli` with ``add_parser`` (its options) and ``run`` (a
 call of the library, and the lines it says). Exit status: 0 done; 1 done, but some inputs
 failed (each reported in one line) or the checked submission has errors; 2 the command could
-not run (one line says why; nothing is written).
+not run (one line says why; nothing is written); 130 interrupted (Ctrl-C): one line says how
+many inputs are complete, nothing is half-written, and the same command again continues.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from collections.abc import Sequence
 
 from smm._version import __version__
 from smm.cli import align, check, common, convert, info, predict, train
+
+#: The exit status after Ctrl-C (SIGINT), as shells give it: 128 + 2.
+INTERRUPTED = 130
 
 #: The commands, in the order ``--help`` lists them.
 COMMANDS = (predict, align, check, train, convert, info)
@@ -37,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = args.run(args)
+    except KeyboardInterrupt as interrupt:
+        # A run says how far it got (smm.runs.RunInterrupted); anything else stopped before or between runs.
+        common.err(str(interrupt) if str(interrupt).startswith("interrupted") else "interrupted")
+        return INTERRUPTED
     except (FileNotFoundError, ValueError, OSError, ImportError) as error:
         message = " ".join(str(error).split())
         common.err(f"smm-emotionnet {args.command}: error: {message}")

@@ -24,13 +24,22 @@ TRACKS = ("au", "expr", "va", "mtl")
 def add_parser(commands: argparse._SubParsersAction) -> None:
     predict = commands.add_parser(
         "predict",
-        help="write ABAW prediction files for folders of video frames or the official test lists",
+        help="predict every face of photos and videos (--input), or write ABAW prediction files for frame folders",
         description=(
-            "Predict every frame of each video and write ABAW3 prediction files: AU/, EXPR/, VA/<video>.txt with "
-            "one line per video frame (frames without an image repeat the previous frame's prediction, as the "
-            "published tester did) and the multi-task file. Give video folders with --frames, or the official "
-            "test lists with --frames-root."
+            "Predict action units, expressions and valence/arousal for every face of your photos and videos: "
+            "--input takes photos, videos and folders of photos and writes OUT/<video>.csv per video and "
+            "OUT/images.csv for the photos, one row per frame (or photo) and face. For the ABAW challenge, "
+            "--frames (folders of cropped-aligned frames) or --frames-root with the official test lists write "
+            "AU/, EXPR/, VA/<video>.txt and the multi-task file."
         ),
+    )
+    predict.add_argument(
+        "--input",
+        nargs="+",
+        type=Path,
+        help="photos, videos and folders of photos: faces are detected, tracked and aligned (needs the face extra); "
+        "photos and videos are read upright as a viewer shows them (EXIF orientation, display rotation). Writes "
+        "OUT/<video>.csv per video and OUT/images.csv, one row per frame or photo and face",
     )
     predict.add_argument(
         "--checkpoint",
@@ -39,13 +48,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="model.safetensors (config.json beside it) or a published-code .ckpt",
     )
     predict.add_argument("--out", required=True, type=Path, help="output (submission) folder")
-    predict.add_argument(
-        "--input",
-        nargs="+",
-        type=Path,
-        help="raw photos, videos or folders of photos: faces are detected and aligned (needs the face extra); "
-        "writes OUT/<video>.csv per video and OUT/images.csv, one row per frame or photo",
-    )
     predict.add_argument(
         "--abaw",
         action="store_true",
@@ -63,8 +65,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--detect-size",
         type=common.size_or_full,
         default=DETECT_SIZE,
-        help="with --input videos, full detection on frames scaled to this shorter side, landmarks refined at full "
-        f"resolution (default: {DETECT_SIZE}; 'full' for none). Faces smaller than 20 px at that scale are not found",
+        help="with --input, full detection on photos and frames scaled to this shorter side, landmarks refined at "
+        f"full resolution (default: {DETECT_SIZE}; 'full' for none). Faces smaller than 20 px at that scale are not "
+        "found",
     )
     predict.add_argument(
         "--faces",

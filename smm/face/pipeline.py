@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,9 @@ from PIL import Image
 from smm._compat import warn_renamed
 from smm.defaults import DEFAULT_ENGINE, DEFAULT_FACES, DEFAULT_PRECISION, DETECT_EVERY, DETECT_SIZE
 from smm.face.calibration import face_calibration
-from smm.face.detector import FaceDetector, Faces, MTCNNDetector
+from smm.face.detector import FaceDetector, Faces, MTCNNDetector, detect_scaled
+from smm.face.orientation import Orientation
+from smm.face.photos import load_photo
 from smm.face.sides import side_rows
 from smm.face.video import (
     ALIGNED_SIZE,
@@ -41,14 +44,17 @@ from smm.face.video import (
     FaceChoice,
     FaceFollower,
     FaceRows,
+    PartialVideoWarning,
     aligned_crops,
+    check_detect_size,
     check_faces,
     frame_chunks,
     open_video,
 )
 from smm.inference.core import Alpha, image_features, predictions
-from smm.inference.engines import Engine, make_engine
+from smm.inference.engines import Engine, describe_engine, make_engine
 from smm.inference.preprocess import Preprocess
+from smm.inference.progress import engine_line, progress_bar, show_progress
 from smm.inference.results import FramePredictions, LabelNames
 from smm.inference.runtime import Precision
 from smm.models.emotionnet import SMMEmotionNet
@@ -59,10 +65,19 @@ def _detector(detector: FaceDetector | None, device: torch.device) -> FaceDetect
 
 
 def _engine(
-    model: SMMEmotionNet, engine: str | Engine, precision: Precision | str, workload: int | None, batch_size: int
+    model: SMMEmotionNet,
+    engine: str | Engine,
+    precision: Precision | str,
+    workload: int | None,
+    batch_size: int,
+    shown: bool = False,
 ) -> Engine:
-    """The engine of one call (:func:`smm.inference.engines.make_engine`); real aligned faces for int8 at hand."""
-    return make_engine(
+    """The engine of one call (:func:`smm.inference.engines.make_engine`); real aligned faces for int8 at hand.
+
+    With the progress bar on, a choice that took more than a moment is said in one line, as the CLI says it.
+    """
+    began = time.perf_counter()
+    run = make_engine(
         model,
         engine,
         precision=precision,
@@ -70,6 +85,9 @@ def _engine(
         workload=workload,
         batch_size=batch_size,
     )
+    if shown and isinstance(engine, str):
+        engine_line(time.perf_counter() - began, lambda: describe_engine(run))
+    return run
 
 
 def predict_images(
@@ -85,14 +103,23 @@ def predict_images(
     errors: str = "raise",
     all_faces: bool | None = None,
     engine: str | Engine = DEFAULT_ENGINE,
+    detect_size: int | None = DETECT_SIZE,
+    progress: bool | None = None,
 ) -> FramePredictions:
-    """Detect, align and predict the faces of each photo.
+    """Detect, align and predict the faces of each photo, upright as a person sees it.
+
+    Photos are read one at a time as the model needs them (a folder of large photos takes
+    the memory of one photo, not of the folder), turned upright by their EXIF orientation
+    and converted to 8-bit RGB (:func:`smm.face.photos.load_photo`); full detection runs on a
+    copy scaled to ``detect_size``, and the landmarks are refined at full resolution.
 
     Parameters
     ----------
     model : SMMEmotionNet
         Used in eval mode on its own device.
     images : sequence of path-like, PIL images or (H, W, 3) uint8 RGB arrays
+        Any image Pillow reads (an animated GIF, WebP or PNG is its first frame). Boxes and
+        landmarks are in the pixels of the upright photo (after its EXIF orientation).
     detector : FaceDetector, optional
         Default :class:`~smm.face.MTCNNDetector` on the model's device.
     faces : {"all", "largest"}, default "all"
@@ -113,6 +140,14 @@ def predict_images(
         What runs the model (:mod:`smm.inference.engines`): ``"auto"`` picks the fastest accepted
         engine of this machine where the run is large enough to time them (int8 included,
         calibrated on scikit-image's real faces), else eager PyTorch at ``precision``.
+    detect_size : int or None, default 480
+        Full detection on each photo scaled so that its shorter side is this many pixels (never
+        up), the landmarks then refined at full resolution; faces smaller than about 20 px at
+        that scale are not found (for group photos with small faces, a larger size or ``None``,
+        full resolution, at a cost growing with the square of the size).
+    progress : bool or None, default None
+        A progress bar over the photos on stderr; ``None``: where a person is watching (a
+        terminal or a notebook, :func:`smm.inference.progress.watched`).
 
     Returns
     -------
@@ -126,46 +161,47 @@ def predict_images(
         warn_renamed("predict_images(all_faces=...)", 'faces="all" or faces="largest"')
         faces = "all" if all_faces else "largest"
     faces = check_faces(faces)
+    check_detect_size(detect_size)
     if errors not in ("raise", "report"):
         raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
     device = next(model.parameters()).device
     detect = _detector(detector, device)
-    run = _engine(model, engine, precision, len(images), batch_size)
+    shown = show_progress(progress)
+    run = _engine(model, engine, precision, len(images), batch_size, shown)
     transform = Preprocess(model.data_config)
     sources: list[str] = []
     found_faces: list[Faces] = []
     reasons: list[str] = []
+    bar = progress_bar(shown, total=len(images), desc="photos", unit="photo")
 
-    def inputs() -> Iterator[torch.Tensor]:  # detection runs a chunk ahead of the model, lazily
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            arrays: list[np.ndarray | None] = []
-            for item in chunk:
-                try:
-                    arrays.append(_load(item))
-                except (OSError, ValueError) as error:
-                    if errors == "raise":
-                        raise
-                    arrays.append(None)
-                    reasons.append(" ".join(str(error).split()))
-                    continue
-                reasons.append("")
-            readable = [a for a in arrays if a is not None]
-            detected = iter(detect.detect(readable))
-            for k, (item, array) in enumerate(zip(chunk, arrays, strict=True)):
-                found = Faces.none() if array is None else next(detected)
-                order = np.argsort(-found.areas, kind="stable")
-                chosen = found.take(order if faces == "all" else order[:1])
-                sources.extend([str(item) if isinstance(item, (str, os.PathLike)) else ""] * max(1, len(chosen)))
-                found_faces.append(chosen)
-                position = start + k
-                if array is not None and not len(chosen):
-                    reasons[position] = _no_face_reason(detect, array)
-                if len(chosen):
-                    crops = aligned_crops(array[None], chosen.landmarks, np.zeros(len(chosen), np.int64))
-                    yield from (transform(crop) for crop in crops)
+    def inputs() -> Iterator[torch.Tensor]:  # each photo decoded when the model needs its faces, then let go
+        for item in images:
+            name = str(item) if isinstance(item, (str, os.PathLike)) else ""
+            try:
+                array = load_photo(item)
+            except (OSError, ValueError) as error:
+                if errors == "raise":
+                    raise
+                reasons.append(" ".join(str(error).split()))
+                found_faces.append(Faces.none())
+                sources.append(name)
+                bar.update(1)
+                continue
+            found = detect_scaled(detect, [array], detect_size)[0]
+            order = np.argsort(-found.areas, kind="stable")
+            chosen = found.take(order if faces == "all" else order[:1])
+            sources.extend([name] * max(1, len(chosen)))
+            found_faces.append(chosen)
+            reasons.append("" if len(chosen) else _no_face_reason(detect, array))
+            crops = aligned_crops(array[None], chosen.landmarks, np.zeros(len(chosen), np.int64)) if len(chosen) else []
+            del array
+            bar.update(1)
+            yield from (transform(crop) for crop in crops)
 
-    au_features, messages = image_features(model, inputs(), batch_size=batch_size, engine=run)
+    try:
+        au_features, messages = image_features(model, inputs(), batch_size=batch_size, engine=run)
+    finally:
+        bar.close()
     found_rows = predictions(
         model,
         au_features,
@@ -243,8 +279,11 @@ class VideoFeatures:
     num_frames : int
         Frames decoded.
     size : tuple of int
-        ``(width, height)`` of the frames.
+        ``(width, height)`` of the frames, upright.
     source : str
+    orientation : Orientation
+        The display rotation (and mirror) applied to every frame: boxes, landmarks and crops
+        are in the upright frames' pixels (:class:`smm.face.orientation.Orientation`).
     """
 
     au_features: torch.Tensor
@@ -257,6 +296,7 @@ class VideoFeatures:
     num_frames: int
     size: tuple[int, int]
     source: str
+    orientation: Orientation = field(default_factory=Orientation)
 
     @property
     def observed(self) -> np.ndarray:
@@ -383,7 +423,7 @@ def predict_video(
     alpha: Alpha = None,
     threshold: float = 0.5,
     clamp_va: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
     engine: str | Engine = DEFAULT_ENGINE,
 ) -> FramePredictions:
     """Decode a video, follow its faces, align and predict each; one row per (frame, face).
@@ -419,8 +459,10 @@ def predict_video(
         :func:`smm.inference.predict_frames`; ``"published"``: AU 7, EXPR 9, VA 9.
     threshold : float, default 0.5
     clamp_va : bool, default False
-    progress : bool, default False
-        A progress line on stderr, and frames per second at the end.
+    progress : bool or None, default None
+        A progress bar over the frames on stderr, and frames per second at the end; ``None``:
+        where a person is watching (a terminal or a notebook,
+        :func:`smm.inference.progress.watched`).
     engine : {"auto", "eager", "onnxruntime", "onnxruntime-int8"} or Engine, default "auto"
         What runs the model (:mod:`smm.inference.engines`): ``"auto"`` picks the fastest accepted
         engine of this machine where the run is large enough to time them (int8 included,
@@ -459,7 +501,7 @@ def video_features(
     detect_size: int | None = DETECT_SIZE,
     batch_size: int = 32,
     precision: Precision | str = DEFAULT_PRECISION,
-    progress: bool = False,
+    progress: bool | None = None,
     engine: str | Engine = DEFAULT_ENGINE,
 ) -> VideoFeatures:
     """Run a video through face following and the model; see :func:`predict_video`.
@@ -473,26 +515,33 @@ def video_features(
         _detector(detector, device), detect_every=detect_every, faces=faces, detect_size=detect_size
     )
     transform = Preprocess(model.data_config)
+    shown = show_progress(progress)
     parts: list[FaceRows] = []
     path = Path(path)
     began = time.perf_counter()
     with open_video(path, ahead=READ_AHEAD) as (decoded, total):
-        run = _engine(model, engine, precision, total, batch_size)
+        run = _engine(model, engine, precision, total, batch_size, shown)
+        bar = progress_bar(shown, total=total, desc=path.name, unit="frame")
 
         def crops() -> Iterator[torch.Tensor]:
             for chunk in frame_chunks(decoded, FOLLOW_CHUNK):
                 rows = follower.chunk(chunk)
                 parts.append(rows._replace(crops=rows.crops[:0]))
+                bar.update(len(chunk))
                 yield from (transform(crop) for crop in rows.crops)
-                if progress:
-                    sys.stderr.write(f"\r{path.name}: {follower.frames}{f'/{total}' if total else ''} frames")
-                    sys.stderr.flush()
 
-        au_features, messages = image_features(model, crops(), batch_size=batch_size, engine=run)
-    if progress:
+        try:
+            au_features, messages = image_features(model, crops(), batch_size=batch_size, engine=run)
+        finally:
+            bar.close()
+        orientation, shortfall = decoded.orientation, decoded.shortfall
+    if shown:
         seconds = time.perf_counter() - began
         rate = follower.frames / max(seconds, 1e-9)
-        sys.stderr.write(f"\r{path.name}: {follower.frames} frames in {seconds:.1f} s ({rate:.1f} frames/s)\n")
+        turned = f", {orientation.describe()}" if not orientation.upright else ""
+        sys.stderr.write(f"{path.name}: {follower.frames} frames in {seconds:.1f} s ({rate:.1f} frames/s){turned}\n")
+    if shortfall:
+        warnings.warn(shortfall, PartialVideoWarning, stacklevel=2)
     rows = FaceRows.concat(parts)
     return VideoFeatures(
         au_features=au_features,
@@ -505,25 +554,8 @@ def video_features(
         num_frames=follower.frames,
         size=follower.size or (0, 0),
         source=str(path),
+        orientation=orientation,
     )
-
-
-def _load(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> np.ndarray:
-    if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(f"image {path} does not exist")
-        try:
-            with Image.open(path) as opened:
-                return np.asarray(opened.convert("RGB"))
-        except OSError:
-            raise ValueError(f"{path}: cannot be read as an image") from None
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise ValueError(f"image arrays must be (H, W, 3) uint8 RGB, got {array.dtype} {array.shape}")
-    return array
 
 
 __all__ = [

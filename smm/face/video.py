@@ -22,11 +22,11 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
 
 from smm.defaults import DEFAULT_FACES, DETECT_EVERY, DETECT_SIZE, FACES
 from smm.face.align import TEMPLATE_112, align_faces
-from smm.face.detector import FaceDetector, Faces, LandmarkRefiner
+from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, detect_scaled
+from smm.face.orientation import Orientation
 from smm.face.track import MultiFaceTracker, box_iou
 from smm.inference.preprocess import to_uint8
 
@@ -105,6 +105,19 @@ def check_faces(faces: str) -> FaceChoice:
     return faces  # type: ignore[return-value]
 
 
+def check_detect_size(detect_size: int | None) -> int | None:
+    """``detect_size`` if it is a positive integer or None, else a ``ValueError``."""
+    if detect_size is not None and (
+        isinstance(detect_size, bool) or not isinstance(detect_size, int) or detect_size < 1
+    ):
+        raise ValueError(f"detect_size must be a positive integer or None, got {detect_size!r}")
+    return detect_size
+
+
+class PartialVideoWarning(UserWarning):
+    """A video decoded only in part (truncated or damaged): its frames that decoded were predicted."""
+
+
 def aligned_crops(frames: np.ndarray | torch.Tensor, landmarks: np.ndarray, index: np.ndarray) -> torch.Tensor:
     """The 112 x 112 aligned face crops, ``Tensor[B, 112, 112, 3]`` uint8, of faces in ``frames``.
 
@@ -166,11 +179,7 @@ class FaceFollower:
     ) -> None:
         if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
             raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}")
-        if detect_size is not None and (
-            isinstance(detect_size, bool) or not isinstance(detect_size, int) or detect_size < 1
-        ):
-            raise ValueError(f"detect_size must be a positive integer or None, got {detect_size!r}")
-        self.detect_size = detect_size
+        self.detect_size = check_detect_size(detect_size)
         self.detector, self.detect_every, self.faces = detector, detect_every, check_faces(faces)
         self.tracker = tracker if tracker is not None else MultiFaceTracker()
         self.frames = 0  # frames seen so far
@@ -227,29 +236,7 @@ class FaceFollower:
 
     def _detect(self, images: list[np.ndarray]) -> list[Faces]:
         """Full detection, on frames scaled down to ``detect_size``; results in full-frame pixels."""
-        if not images:
-            return []
-        factor = 1.0 if self.detect_size is None else min(1.0, self.detect_size / min(images[0].shape[:2]))
-        if factor >= 1.0:
-            return self.detector.detect(images)
-        height, width = images[0].shape[:2]
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        small = [np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)) for image in images]
-        scale = np.array([width / size[0], height / size[1]], np.float32)
-        found = []
-        for image, faces in zip(images, self.detector.detect(small), strict=True):
-            mapped = Faces(faces.boxes * np.tile(scale, 2), faces.scores, faces.landmarks * scale)
-            if len(mapped) and isinstance(self.detector, LandmarkRefiner):
-                # The landmarks at full resolution: the detector's last stage on the mapped boxes.
-                refined = self.detector.refine(image, mapped.boxes)
-                good = refined.scores >= getattr(self.detector, "refine_threshold", 0.7)
-                mapped = Faces(
-                    np.where(good[:, None], refined.boxes, mapped.boxes),
-                    mapped.scores,
-                    np.where(good[:, None, None], refined.landmarks, mapped.landmarks),
-                )
-            found.append(mapped)
-        return found
+        return detect_scaled(self.detector, images, self.detect_size)
 
     def _step(self, number: int, image: np.ndarray, detected: Faces | None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Track one frame; the faces seen in it, ``{track id: (box, landmarks)}`` in id order."""
@@ -333,10 +320,11 @@ def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 @contextmanager
-def open_video(
-    path: str | os.PathLike[str], *, ahead: int = 0
-) -> Iterator[tuple[Iterator[tuple[float, np.ndarray]], int | None]]:
-    """Decoded RGB frames of a video file with their times, and its frame count when the file states it.
+def open_video(path: str | os.PathLike[str], *, ahead: int = 0) -> Iterator[tuple[VideoFrames, int | None]]:
+    """Decoded RGB frames of a video file, upright, with their times, and its frame count when the file states it.
+
+    Each frame is turned as the stream's display matrix says (:class:`~smm.face.orientation.Orientation`:
+    a phone's portrait video comes out portrait), so its pixels are those a player shows.
 
     Parameters
     ----------
@@ -346,13 +334,21 @@ def open_video(
         so decoding overlaps detection and the model; fewer for large frames
         (:data:`FRAME_BUDGET`), at least one; 0 decodes in the caller's thread.
 
+    Yields
+    ------
+    (VideoFrames, int or None)
+        The frames, an iterable of ``(seconds, (H, W, 3) uint8 RGB)`` that also tells the
+        orientation applied and whether decoding ended early (:attr:`VideoFrames.shortfall`),
+        and the frame count the file announces.
+
     Raises
     ------
     FileNotFoundError
         When the file does not exist.
     ValueError
-        When FFmpeg cannot read it, at opening or later, with the file's name and FFmpeg's
-        reason (no errno).
+        When FFmpeg cannot read it, at opening or before its first frame, with the file's name
+        and FFmpeg's reason (no errno). A file that fails after some frames is not an error:
+        its frames end there, and :attr:`VideoFrames.shortfall` says so.
     """
     try:
         import av
@@ -367,29 +363,85 @@ def open_video(
         container = av.open(str(path))
     except av.error.FFmpegError as error:
         raise ValueError(f"{path}: cannot be read as a video ({_reason(error)})") from None
-    reader: _Reader | None = None
+    frames: VideoFrames | None = None
     try:
         if not container.streams.video:
             raise ValueError(f"{path}: has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-
-        def frames() -> Iterator[tuple[float, np.ndarray]]:
-            try:
-                for frame in container.decode(stream):
-                    yield float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
-            except av.error.FFmpegError as error:
-                raise ValueError(f"{path}: cannot be decoded ({_reason(error)})") from None
-
-        if ahead:
-            reader = _Reader(frames(), frames_within(stream.width * stream.height * 3, ahead))
-            yield iter(reader), (stream.frames or None)
-        else:
-            yield frames(), (stream.frames or None)
+        frames = VideoFrames(
+            path, container, stream, ahead=frames_within(stream.width * stream.height * 3, ahead) if ahead else 0
+        )
+        yield frames, frames.announced
     finally:
-        if reader is not None:
-            reader.stop()  # before the container closes under it
+        if frames is not None:
+            frames.stop()  # before the container closes under it
         container.close()
+
+
+class VideoFrames:
+    """The decoded frames of one open video, upright: iterate for ``(seconds, (H, W, 3) uint8 RGB)``.
+
+    Made by :func:`open_video`. Iterate once.
+
+    Attributes
+    ----------
+    path : Path
+    announced : int or None
+        The frame count the file states, ``None`` when it states none.
+    orientation : Orientation
+        What was applied to each frame (known once the first frame is decoded).
+    decoded : int
+        Frames decoded so far.
+    stopped : str
+        FFmpeg's reason when decoding failed after some frames (the frames end there), else ``""``.
+    """
+
+    def __init__(self, path: Path, container: Any, stream: Any, *, ahead: int = 0) -> None:
+        self.path = path
+        self.announced: int | None = int(stream.frames) or None
+        self.orientation = Orientation()
+        self.decoded = 0
+        self.stopped = ""
+        source = self._decode(container, stream)
+        self._reader = _Reader(source, ahead) if ahead else None
+        self._source = source
+
+    def _decode(self, container: Any, stream: Any) -> Iterator[tuple[float, np.ndarray]]:
+        import av
+
+        try:
+            for frame in container.decode(stream):
+                if not self.decoded:
+                    matrix = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+                    self.orientation = Orientation.from_matrix(None if matrix is None else bytes(matrix))
+                self.decoded += 1
+                yield float(frame.time or 0.0), self.orientation.apply(frame.to_ndarray(format="rgb24"))
+        except av.error.FFmpegError as error:
+            if not self.decoded:
+                raise ValueError(f"{self.path}: cannot be decoded ({_reason(error)})") from None
+            self.stopped = _reason(error)
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        return iter(self._reader) if self._reader is not None else self._source
+
+    @property
+    def shortfall(self) -> str:
+        """``""``, or one sentence naming the file when it decoded fewer frames than it announces, or failed.
+
+        Meaningful once the frames are read to their end.
+        """
+        short = self.announced is not None and self.decoded < self.announced
+        if not (short or self.stopped):
+            return ""
+        count = f"{self.decoded} of the {self.announced} frames it announces" if short else f"{self.decoded} frames"
+        reason = f" (FFmpeg: {self.stopped})" if self.stopped else ""
+        return f"{self.path}: decoded only {count}{reason}; predicted the frames that decoded"
+
+    def stop(self) -> None:
+        """Stop the background decoding, if any."""
+        if self._reader is not None:
+            self._reader.stop()
 
 
 class _Reader:
@@ -458,7 +510,10 @@ __all__ = [
     "FRAME_BUDGET",
     "FaceFollower",
     "FaceRows",
+    "PartialVideoWarning",
+    "VideoFrames",
     "aligned_crops",
+    "check_detect_size",
     "check_faces",
     "frame_chunks",
     "frames_within",

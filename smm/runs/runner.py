@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -47,6 +48,7 @@ from smm.face.calibration import face_calibration
 from smm.face.detector import FaceDetector, MTCNNDetector
 from smm.face.inputs import PHOTOS_CSV, InputPlan, photos_key, plan_inputs
 from smm.face.pipeline import predict_images, video_features
+from smm.face.video import PartialVideoWarning
 from smm.formats.frames_csv import write_frames_csv
 from smm.inference.core import Alpha
 from smm.inference.engines import Engine, describe_engine, make_engine
@@ -91,6 +93,26 @@ class RunReport:
     failed: list[str] = field(default_factory=list)
     state: Path = Path()
     uncounted: list[str] = field(default_factory=list)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped a run between or within its inputs; what was complete is kept.
+
+    Every output is written atomically and recorded only once written, so nothing is left
+    half-written, and the same call again goes on from the first input that was not complete.
+    A subclass of ``KeyboardInterrupt``: code that does not catch it stops as on any Ctrl-C.
+
+    Attributes
+    ----------
+    complete : int
+        Inputs of this process that are complete (this run's and earlier runs').
+    total : int
+        Inputs of this process.
+    """
+
+    def __init__(self, complete: int, total: int) -> None:
+        super().__init__(f"interrupted: {complete} of {total} inputs complete; rerun the same command to continue")
+        self.complete, self.total = complete, total
 
 
 @dataclass(frozen=True)
@@ -202,7 +224,8 @@ def predict_inputs(
             "threshold": threshold,
             "clamp_va": clamp_va,
         }
-        video_options = {**options, "detect_every": detect_every, "detect_size": detect_size}
+        options["detect_size"] = detect_size
+        video_options = {**options, "detect_every": detect_every}
         work = [
             _Input(
                 key,
@@ -335,15 +358,20 @@ def _share_and_run(
     if problem:
         raise ValueError(problem)
     done: dict[int, dict[str, Any]] = {}
-    for index in share([unit.size for unit in work], procs.world)[procs.rank]:
-        unit = work[index]
-        if manifest.complete(unit.key):
-            done[index] = {**unit.label, "status": "complete before this run"}
-            continue
-        item, outputs = unit.predict()
-        if outputs:
-            manifest.record(unit.key, outputs)
-        done[index] = {**unit.label, **item}
+    mine = share([unit.size for unit in work], procs.world)[procs.rank]
+    try:
+        for index in mine:
+            unit = work[index]
+            if manifest.complete(unit.key):
+                done[index] = {**unit.label, "status": "complete before this run"}
+                continue
+            item, outputs = unit.predict()
+            if outputs:
+                manifest.record(unit.key, outputs)
+            done[index] = {**unit.label, **item}
+    except KeyboardInterrupt:
+        complete = sum(item["status"] != "failed" for item in done.values())
+        raise RunInterrupted(complete, len(mine)) from None
     merged: dict[int, dict[str, Any]] = {}
     for part in procs.gather(done):
         merged.update(part)
@@ -369,14 +397,25 @@ def _predict_video(
     """One video's CSV (and challenge files): its record and outputs."""
     options = {"threshold": threshold, "clamp_va": clamp_va}
     try:
-        features = video_features(model, video, detector=detector, progress=voice.progress, engine=engine, **follow)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PartialVideoWarning)
+            features = video_features(
+                model, video, detector=detector, progress=voice.progress, engine=engine, **follow
+            )
     except (OSError, ValueError) as error:
-        message = " ".join(str(error).split())
-        voice.say(f"skipped {video}: {message}")
-        return {"status": "failed", "outputs": [], "failed": [f"{video}: {message}"]}, []
+        message = named(video, error)
+        voice.say(f"skipped {message}")
+        return {"status": "failed", "outputs": [], "failed": [message]}, []
+    partial = [str(w.message) for w in caught if issubclass(w.category, PartialVideoWarning)]
+    for warning in caught:
+        if issubclass(warning.category, PartialVideoWarning):
+            voice.say(f"warning: {warning.message}")
+        else:  # not ours to swallow
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     written = [write_frames_csv(out / f"{video.stem}.csv", features.predictions(model, alpha=alpha, **options))]
+    turned = f" ({features.orientation.describe()})" if not features.orientation.upright else ""
     voice.tell(  # after the progress line, which ends with the frames per second
-        f"{video.name}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
+        f"{video.name}{turned}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
         f"{int(features.observed.sum())} face(s) in {len(features.tracks)} track(s)"
     )
     if abaw:
@@ -385,7 +424,17 @@ def _predict_video(
             per_frame = features.per_frame(model, side, alpha="published" if alpha is None else alpha, **options)
             if bool(per_frame.observed.any()):
                 written += write_video_files(out, f"{video.stem}_{side}" if side else video.stem, per_frame, model)
-    return _done(written, out, []), written
+    record = _done(written, out, [])
+    record["rotation"], record["mirrored"] = features.orientation.rotation, features.orientation.mirrored
+    if partial:
+        record["warnings"] = partial
+    return record, written
+
+
+def named(path: str | os.PathLike[str], error: BaseException) -> str:
+    """``error``'s words on one line, naming ``path`` once: at their start, unless they already do."""
+    message = " ".join(str(error).split())
+    return message if str(path) in message else f"{path}: {message}"
 
 
 def _predict_photos(
@@ -399,7 +448,9 @@ def _predict_photos(
     **options: Any,
 ) -> tuple[dict[str, Any], list[Path]]:
     """The photos' CSV: its record and output."""
-    result = predict_images(model, photos, detector=detector, errors="report", engine=engine, **options)
+    result = predict_images(
+        model, photos, detector=detector, errors="report", engine=engine, progress=voice.progress, **options
+    )
     written = [write_frames_csv(out / PHOTOS_CSV, result)]
     unreadable = [
         reason for reason in result.reason if reason and not reason.startswith(("no face", "image too small"))
@@ -475,4 +526,4 @@ def _write_summary(folder: Path, items: Sequence[Mapping[str, Any]]) -> None:
     atomic_write(folder / SUMMARY, lambda path: path.write_text(text))
 
 
-__all__ = ["SUMMARY", "RunReport", "predict_inputs", "predict_submission"]
+__all__ = ["SUMMARY", "RunInterrupted", "RunReport", "predict_inputs", "predict_submission"]
