@@ -68,3 +68,25 @@ def _private_cache(monkeypatch: pytest.MonkeyPatch, _cache_folder: Path) -> None
     """Exported graphs and measured engine choices go to the session's own cache, never the user's
     (a choice measured there by a benchmark would change which engine "auto" runs in a test)."""
     monkeypatch.setenv("SMM_EMOTIONNET_CACHE", str(_cache_folder))
+
+
+def tiny_emotionnet() -> torch.nn.Module:
+    """The small model of the face and run tests: ResNet-18 heads of width 8 at 64 px, seeded, in eval mode."""
+    import smm
+
+    torch.manual_seed(0)
+    return smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> torch.nn.Module:
+    """:func:`tiny_emotionnet`, made once a session (tests must not train or change it)."""
+    return tiny_emotionnet()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`tiny_emotionnet` saved as a checkpoint folder (model.safetensors and config.json)."""
+    folder = tmp_path_factory.mktemp("tiny-checkpoint")
+    tiny_emotionnet().save_pretrained(folder)
+    return folder

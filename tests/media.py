@@ -43,17 +43,55 @@ def interocular_error(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(found - truth, axis=-1).mean() / np.linalg.norm(truth[1] - truth[0]))
 
 
-def write_video(path: Path, frames: list[np.ndarray], rate: int = 10, *, lossless: bool = False) -> Path:
-    """An mpeg4 video of RGB ``frames`` (PyAV); ``lossless``: FFV1 in RGB, whose decoder gives these pixels back."""
+def write_video(
+    path: Path,
+    frames: list[np.ndarray],
+    rate: int = 10,
+    *,
+    lossless: bool = False,
+    rotation: int | None = None,
+    matrix: list[int] | None = None,
+    faststart: bool = False,
+) -> Path:
+    """An mpeg4 video of RGB ``frames`` (PyAV); ``lossless``: FFV1 in RGB, whose decoder gives these pixels back.
+
+    ``rotation`` (PyAV's ``set_display_rotation``, FFmpeg's counter-clockwise degrees) or ``matrix`` (nine
+    integers, FFmpeg's display matrix) is stored in the container for players to apply; ``faststart`` puts the
+    index at the front of an mp4, so that a truncated file still opens.
+    """
     import av
 
-    with av.open(str(path), "w") as container:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
         stream = container.add_stream("ffv1" if lossless else "mpeg4", rate=rate)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "bgr0" if lossless else "yuv420p"
         if not lossless:
             stream.options = {"qscale": "2"}
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        if matrix is not None:
+            stream.set_display_matrix(matrix)
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
+    return path
+
+
+def write_png16(path: Path, values: np.ndarray) -> Path:
+    """A 16-bit PNG, greyscale ``(H, W)`` or RGB ``(H, W, 3)``, written byte by byte (Pillow writes no 16-bit RGB)."""
+    import struct
+    import zlib
+
+    height, width = values.shape[:2]
+    colour = 2 if values.ndim == 3 else 0
+    raw = b"".join(b"\x00" + values[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
     return path

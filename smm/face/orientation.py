@@ -28,9 +28,10 @@ class Orientation(NamedTuple):
     ----------
     rotation : int
         The display rotation in degrees, FFmpeg's convention (counter-clockwise, as
-        ``ffprobe`` and PyAV's ``VideoFrame.rotation`` state it): one of 0, 90, 180, -90.
+        ``ffprobe`` and PyAV's ``VideoFrame.rotation`` state it): one of 0, 90, 180, -90. For a
+        mirroring matrix, the turn that follows a left-right mirror of the stored frame.
     mirrored : bool
-        Whether the display matrix also mirrors the frame.
+        Whether the display matrix also mirrors the frame (left-right, then ``rotation``).
     transpose, flip_rows, flip_columns : bool
         The array operations that make a stored ``(H, W, C)`` frame upright, in this order.
     """
