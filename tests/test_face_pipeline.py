@@ -365,17 +365,20 @@ def test_video_options_reach_the_model(
     predict_video(model, path, detector=Scripted(PLACES), precision="fp32", progress=True)
     err = capsys.readouterr().err  # the bar (recorded here), then the rate
     assert bars.made == [{"shown": True, "total": None, "desc": "clip.mkv", "unit": "frame"}]  # mkv: no count
-    assert bars.updates == [[4, 4, 4]] and bars.closed == [True]  # a chunk of frames at a time
+    assert bars.updates == [[4, 4, 4]]
+    assert bars.closed == [True]
     seconds, rate = re.fullmatch(r"clip\.mkv: 12 frames in (\d+\.\d) s \((\d+\.\d) frames/s\)\n", err).groups()  # type: ignore[union-attr]
     low, high = float(seconds) - 0.05, float(seconds) + 0.05  # the seconds, before rounding to one decimal
     assert 12 / high - 0.05 <= float(rate) <= (12 / low if low > 0 else float("inf")) + 0.05
     mp4 = write_video(path.with_suffix(".mp4"), frames[:6], FPS)  # an mp4 says how many frames it holds
     predict_video(model, mp4, detector=Scripted(PLACES), precision="fp32", progress=True)
     assert bars.made[1] == {"shown": True, "total": 6, "desc": "clip.mp4", "unit": "frame"}
-    assert bars.updates[1] == [4, 2] and bars.closed[1]
+    assert bars.updates[1] == [4, 2]
+    assert bars.closed[1]
     assert capsys.readouterr().err.startswith("clip.mp4: 6 frames in ")
     predict_video(model, mp4, detector=Scripted(PLACES), precision="fp32", progress=False)
-    assert bars.made[2]["shown"] is False and capsys.readouterr().err == ""
+    assert bars.made[2]["shown"] is False
+    assert capsys.readouterr().err == ""
 
 
 def test_video_decisions_follow_threshold_clamp_and_smoothing(

@@ -1,0 +1,147 @@
+"""Benchmark: a folder of phone photos in bounded memory, and what turning a phone video upright costs per frame.
+
+    python -m benchmarks.media [--photos 32] [--megapixels 12] [--model smm_abaw3] [--frames 30]
+
+Photos: ``--photos`` JPEGs of ``--megapixels`` (4:3, a face in each, EXIF orientation 6 as a
+phone writes a portrait photo) through :func:`smm.predict_images` with the default detector;
+the peak resident memory of a fresh process is measured after the model and the detector are
+loaded and warm (on one photo) and after the folder, so the difference is what the folder adds
+on top of one photo. Each run is its own process (``ru_maxrss`` only grows).
+
+Rotation: decoding a 4K (3840 x 2160) video stored sideways with a display rotation of -90,
+against the same video stored upright, per frame, frames to RGB arrays (what the pipeline
+gets), interleaved rounds, the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from smm.inference.machine import describe_machine
+
+_CHILD = """
+import json, resource, sys
+import smm
+from smm.face import MTCNNDetector
+
+model = smm.create_model(sys.argv[1]).eval()
+photos = sys.argv[2:]
+detector = MTCNNDetector()
+options = dict(detector=detector, engine="eager", precision="fp32", progress=False)
+smm.predict_images(model, photos[:1], **options)  # warm: one photo's decode, detection and model
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = smm.predict_images(model, photos, **options)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"before_mb": before / 1024, "after_mb": after / 1024, "faces": int(result.observed.sum())}))
+"""
+
+
+def _photo(megapixels: float, path: Path) -> Path:
+    """A 4:3 landscape photo of about ``megapixels`` with the astronaut's face, stored sideways with EXIF 6."""
+    from skimage import data
+
+    height = round((megapixels * 1e6 * 3 / 4) ** 0.5)
+    width = height * 4 // 3
+    canvas = Image.new("RGB", (width, height), (90, 90, 90))
+    face = Image.fromarray(data.astronaut()).resize((height // 2, height // 2))
+    canvas.paste(face, (width // 3, height // 4))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 clockwise to show": store it turned the other way
+    canvas.transpose(Image.Transpose.ROTATE_90).save(path, quality=90, exif=exif)
+    return path
+
+
+def photos(count: int, megapixels: float, model: str) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        one = _photo(megapixels, Path(folder) / "p0000.jpg")
+        paths = [one]
+        for k in range(1, count):
+            paths.append(Path(folder) / f"p{k:04d}.jpg")
+            paths[-1].write_bytes(one.read_bytes())
+        began = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD, model, *map(str, paths)], capture_output=True, text=True, check=True
+        )
+        seconds = time.perf_counter() - began
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**facts, "seconds": seconds}
+
+
+def _video(path: Path, frames: list[np.ndarray], rotation: int | None) -> Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def _decode_ms(path: Path) -> float:
+    from smm.face.video import open_video
+
+    began = time.perf_counter()
+    with open_video(path) as (frames, _):
+        count = sum(1 for _ in frames)
+    return (time.perf_counter() - began) * 1000 / count
+
+
+def rotation(frames: int, rounds: int = 5) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    landscape = rng.integers(0, 256, (2160 // 8, 3840 // 8, 3), dtype=np.uint8)
+    big = np.kron(landscape, np.ones((8, 8, 1), np.uint8))  # 3840 x 2160, compressible
+    with tempfile.TemporaryDirectory() as folder:
+        upright = _video(Path(folder) / "upright.mp4", [big] * frames, None)
+        sideways = _video(Path(folder) / "sideways.mp4", [np.ascontiguousarray(np.rot90(big, 1))] * frames, -90)
+        plain, turned = [], []
+        for _ in range(rounds):  # interleaved
+            plain.append(_decode_ms(upright))
+            turned.append(_decode_ms(sideways))
+    return {"upright_ms": statistics.median(plain), "rotated_ms": statistics.median(turned)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=32)
+    parser.add_argument("--megapixels", type=float, default=12.0)
+    parser.add_argument("--model", default="smm_abaw3")
+    parser.add_argument("--frames", type=int, default=30, help="frames of the 4K videos")
+    args = parser.parse_args()
+    print(f"machine: {describe_machine()}")
+    print()
+    print("| photos | megapixels | peak RSS, model + 1 photo | peak RSS after the folder | added | faces | seconds |")
+    print("|---|---|---|---|---|---|---|")
+    for count in (1, args.photos):
+        facts = photos(count, args.megapixels, args.model)
+        print(
+            f"| {count} | {args.megapixels:g} | {facts['before_mb']:.0f} MB | {facts['after_mb']:.0f} MB | "
+            f"{facts['after_mb'] - facts['before_mb']:.0f} MB | {facts['faces']} | {facts['seconds']:.1f} |"
+        )
+    print()
+    cost = rotation(args.frames)
+    print("| 4K frames, decoded to RGB | ms per frame |")
+    print("|---|---|")
+    print(f"| stored upright | {cost['upright_ms']:.1f} |")
+    print(f"| stored sideways, display rotation -90, turned upright | {cost['rotated_ms']:.1f} |")
+    print(f"| the turn | {cost['rotated_ms'] - cost['upright_ms']:+.1f} |")
+    print(f"\n(this process's peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
