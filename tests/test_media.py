@@ -594,3 +594,83 @@ def test_a_folder_of_large_photos_takes_the_memory_of_one(tmp_path: Path, tiny_c
     facts = json.loads(done.stdout.strip().splitlines()[-1])
     assert facts["faces"] == 6
     assert facts["added_mb"] < 150, facts
+
+
+# --- seen while it works --------------------------------------------------------------------------------------------
+
+
+def test_progress_is_shown_where_a_person_watches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smm.inference import progress
+
+    class Stream:
+        def __init__(self, tty: bool) -> None:
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    for tty in (True, False):
+        monkeypatch.setattr(sys, "stderr", Stream(tty))
+        assert progress.watched() is tty
+        assert progress.show_progress(None) is tty
+        assert progress.show_progress(True) is True
+        assert progress.show_progress(False) is False
+
+    class Kernel:  # what a Jupyter kernel's get_ipython() returns is a ZMQInteractiveShell
+        pass
+
+    Kernel.__name__ = "ZMQInteractiveShell"
+    fake = type(sys)("IPython")
+    fake.get_ipython = Kernel  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert progress.watched() is True  # stderr is no terminal, but a notebook shows the bar
+    Kernel.__name__ = "TerminalInteractiveShell"
+    assert progress.watched() is False
+    with pytest.raises(TypeError, match=r"^progress must be True, False or None, got 'yes'$"):
+        progress.show_progress("yes")  # type: ignore[arg-type]
+
+
+def test_the_bar_is_tqdm_only_when_shown_and_watched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tqdm import tqdm
+
+    from smm.inference import progress
+
+    for shown, watched, real in ((True, True, True), (True, False, False), (False, True, False)):
+        monkeypatch.setattr(progress, "watched", lambda w=watched: w)
+        bar = progress.progress_bar(shown, total=3, desc="clip.mp4", unit="frame")
+        assert isinstance(bar, tqdm) is real
+        if real:
+            assert (bar.total, bar.desc, bar.unit, bar.leave) == (3, "clip.mp4", "frame", False)
+        bar.update(2)
+        bar.close()
+
+
+def test_the_engine_line_after_a_second(tiny_model: smm.SMMEmotionNet, monkeypatch: pytest.MonkeyPatch) -> None:
+    import smm.face.pipeline as pipeline
+    from smm.inference.progress import ENGINE_LINE_AFTER, engine_line
+
+    assert ENGINE_LINE_AFTER == 1.0
+    said: list[str] = []
+    engine_line(1.0, lambda: "eager (fp32)", said.append)
+    assert said == []  # a moment is not worth a line
+    engine_line(1.06, lambda: "eager (fp32)", said.append)
+    assert said == ["engine: eager (fp32) (chosen in 1.1 s)"]
+
+    class Clock:  # each call of perf_counter 1.5 s after the one before
+        def __init__(self) -> None:
+            self.now = 0.0
+
+        def perf_counter(self) -> float:
+            self.now += 1.5
+            return self.now
+
+    lines: list[str] = []
+    monkeypatch.setattr(pipeline, "time", Clock())
+    monkeypatch.setattr(pipeline, "engine_line", lambda s, d: lines.append(f"{s:.1f} {d()}"))
+    for shown, engine in ((True, "eager"), (False, "eager")):
+        pipeline._engine(tiny_model, engine, "fp32", 10, 4, shown)
+    built = pipeline._engine(tiny_model, "eager", "fp32", 10, 4, False)
+    pipeline._engine(tiny_model, built, "auto", 10, 4, True)  # a built engine: nothing was chosen
+    assert len(lines) == 1  # shown, by name, after 1.5 s: said once, with what runs
+    assert lines[0].startswith("1.5 eager (fp32")
