@@ -674,3 +674,24 @@ def test_the_engine_line_after_a_second(tiny_model: smm.SMMEmotionNet, monkeypat
     pipeline._engine(tiny_model, built, "auto", 10, 4, True)  # a built engine: nothing was chosen
     assert len(lines) == 1  # shown, by name, after 1.5 s: said once, with what runs
     assert lines[0].startswith("1.5 eager (fp32")
+
+
+@pytest.mark.parametrize("name", list(MATRICES)[1:])
+@pytest.mark.parametrize("pixels", ["rgb24", "yuv420p", "yuv444p"])
+def test_the_decoders_filters_turn_as_the_array_turn_does(name: str, pixels: str) -> None:
+    """FFmpeg's transpose/flip filters on the decoded frame equal :meth:`Orientation.apply` on its RGB array."""
+    av = pytest.importorskip("av")
+    from smm.face.video import _Turn
+
+    orientation = Orientation.from_matrix(MATRICES[name][0])
+    rgb = np.random.default_rng(4).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pixels)
+    turn = _Turn(orientation, frame)
+    assert turn.graph is not None  # the filters, not the fallback
+    expected = orientation.apply(frame.to_ndarray(format="rgb24"))
+    for _ in range(2):  # the graph takes frame after frame
+        assert np.array_equal(turn(frame), expected)
+    other = av.VideoFrame.from_ndarray(rgb[:4], format="rgb24").reformat(format=pixels)  # another size: the fallback
+    assert np.array_equal(turn(other), orientation.apply(other.to_ndarray(format="rgb24")))
+    filters = orientation.filters()
+    assert len(filters) == (1 if orientation.transpose else int(orientation.flip_rows) + int(orientation.flip_columns))

@@ -410,13 +410,16 @@ class VideoFrames:
     def _decode(self, container: Any, stream: Any) -> Iterator[tuple[float, np.ndarray]]:
         import av
 
+        turn: _Turn | None = None
         try:
             for frame in container.decode(stream):
                 if not self.decoded:
                     matrix = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
                     self.orientation = Orientation.from_matrix(None if matrix is None else bytes(matrix))
+                    turn = _Turn(self.orientation, frame) if not self.orientation.upright else None
                 self.decoded += 1
-                yield float(frame.time or 0.0), self.orientation.apply(frame.to_ndarray(format="rgb24"))
+                seconds = float(frame.time or 0.0)
+                yield seconds, (turn(frame) if turn is not None else frame.to_ndarray(format="rgb24"))
         except av.error.FFmpegError as error:
             if not self.decoded:
                 raise ValueError(f"{self.path}: cannot be decoded ({_reason(error)})") from None
@@ -497,6 +500,46 @@ class _Reader:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join()
+
+
+class _Turn:
+    """Turns decoded frames upright with FFmpeg's filters (:meth:`Orientation.filters`), then converts them to RGB.
+
+    Falls back to turning the RGB array (:meth:`Orientation.apply`) for frames the filter graph
+    does not take (another size or pixel format than the first frame's, or no graph at all).
+    """
+
+    def __init__(self, orientation: Orientation, first: Any) -> None:
+        from fractions import Fraction
+
+        from av.filter import Graph
+
+        self.orientation = orientation
+        self.shape = (first.width, first.height, first.format.name)
+        self.graph: Any = None
+        try:
+            graph = Graph()
+            node = graph.add_buffer(
+                width=first.width, height=first.height, format=first.format, time_base=Fraction(1, 1000)
+            )
+            source = node
+            for name, arguments in orientation.filters():
+                step = graph.add(name, arguments)
+                node.link_to(step)
+                node = step
+            sink = graph.add("buffersink")
+            node.link_to(sink)
+            graph.configure()
+            self.graph, self.source = graph, source
+        except Exception:  # any FFmpeg build or frame the graph refuses: turn the array instead
+            self.graph = None
+
+    def __call__(self, frame: Any) -> np.ndarray:
+        if self.graph is None or (frame.width, frame.height, frame.format.name) != self.shape:
+            return self.orientation.apply(frame.to_ndarray(format="rgb24"))
+        frame.pts = None  # the filters do not look at time; the caller keeps the frame's own
+        self.graph.push(frame)
+        return self.graph.pull().to_ndarray(format="rgb24")
 
 
 def _reason(error: BaseException) -> str:
