@@ -197,10 +197,29 @@ def test_each_display_matrix_turns_the_frame_as_a_player_does(name: str) -> None
     assert (orientation.apply(frame) is frame) == (name == "identity")  # no copy when there is nothing to do
 
 
-def test_matrices_scaled_or_missing() -> None:
+def _turned(degrees: float, mirrored: bool = False) -> list[int]:
+    """The display matrix of a turn by ``degrees`` counter-clockwise after an optional left-right mirror."""
+    t = np.radians(degrees)
+    rotate = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])  # row vectors: x' = x @ rotate
+    first = np.diag([-1.0, 1.0]) if mirrored else np.eye(2)
+    (a, b), (c, d) = first @ rotate
+    return [round(a * ONE), round(b * ONE), 0, round(c * ONE), round(d * ONE), 0, 0, 0, W]
+
+
+def test_matrices_at_other_angles_scaled_or_singular() -> None:
     scaled = [2 * v for v in _matrix(0, 1, -1, 0)]  # a scale does not change the turn
     assert Orientation.from_matrix(scaled).rotation == -90
+    for mirrored in (False, True):  # between the quarter turns: the nearest one
+        for degrees, nearest in ((30, 0), (44, 0), (46, 90), (100, 90), (134, 90), (136, 180), (-170, 180),
+                                 (-100, -90), (-46, -90), (-44, 0), (181, 180), (269, -90)):  # fmt: skip
+            assert Orientation.from_matrix(_turned(degrees, mirrored)) == (nearest, mirrored), (degrees, mirrored)
     assert Orientation.from_matrix(None) == Orientation() == Orientation.from_matrix([0] * 9)
+    assert Orientation.from_matrix([ONE, ONE, 0, ONE, ONE, 0, 0, 0, W]) == Orientation()  # singular: no turn
+    assert Orientation.from_matrix([ONE, 0, 0, 0, ONE * 1e-9, 0, 0, 0, W]) == Orientation()  # nearly, still a turn of 0
+    assert Orientation.from_matrix([float("nan"), 0, 0, 0, ONE, 0, 0, 0, W]) == Orientation()
+    assert Orientation(-90).quarters == 3
+    assert Orientation(180, True).size(10, 6) == (10, 6)
+    assert Orientation(90, True).size(10, 6) == (6, 10)
     with pytest.raises(ValueError, match=r"^matrix must hold 9 integers, got 4$"):
         Orientation.from_matrix([1, 0, 0, 1])
     assert Orientation.from_matrix(_matrix(0, 1, -1, 0)).describe() == "display rotation -90°, applied"
@@ -693,5 +712,4 @@ def test_the_decoders_filters_turn_as_the_array_turn_does(name: str, pixels: str
         assert np.array_equal(turn(frame), expected)
     other = av.VideoFrame.from_ndarray(rgb[:4], format="rgb24").reformat(format=pixels)  # another size: the fallback
     assert np.array_equal(turn(other), orientation.apply(other.to_ndarray(format="rgb24")))
-    filters = orientation.filters()
-    assert len(filters) == (1 if orientation.transpose else int(orientation.flip_rows) + int(orientation.flip_columns))
+    assert len(orientation.filters()) == {"half": 2, "mirror": 1, "flip": 1}.get(name, 1)  # one transpose a turn
