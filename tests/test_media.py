@@ -215,6 +215,10 @@ def test_matrices_at_other_angles_scaled_or_singular() -> None:
             assert Orientation.from_matrix(_turned(degrees, mirrored)) == (nearest, mirrored), (degrees, mirrored)
     assert Orientation.from_matrix(None) == Orientation() == Orientation.from_matrix([0] * 9)
     assert Orientation.from_matrix([ONE, ONE, 0, ONE, ONE, 0, 0, 0, W]) == Orientation()  # singular: no turn
+    assert Orientation.from_matrix([0, ONE, 0, 0, ONE, 0, 0, 0, W]) == Orientation()  # singular, at 90 degrees
+    tiny = [v * 1e-9 for v in _matrix(0, 1, -1, 0)]  # any scale, even below 1
+    assert Orientation.from_matrix(tiny) == (-90, False)
+    assert Orientation.from_matrix(np.reshape(_matrix(0, 1, -1, 0), (3, 3)).tolist()) == (-90, False)  # as 3 x 3
     assert Orientation.from_matrix([ONE, 0, 0, 0, ONE * 1e-9, 0, 0, 0, W]) == Orientation()  # nearly, still a turn of 0
     assert Orientation.from_matrix([float("nan"), 0, 0, 0, ONE, 0, 0, 0, W]) == Orientation()
     assert Orientation(-90).quarters == 3
