@@ -283,13 +283,15 @@ def test_video_to_csv_one_row_per_frame_and_face(
     assert header == [
         "source", "frame", "time", "face", "face_id", "x0", "y0", "x1", "y1",
         "left_eye_x", "left_eye_y", "right_eye_x", "right_eye_y", "nose_x", "nose_y",
-        "mouth_left_x", "mouth_left_y", "mouth_right_x", "mouth_right_y",
+        "mouth_left_x", "mouth_left_y", "mouth_right_x", "mouth_right_y", "yaw", "pitch", "roll",
         *model.au_names, *model.expression_names, "expression", "valence", "arousal", "reason",
     ]  # fmt: skip
     rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
     assert len(rows) == 14
     assert (rows[7]["face"], rows[7]["face_id"], rows[7]["frame"], rows[7]["reason"]) == ("0", "", "8", "no face found")
-    assert rows[7]["AU12"] == rows[7]["valence"] == rows[7]["x0"] == rows[7]["nose_y"] == ""
+    assert rows[7]["AU12"] == rows[7]["valence"] == rows[7]["x0"] == rows[7]["nose_y"] == rows[7]["yaw"] == ""
+    assert [float(rows[3][k]) for k in ("yaw", "pitch", "roll")] == pytest.approx(result.pose[3].tolist(), abs=0.01)
+    assert torch.isnan(result.pose[7]).all()  # no face, no pose
     assert (rows[13]["face"], rows[13]["face_id"], rows[13]["frame"], rows[13]["reason"]) == ("1", "1", "12", "")
     assert float(rows[3]["AU12"]) == pytest.approx(float(result.au_prob[3, 6]), abs=1e-6)
     assert float(rows[3]["Fear"]) == pytest.approx(float(result.expr_prob[3, 3]), abs=1e-6)

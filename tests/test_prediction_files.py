@@ -159,16 +159,20 @@ def test_frames_csv_rows_written_out(tmp_path: Path) -> None:
     assert lines[0] == ",".join(csv_columns(au_names, expressions))
     assert lines[0] == (
         "source,frame,time,face,face_id,x0,y0,x1,y1,left_eye_x,left_eye_y,right_eye_x,right_eye_y,nose_x,nose_y,"
-        "mouth_left_x,mouth_left_y,mouth_right_x,mouth_right_y,AU1,AU2,Neutral,Happiness,Other,expression,valence,"
-        "arousal,reason"
+        "mouth_left_x,mouth_left_y,mouth_right_x,mouth_right_y,yaw,pitch,roll,AU1,AU2,Neutral,Happiness,Other,"
+        "expression,valence,arousal,reason"
     )
     marks = ",".join(f"{v:.2f}" for v in (torch.arange(10) + 0.125).tolist())
+    from smm.face.pose import head_pose  # tested by value in test_pose
+
+    pose = ",".join(f"{v:.2f}" for v in head_pose(result.landmarks[0].numpy()).tolist())
     assert lines[1] == (
-        '"clip ""a"", take 1.mp4",1,0.000000,1,0,10.00,20.50,110.25,120.00,' + marks
+        '"clip ""a"", take 1.mp4",1,0.000000,1,0,10.00,20.50,110.25,120.00,' + marks + "," + pose
         + ",0.123457,0.900000,0.200000,0.700000,0.100000,Happiness,0.500000,-0.250000,"
     )  # fmt: skip
-    # No face: the 23 value fields empty, and the reason last.
-    assert lines[2] == '"clip ""a"", take 1.mp4",2,1.234568,0' + "," * 24 + "no face found"
+    assert pose == "-12.27,9.01,27.46"
+    # No face: the 26 value fields empty, and the reason last.
+    assert lines[2] == '"clip ""a"", take 1.mp4",2,1.234568,0' + "," * 27 + "no face found"
     assert lines[3].startswith("plain.mp4,3,2.500000,1,0,1.00,2.00,3.00,4.00,20.12,21.12,")
     assert lines[3].endswith(",0.250000,0.750000,0.600000,0.300000,0.100000,Neutral,-1.500000,0.125000,")
     assert all(line.count(",") == lines[0].count(",") for line in lines[1:] if '"' not in line)
@@ -176,12 +180,12 @@ def test_frames_csv_rows_written_out(tmp_path: Path) -> None:
     bare = result._replace(time=None, box=None, landmarks=None, source=None)
     lines = write_frames_csv(tmp_path / "bare.csv", bare, au_names, expressions).read_text().splitlines()
     values = ",0.123457,0.900000,0.200000,0.700000,0.100000,Happiness,0.500000,-0.250000,"
-    assert lines[1] == ",1,0.000000,1,0" + "," * 14 + values
-    assert lines[2] == ",2,0.000000,0" + "," * 24 + "no face found"
+    assert lines[1] == ",1,0.000000,1,0" + "," * 17 + values
+    assert lines[2] == ",2,0.000000,0" + "," * 27 + "no face found"
     # Boxes without landmarks (or the reverse) are no geometry to write; plain names are not quoted.
     half = result._replace(landmarks=None, source=("X.mp4",) * 3)
     lines = write_frames_csv(tmp_path / "half.csv", half, au_names, expressions).read_text().splitlines()
-    assert lines[1] == "X.mp4,1,0.000000,1,0" + "," * 14 + values
+    assert lines[1] == "X.mp4,1,0.000000,1,0" + "," * 17 + values
     # Face ids and reasons as given; the names default to the result's own.
     from smm.inference import LabelNames
 
@@ -192,7 +196,7 @@ def test_frames_csv_rows_written_out(tmp_path: Path) -> None:
     )
     lines = write_frames_csv(tmp_path / "named.csv", named).read_text().splitlines()
     assert lines[1].startswith('"clip ""a"", take 1.mp4",1,0.000000,1,3,10.00,')
-    assert lines[2].endswith("," * 24 + '"image too small, 9x9"')  # quoted: it holds a comma
+    assert lines[2].endswith("," * 27 + '"image too small, 9x9"')  # quoted: it holds a comma
     assert lines[3].startswith("plain.mp4,3,2.500000,1,7,1.00,")
     with pytest.raises(ValueError, match=r"these predictions carry no label names: pass au_names and"):
         write_frames_csv(tmp_path / "x.csv", result)

@@ -10,6 +10,9 @@ Columns, in order:
   its rank by size (0 the largest); empty without a face;
 - ``x0, y0, x1, y1``: the face box in pixels;
 - ``left_eye_x, left_eye_y, ..., mouth_right_y``: the five landmarks in pixels;
+- ``yaw``, ``pitch``, ``roll``: the head pose in degrees, from the landmarks
+  (:func:`smm.face.pose.head_pose`: yaw positive to the image's right, pitch up, roll
+  counter-clockwise);
 - one column per AU: its occurrence probability (not an intensity);
 - one column per expression: its probability; ``expression``: the most probable one's name;
 - ``valence``, ``arousal``: the model's raw outputs;
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 
 #: The five landmarks, in the detector's order (left/right as seen in the image).
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+#: The head pose's columns, in degrees (:attr:`smm.inference.FramePredictions.pose`).
+POSE_NAMES = ("yaw", "pitch", "roll")
 
 
 def csv_columns(au_names: Sequence[str], expression_names: Sequence[str]) -> list[str]:
@@ -50,6 +55,7 @@ def csv_columns(au_names: Sequence[str], expression_names: Sequence[str]) -> lis
         "x1",
         "y1",
         *(f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy"),
+        *POSE_NAMES,
         *au_names,
         *expression_names,
         "expression",
@@ -69,6 +75,7 @@ def csv_rows(
     times = predictions.time.tolist() if predictions.time is not None else [0.0] * rows
     ids = predictions.face_id.tolist() if predictions.face_id is not None else [0] * rows
     reasons = predictions.reason or ("",) * rows
+    poses = predictions.pose if predictions.landmarks is not None else None
     for k in range(rows):
         observed = bool(predictions.observed[k])
         values: list[Any] = [sources[k], int(predictions.frame[k]), times[k], int(observed)]
@@ -76,9 +83,10 @@ def csv_rows(
             yield [*values, *[None] * (width - len(values) - 1), reasons[k] or "no face found"]
             continue
         values.append(int(ids[k]) if ids[k] >= 0 else None)
-        geometry: list[Any] = [None] * 14
+        geometry: list[Any] = [None] * 17
         if predictions.box is not None and predictions.landmarks is not None:
-            geometry = [*predictions.box[k].tolist(), *predictions.landmarks[k].reshape(-1).tolist()]
+            pose = poses[k].tolist() if poses is not None else [None] * 3
+            geometry = [*predictions.box[k].tolist(), *predictions.landmarks[k].reshape(-1).tolist(), *pose]
         expression = expression_names[int(predictions.expr[k])]
         yield [
             *values,
@@ -104,7 +112,7 @@ def write_frames_csv(
     """
     au_names, expression_names = predictions._label_names(au_names, expression_names)
     columns = csv_columns(au_names, expression_names)
-    decimals = {"time": 6, **dict.fromkeys(columns[5:19], 2)}
+    decimals = {"time": 6, **dict.fromkeys(columns[5:22], 2)}
 
     def text(column: str, value: Any) -> str:
         if value is None:

@@ -112,6 +112,21 @@ class FramePredictions(NamedTuple):
             names=names,
         )
 
+    @property
+    def pose(self) -> torch.Tensor:
+        """``Tensor[T, 3]`` float32 head pose of each row, ``yaw, pitch, roll`` in degrees; NaN without landmarks.
+
+        From the five landmarks against a mean 3-D face (:func:`smm.face.pose.head_pose`, which
+        states the method and its limits): yaw positive when the nose points to the image's
+        right, pitch when it points up, roll when the face is turned counter-clockwise in the
+        image. A coarse pose, made to filter frames (``abs(yaw) < 30``).
+        """
+        from smm.face.pose import head_pose
+
+        if self.landmarks is None:
+            return torch.full((len(self.frame), 3), float("nan"))
+        return torch.from_numpy(head_pose(self.landmarks.detach().cpu().double().numpy()))
+
     def with_rows(self, rows: Sequence[int] | np.ndarray | torch.Tensor, part: FramePredictions) -> FramePredictions:
         """A copy whose outputs (:data:`OUTPUT_FIELDS`) at the row indices ``rows`` are ``part``'s, in that order."""
         index = torch.as_tensor(np.asarray(rows, dtype=np.int64))
