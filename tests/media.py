@@ -52,13 +52,17 @@ def write_video(
     rotation: int | None = None,
     matrix: list[int] | None = None,
     faststart: bool = False,
+    times: list[float] | None = None,
 ) -> Path:
     """An mpeg4 video of RGB ``frames`` (PyAV); ``lossless``: FFV1 in RGB, whose decoder gives these pixels back.
 
     ``rotation`` (PyAV's ``set_display_rotation``, FFmpeg's counter-clockwise degrees) or ``matrix`` (nine
     integers, FFmpeg's display matrix) is stored in the container for players to apply; ``faststart`` puts the
-    index at the front of an mp4, so that a truncated file still opens.
+    index at the front of an mp4, so that a truncated file still opens; ``times`` (seconds) give each frame its
+    own timestamp (a variable frame rate), in milliseconds.
     """
+    from fractions import Fraction
+
     import av
 
     options = {"movflags": "faststart"} if faststart else {}
@@ -72,8 +76,13 @@ def write_video(
             stream.set_display_rotation(rotation)
         if matrix is not None:
             stream.set_display_matrix(matrix)
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        if times is not None:
+            stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for k, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            if times is not None:
+                picture.pts, picture.time_base = round(times[k] * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(picture))
         container.mux(stream.encode())
     return path
 

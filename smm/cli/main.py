@@ -1,4 +1,4 @@
-"""The ``smm-emotionnet`` command line: train, predict, align, check-submission, convert, info.
+"""The ``smm-emotionnet`` command line: predict, plot, align, check-submission, train, convert, info.
 
 Each command is a module of :mod:`smm.cli` with ``add_parser`` (its options) and ``run`` (a
 call of the library, and the lines it says). Exit status: 0 done; 1 done, but some inputs
@@ -14,13 +14,13 @@ import sys
 from collections.abc import Sequence
 
 from smm._version import __version__
-from smm.cli import align, check, common, convert, info, predict, train
+from smm.cli import align, check, common, convert, info, plot, predict, train
 
 #: The exit status after Ctrl-C (SIGINT), as shells give it: 128 + 2.
 INTERRUPTED = 130
 
 #: The commands, in the order ``--help`` lists them.
-COMMANDS = (predict, align, check, train, convert, info)
+COMMANDS = (predict, plot, align, check, train, convert, info)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,6 +55,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "VA 9) unless --alpha* say otherwise; the CSV stays unsmoothed unless --alpha* are given",
     )
     predict.add_argument(
+        "--overlay",
+        action="store_true",
+        help="with --input videos, also write OUT/<video>.overlay.mp4: the video with each face's box (a colour per "
+        "face_id), id, landmarks, expression, active AUs and a valence/arousal marker drawn on every frame",
+    )
+    predict.add_argument(
         "--detect-every",
         type=int,
         default=DETECT_EVERY,
@@ -151,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
         if args.frames is not None or args.frames_root is not None or lists:
             raise ValueError("--input (raw photos and videos) goes alone, without --frames, --frames-root or lists")
         return _inputs(args)
+    if args.overlay:
+        raise ValueError("--overlay goes with --input videos (frame folders are already cropped)")
     if (args.frames is None) == (args.frames_root is None):
         raise ValueError(
             "give --input (photos, videos), --frames (cropped-aligned video folders) or --frames-root with test lists"
@@ -208,6 +216,7 @@ def _inputs(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             clamp_va=args.clamp_va,
             abaw=args.abaw,
+            overlay=args.overlay,
             **options,
         ),
     )

@@ -133,3 +133,123 @@ def _quoted(text: str) -> str:
     if any(c in text for c in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text
+
+
+def read_frames_csv(
+    path: str | os.PathLike[str],
+    au_names: Sequence[str] | None = None,
+    expression_names: Sequence[str] | None = None,
+    *,
+    threshold: float = 0.5,
+) -> FramePredictions:
+    """A per-frame CSV read back as :class:`~smm.inference.FramePredictions` (a run of yesterday, or another machine).
+
+    Parameters
+    ----------
+    path : path-like
+        A CSV written by :func:`write_frames_csv` (``predict --input``), with or without the
+        pose columns (the pose is computed from the landmarks: :attr:`FramePredictions.pose`).
+    au_names, expression_names : sequence of str, optional
+        The AU and expression columns. By default the columns between ``roll`` and
+        ``expression`` named ``AU`` and a number are the AUs, and the rest the expressions.
+    threshold : float, default 0.5
+        The AU decisions (``au``), which the CSV does not hold: ``au_prob > threshold``.
+
+    Returns
+    -------
+    FramePredictions
+        With ``names``, ``time``, ``box``, ``landmarks``, ``source``, ``face_id`` and ``reason``;
+        NaN where the CSV's fields are empty.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When the header is not a per-frame CSV's, or a line does not fit it; the message names
+        the file and the line.
+    """
+    import csv
+
+    import numpy as np
+    import torch
+
+    from smm.inference.results import FramePredictions, LabelNames
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"per-frame CSV {path} does not exist")
+    with path.open(newline="") as handle:
+        lines = list(csv.reader(handle))
+    if not lines:
+        raise ValueError(f"{path}, line 1: empty file, expected the per-frame CSV's header")
+    header = lines[0]
+    fixed = csv_columns((), ())
+    head, tail = fixed[: fixed.index("expression")], fixed[fixed.index("expression") :]
+    if header[: len(head)] != head and all(name in header for name in head if name not in POSE_NAMES):
+        head = [name for name in head if name not in POSE_NAMES]  # written before the pose columns (0.1)
+    if header[: len(head)] != head or header[-len(tail) :] != tail:
+        raise ValueError(f"{path}, line 1: not a per-frame CSV header (expected {', '.join(head[:5])}, ...)")
+    named = header[len(head) : -len(tail)]
+    if au_names is None or expression_names is None:
+        au_count = next((k for k, name in enumerate(named) if not _is_au(name)), len(named))
+        au_names = named[:au_count] if au_names is None else au_names
+        expression_names = named[len(au_names) :] if expression_names is None else expression_names
+    if list(au_names) + list(expression_names) != named:
+        raise ValueError(
+            f"{path}, line 1: the columns {named} are not the AUs {list(au_names)} and the expressions "
+            f"{list(expression_names)}"
+        )
+    columns = {name: k for k, name in enumerate(header)}
+    rows = lines[1:]
+    for number, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{path}, line {number}: {len(row)} fields, the header has {len(header)}")
+
+    def numbers(names: Sequence[str]) -> np.ndarray:
+        out = np.full((len(rows), len(names)), np.nan)
+        for r, row in enumerate(rows):
+            for c, name in enumerate(names):
+                text = row[columns[name]]
+                if text:
+                    try:
+                        out[r, c] = float(text)
+                    except ValueError:
+                        raise ValueError(f"{path}, line {r + 2}: {name} is {text!r}, not a number") from None
+        return out
+
+    def integers(name: str, empty: int) -> np.ndarray:
+        values = numbers([name])[:, 0]
+        return np.where(np.isnan(values), empty, values).astype(np.int64)
+
+    au_prob = torch.from_numpy(numbers(au_names)).float()
+    expr_prob = torch.from_numpy(numbers(expression_names)).float()
+    observed = torch.from_numpy(integers("face", 0) == 1)
+    index = {name: k for k, name in enumerate(expression_names)}
+    expressions = [row[columns["expression"]] for row in rows]
+    unknown = next((k for k, name in enumerate(expressions) if name and name not in index), None)
+    if unknown is not None:
+        raise ValueError(f"{path}, line {unknown + 2}: expression {expressions[unknown]!r} is not a column")
+    decided = torch.where(torch.isnan(au_prob), -1, (au_prob > threshold).long())
+    landmark_columns = [f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy"]
+    return FramePredictions(
+        au_prob=au_prob,
+        au=decided,
+        expr_prob=expr_prob,
+        expr=torch.tensor([index.get(name, -1) for name in expressions], dtype=torch.int64),
+        va=torch.from_numpy(numbers(["valence", "arousal"])).float(),
+        frame=torch.from_numpy(integers("frame", 0)),
+        observed=observed,
+        time=torch.from_numpy(numbers(["time"])[:, 0]),
+        box=torch.from_numpy(numbers(["x0", "y0", "x1", "y1"])).float(),
+        landmarks=torch.from_numpy(numbers(landmark_columns)).float().reshape(-1, 5, 2),
+        source=tuple(row[columns["source"]] for row in rows),
+        face_id=torch.from_numpy(integers("face_id", -1)),
+        reason=tuple(row[columns["reason"]] for row in rows),
+        names=LabelNames(tuple(au_names), tuple(expression_names)),
+    )
+
+
+def _is_au(name: str) -> bool:
+    """Whether a column is named like an action unit: ``AU`` and a number (``AU1``, ``AU12``)."""
+    return name.startswith("AU") and name[2:].isdigit()

@@ -63,6 +63,8 @@ from smm.submission.write import write_video_files
 
 #: The summary of a run: each input, its status and outputs, in input order.
 SUMMARY = "summary.json"
+#: What ends the name of a video's annotated copy (``predict --overlay``): ``clip.overlay.mp4``.
+OVERLAY_SUFFIX = ".overlay.mp4"
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def predict_inputs(
     processes: Processes | None = None,
     quiet: bool = False,
     log: Callable[[str], None] | None = None,
+    overlay: bool = False,
 ) -> RunReport | None:
     """Photos and videos to per-frame CSVs: ``out/<video>.csv`` per video, ``out/images.csv`` for the photos.
 
@@ -178,6 +181,9 @@ def predict_inputs(
         Say only what failed.
     log : callable, optional
         Where the lines go (default stderr).
+    overlay : bool, default False
+        Also write each video annotated with its predictions, ``out/<video>.overlay.mp4``
+        (:func:`smm.viz.overlay_video`).
 
     Returns
     -------
@@ -211,6 +217,7 @@ def predict_inputs(
             "abaw": abaw,
             "batch_size": batch_size,
             "alpha": alpha,
+            **({"overlay": True} if overlay else {}),  # absent when off: earlier runs' records stay valid
         }
         found = detector if detector is not None else MTCNNDetector(str(procs.device))
         options = {
@@ -233,7 +240,7 @@ def predict_inputs(
                 {"input": _shown(unit)},
                 (lambda u=unit: _predict_photos(u, **options))
                 if isinstance(unit, list)
-                else (lambda u=unit: _predict_video(u, alpha=alpha, abaw=abaw, **video_options)),
+                else (lambda u=unit: _predict_video(u, alpha=alpha, abaw=abaw, overlay=overlay, **video_options)),
             )
             for (key, size), unit in zip(units, [*videos, *([photos] if photos else [])], strict=True)
         ]
@@ -392,6 +399,7 @@ def _predict_video(
     abaw: bool,
     threshold: float,
     clamp_va: bool,
+    overlay: bool = False,
     **follow: Any,
 ) -> tuple[dict[str, Any], list[Path]]:
     """One video's CSV (and challenge files): its record and outputs."""
@@ -399,9 +407,7 @@ def _predict_video(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PartialVideoWarning)
-            features = video_features(
-                model, video, detector=detector, progress=voice.progress, engine=engine, **follow
-            )
+            features = video_features(model, video, detector=detector, progress=voice.progress, engine=engine, **follow)
     except (OSError, ValueError) as error:
         message = named(video, error)
         voice.say(f"skipped {message}")
@@ -412,7 +418,12 @@ def _predict_video(
             voice.say(f"warning: {warning.message}")
         else:  # not ours to swallow
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-    written = [write_frames_csv(out / f"{video.stem}.csv", features.predictions(model, alpha=alpha, **options))]
+    rows = features.predictions(model, alpha=alpha, **options)
+    written = [write_frames_csv(out / f"{video.stem}.csv", rows)]
+    if overlay:
+        from smm.viz.overlay import overlay_video
+
+        written.append(overlay_video(video, rows, out / f"{video.stem}{OVERLAY_SUFFIX}"))
     turned = f" ({features.orientation.describe()})" if not features.orientation.upright else ""
     voice.tell(  # after the progress line, which ends with the frames per second
         f"{video.name}{turned}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
@@ -526,4 +537,4 @@ def _write_summary(folder: Path, items: Sequence[Mapping[str, Any]]) -> None:
     atomic_write(folder / SUMMARY, lambda path: path.write_text(text))
 
 
-__all__ = ["SUMMARY", "RunInterrupted", "RunReport", "predict_inputs", "predict_submission"]
+__all__ = ["OVERLAY_SUFFIX", "SUMMARY", "RunInterrupted", "RunReport", "predict_inputs", "predict_submission"]

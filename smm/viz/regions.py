@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .formats import facs_label
+from smm.formats import facs_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
