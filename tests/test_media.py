@@ -109,6 +109,11 @@ def test_sixteen_bit_photos_are_scaled_not_clipped(tmp_path: Path) -> None:
     assert to_rgb8(Image.fromarray(np.array([[70000, -3]], np.int32), mode="I")).tolist() == [[[255] * 3, [0] * 3]]
     levels = np.array([[0, 1, 32768, 65535]], np.uint16)  # the rounding at the edges of the scale
     assert to_rgb8(Image.fromarray(levels))[0, :, 0].tolist() == [0, 0, 128, 255]
+    every = np.arange(65536, dtype=np.uint16).reshape(256, 256)  # every 16-bit level: v / 257, rounded
+    scaled = to_rgb8(Image.fromarray(every))
+    assert scaled.dtype == np.uint8
+    assert np.array_equal(scaled[:, :, 0], np.rint(every / 257.0).astype(np.uint8))
+    assert to_rgb8(Image.fromarray(np.array([[-70000, 1 << 20]], np.int32), mode="I"))[0, :, 0].tolist() == [0, 255]
 
 
 def test_float_photos_scale_from_zero_one_or_keep_their_levels() -> None:
@@ -116,6 +121,9 @@ def test_float_photos_scale_from_zero_one_or_keep_their_levels() -> None:
     assert to_rgb8(Image.fromarray(unit, mode="F"))[0, :, 0].tolist() == [0, 128, 255, 0]
     levels = np.array([[0.0, 2.0, 254.6, 300.0]], np.float32)  # beyond [0, 1]: already 0-255 levels
     assert to_rgb8(Image.fromarray(levels, mode="F"))[0, :, 0].tolist() == [0, 2, 255, 255]
+    just_above = np.array([[0.0, 1.5, -0.5]], np.float32)  # not within [0, 1] either way: levels
+    assert to_rgb8(Image.fromarray(just_above, mode="F"))[0, :, 0].tolist() == [0, 2, 0]
+    assert to_rgb8(Image.fromarray(np.array([[0.25, 0.75]], np.float32), mode="F")).dtype == np.uint8
     assert to_rgb8(Image.fromarray(np.full((1, 2), np.nan, np.float32), mode="F")).tolist() == [[[0] * 3] * 2]
 
 
@@ -137,6 +145,14 @@ def test_other_modes_keep_working() -> None:
     assert np.array_equal(got[:, 200:], UPRIGHT[:, 200:])
     grey_alpha = rgba.convert("LA")
     assert np.array_equal(to_rgb8(grey_alpha)[:, :100], np.full((512, 100, 3), 255, np.uint8))
+    for mode in ("PA", "RGBa"):  # the other modes with an alpha band: transparent is white
+        assert np.array_equal(to_rgb8(rgba.convert(mode))[:, :100], np.full((512, 100, 3), 255, np.uint8)), mode
+    keyed = Image.fromarray(np.array([[0, 1], [1, 0]], np.uint8), mode="P")
+    keyed.putpalette([10, 20, 30, 200, 100, 50])
+    keyed.info["transparency"] = 0  # a palette's transparent colour, as GIFs and some PNGs have
+    assert to_rgb8(keyed).tolist() == [[[255] * 3, [200, 100, 50]], [[200, 100, 50], [255] * 3]]
+    del keyed.info["transparency"]
+    assert to_rgb8(keyed).tolist() == [[[10, 20, 30], [200, 100, 50]], [[200, 100, 50], [10, 20, 30]]]
 
 
 def test_an_animated_gif_is_its_first_frame(tmp_path: Path) -> None:

@@ -184,6 +184,7 @@ def test_the_timeline_draws_the_csv_columns_with_gaps(tmp_path: Path) -> None:
             want = [float(by_frame[f][column]) if f in by_frame else np.nan for f in frames]
             np.testing.assert_allclose(line.get_ydata(), want)
     assert np.isnan(curves[0].get_lines()[0].get_ydata()[4])  # face 0 was not seen on frame 5: a gap
+    assert curves[0].get_ylim() == pytest.approx((-1.05, 1.05))  # VA within [-1, 1]: the unit range
     assert np.isnan(curves[1].get_lines()[0].get_ydata()[:2]).all()  # face 1 came on frame 3
 
 
@@ -210,6 +211,10 @@ def test_the_timeline_refuses_what_it_cannot_draw() -> None:
         plot_timeline(rows._replace(names=None))
     with pytest.raises(ValueError, match=r"^no row of these predictions has a face"):
         plot_timeline(rows._replace(observed=torch.zeros(9, dtype=torch.bool)))
+    wide = plot_timeline(rows._replace(va=rows.va * 4))  # raw VA beyond [-1, 1] stays in view
+    reach = float(rows.va[rows.face_id == 0].abs().max()) * 4  # face 0's own values
+    first = next(a for g in wide.subfigs for a in g.axes if a.get_ylabel() == "VA")
+    assert first.get_ylim() == pytest.approx((-1.05 * reach, 1.05 * reach), rel=1e-5)
     figure = plot_timeline(rows, title="my clip")
     assert figure._suptitle.get_text() == "my clip"
     assert plot_timeline(rows)._suptitle.get_text() == "clip.mp4"

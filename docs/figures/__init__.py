@@ -59,12 +59,26 @@ def _viz_va() -> Figure:
     return figure
 
 
+def _overlay_frame() -> Figure:
+    from .run import overlay_frame
+
+    return overlay_frame()
+
+
+def _timeline() -> Figure:
+    from .run import timeline
+
+    return timeline()
+
+
 FIGURES: dict[str, Callable[[], Figure]] = {
     "architecture": _architecture,
     "regions": _regions,
     "viz_attention": _viz_attention,
     "viz_votes": _viz_votes,
     "viz_va": _viz_va,
+    "overlay_frame": _overlay_frame,
+    "timeline": _timeline,
 }
 
 

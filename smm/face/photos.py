@@ -7,10 +7,11 @@ and its box and landmarks are in the upright photo's pixels.
 
 Modes other than 8-bit RGB are converted without losing the picture: 16-bit greyscale
 (``I;16``, ``I;16B``, ``I``) is scaled from 0-65535 to 0-255 (not clipped, which turns most
-of such a photo white), 32-bit float (``F``) from 0-1 when its values lie there; palette,
-greyscale, CMYK, YCbCr and LAB are converted as Pillow converts them, and transparent pixels
-are laid on white (a transparent PNG's hidden pixels are often black, or garbage). An animated
-GIF, WebP or PNG is read as its first frame: a photo, not a video.
+of such a photo white), 32-bit float (``F``) from 0-1 when its values lie there (NaN is 0);
+palette, greyscale, CMYK, YCbCr and LAB are converted as Pillow converts them, and transparent
+pixels (an alpha band, or a palette's transparent colour) are laid on white (a transparent
+PNG's hidden pixels are often black, or garbage). An animated GIF, WebP or PNG is read as its
+first frame: a photo, not a video.
 """
 
 from __future__ import annotations
@@ -61,32 +62,33 @@ def load_photo(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> np.n
 
 
 def upright_rgb(image: Image.Image) -> np.ndarray:
-    """``image`` turned by its EXIF orientation and converted to 8-bit RGB (see the module)."""
-    if getattr(image, "n_frames", 1) > 1:
+    """``image`` (its first frame) turned by its EXIF orientation and converted to 8-bit RGB (see the module)."""
+    if image.tell() != 0:  # an animated image left at a later frame
         image.seek(0)
-    turned = ImageOps.exif_transpose(image)
-    return to_rgb8(turned if turned is not None else image)
+    return to_rgb8(ImageOps.exif_transpose(image))
 
 
 def to_rgb8(image: Image.Image) -> np.ndarray:
     """Any Pillow mode as a ``(H, W, 3)`` uint8 RGB array, scaled (not clipped) from 16 bits or floats."""
     mode = image.mode
     if mode in SIXTEEN_BIT_MODES:
-        grey = _scaled(np.asarray(image, dtype=np.float64), 65535.0)
+        grey = _scaled(np.asarray(image), 65535.0)  # v / 257, rounded: 65535 -> 255
         return np.repeat(grey[:, :, None], 3, axis=2)
     if mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        top = 1.0 if finite.size == 0 or (finite.min() >= 0.0 and finite.max() <= 1.0) else 255.0
-        grey = _scaled(np.nan_to_num(values, nan=0.0), top)
-        return np.repeat(grey[:, :, None], 3, axis=2)
-    if mode == "RGB":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        top = 1.0 if values.min() >= 0.0 and values.max() <= 1.0 else 255.0
+        return np.repeat(_scaled(values, top)[:, :, None], 3, axis=2)
+    if _transparent(image):
+        white = Image.new("RGBA", image.size, "white")
+        return np.asarray(Image.alpha_composite(white, image.convert("RGBA")).convert("RGB"))
+    if mode == "RGB":  # as it is, without the copy a conversion makes
         return np.asarray(image)
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
     return np.asarray(image.convert("RGB"))
+
+
+def _transparent(image: Image.Image) -> bool:
+    """Whether ``image`` has an alpha band or a transparent colour (Pillow's ``has_transparency_data``)."""
+    return "A" in image.getbands() or "a" in image.getbands() or "transparency" in image.info
 
 
 def _scaled(values: np.ndarray, top: float) -> np.ndarray:

@@ -102,7 +102,8 @@ def plot_timeline(predictions: FramePredictions, *, title: str | None = None) ->
     matplotlib.figure.Figure
         For each face, three panels sharing the time axis (seconds): the AU heat-map (0-1, one
         row per AU), the expression band (one colour per expression, a legend of the names), and
-        valence and arousal (-1 to 1). Frames where the face was not seen are left blank.
+        valence and arousal (-1 to 1, wider where the model's raw VA goes beyond). Frames where
+        the face was not seen are left blank.
 
     Raises
     ------
@@ -151,7 +152,9 @@ def plot_timeline(predictions: FramePredictions, *, title: str | None = None) ->
         curves.plot(times, values["valence"], color="tab:red", linewidth=1.2, label="valence")
         curves.plot(times, values["arousal"], color="tab:blue", linewidth=1.2, label="arousal")
         curves.axhline(0, color="grey", linewidth=0.6)
-        curves.set_ylim(-1.05, 1.05)
+        both = np.concatenate([values["valence"], values["arousal"]])
+        reach = float(np.nanmax(np.abs(both))) if np.isfinite(both).any() else 1.0
+        curves.set_ylim(-1.05 * max(1.0, reach), 1.05 * max(1.0, reach))  # -1 to 1, or wider for raw VA beyond it
         curves.set_ylabel("VA", fontsize=8)
         curves.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
         curves.set_xlabel("time (s)")
