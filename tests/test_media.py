@@ -685,7 +685,9 @@ def test_the_bar_is_tqdm_only_when_shown_and_watched(monkeypatch: pytest.MonkeyP
         bar.close()
 
 
-def test_the_engine_line_after_a_second(tiny_model: smm.SMMEmotionNet, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_engine_line_after_a_second(
+    tiny_model: smm.SMMEmotionNet, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import smm.face.pipeline as pipeline
     from smm.inference.progress import ENGINE_LINE_AFTER, engine_line
 
@@ -695,6 +697,8 @@ def test_the_engine_line_after_a_second(tiny_model: smm.SMMEmotionNet, monkeypat
     assert said == []  # a moment is not worth a line
     engine_line(1.06, lambda: "eager (fp32)", said.append)
     assert said == ["engine: eager (fp32) (chosen in 1.1 s)"]
+    engine_line(2.0, lambda: "onnxruntime")  # by default on stderr, one line
+    assert capsys.readouterr().err == "engine: onnxruntime (chosen in 2.0 s)\n"
 
     class Clock:  # each call of perf_counter 1.5 s after the one before
         def __init__(self) -> None:

@@ -25,8 +25,9 @@ def watched() -> bool:
             return True
     except (AttributeError, ValueError):  # a closed or replaced stream
         pass
-    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+    ipython = sys.modules.get("IPython")  # only where IPython runs is it imported
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def show_progress(progress: bool | None) -> bool:
@@ -41,7 +42,7 @@ def show_progress(progress: bool | None) -> bool:
 class _NoBar:
     """Stands in for a bar that is not shown."""
 
-    def update(self, count: int = 1) -> None:
+    def update(self, count: int) -> None:
         pass
 
     def close(self) -> None:
@@ -60,7 +61,7 @@ def progress_bar(shown: bool, *, total: int | None, desc: str, unit: str) -> Any
         from tqdm import tqdm
     except ImportError:
         return _NoBar()
-    return tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit=unit, leave=False)  # on stderr
 
 
 def say(text: str) -> None:
