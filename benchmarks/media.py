@@ -9,6 +9,9 @@ loaded and warm (on one photo) and after the folder, so the difference is what t
 on top of one photo, and "above the model" what the photos and the model's batches add to the
 loaded model. Each run is its own process (``ru_maxrss`` only grows).
 
+Overlay: :func:`smm.viz.overlay_video` on 720p clips of 60 and 240 frames with one face drawn on
+each, per frame, and the peak memory it adds (flat: it streams).
+
 Rotation: decoding a 4K (3840 x 2160) video stored sideways with a display rotation of -90,
 against the same video stored upright, per frame, frames to RGB arrays (what the pipeline
 gets), interleaved rounds, the median.
@@ -119,6 +122,51 @@ def rotation(frames: int, rounds: int = 5) -> dict[str, float]:
     return {"upright_ms": statistics.median(plain), "rotated_ms": statistics.median(turned)}
 
 
+_OVERLAY = """
+import json, resource, sys, time
+import numpy as np, torch
+from smm.inference import FramePredictions, LabelNames
+from smm.viz import overlay_video
+
+video, out, frames = sys.argv[1], sys.argv[2], int(sys.argv[3])
+names = LabelNames(tuple(f"AU{k}" for k in (1, 2, 4, 6, 7, 10, 12, 15, 23, 24, 25, 26)), ("Neutral", "Happiness"))
+rows = FramePredictions.empty(frames, names)
+rows = rows._replace(
+    au_prob=torch.full((frames, 12), 0.7), au=torch.ones(frames, 12, dtype=torch.int64),
+    expr_prob=torch.tensor([[0.2, 0.8]] * frames), expr=torch.ones(frames, dtype=torch.int64),
+    va=torch.tensor([[0.3, -0.2]] * frames), observed=torch.ones(frames, dtype=torch.bool),
+    box=torch.tensor([[500.0, 200.0, 780.0, 560.0]] * frames),
+    landmarks=torch.tensor([[[580.0, 330.0], [700.0, 330.0], [640.0, 400.0], [590.0, 470.0], [690.0, 470.0]]] * frames),
+    face_id=torch.zeros(frames, dtype=torch.int64),
+)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+began = time.perf_counter()
+overlay_video(video, rows, out)
+seconds = time.perf_counter() - began
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"ms": seconds * 1000 / frames, "added_mb": (after - before) / 1024}))
+"""
+
+
+def overlay(counts: tuple[int, ...]) -> list[dict[str, float]]:
+    """Per frame cost and peak memory of ``overlay_video`` on 720p clips of ``counts`` frames, one face each."""
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (720 // 8, 1280 // 8, 3), dtype=np.uint8)
+    frame = np.kron(small, np.ones((8, 8, 1), np.uint8))
+    facts = []
+    with tempfile.TemporaryDirectory() as folder:
+        for count in counts:
+            clip = _video(Path(folder) / f"clip{count}.mp4", [frame] * count, None)
+            done = subprocess.run(
+                [sys.executable, "-c", _OVERLAY, str(clip), str(Path(folder) / f"o{count}.mp4"), str(count)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            facts.append({"frames": count, **json.loads(done.stdout.strip().splitlines()[-1])})
+    return facts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=32)
@@ -147,6 +195,11 @@ def main() -> None:
     print(f"| stored upright | {cost['upright_ms']:.1f} |")
     print(f"| stored sideways, display rotation -90, turned upright | {cost['rotated_ms']:.1f} |")
     print(f"| the turn | {cost['rotated_ms'] - cost['upright_ms']:+.1f} |")
+    print()
+    print("| 720p frames, overlay_video (decode, draw one face, H.264 encode) | ms per frame | peak RSS added |")
+    print("|---|---|---|")
+    for facts in overlay((60, 240)):
+        print(f"| {facts['frames']} | {facts['ms']:.1f} | {facts['added_mb']:.0f} MB |")
     print(f"\n(this process's peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
 
 
