@@ -1,4 +1,4 @@
-"""Head pose from five landmarks (``smm.face.pose``): generated poses by value, an independent fit, real photos."""
+"""Head pose from five landmarks (``smm.inference.pose``): generated poses by value, an independent fit, real photos."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from smm.face.pose import FRONTAL_LAYOUT, INTEROCULAR_MM, MEAN_FACE, head_pose
+from smm.inference.pose import FRONTAL_LAYOUT, INTEROCULAR_MM, MEAN_FACE, head_pose
 
 
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:

@@ -163,7 +163,7 @@ def test_frames_csv_rows_written_out(tmp_path: Path) -> None:
         "expression,valence,arousal,reason"
     )
     marks = ",".join(f"{v:.2f}" for v in (torch.arange(10) + 0.125).tolist())
-    from smm.face.pose import head_pose  # tested by value in test_pose
+    from smm.inference.pose import head_pose  # tested by value in test_pose
 
     pose = ",".join(f"{v:.2f}" for v in head_pose(result.landmarks[0].numpy()).tolist())
     assert lines[1] == (

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from smm.formats import read_frames_csv, write_frames_csv
+from smm.formats import write_frames_csv
 from smm.inference import FramePredictions, LabelNames
 from tests.media import write_video
 
@@ -70,7 +70,7 @@ def test_the_csv_reads_back_as_written(tmp_path: Path) -> None:
         )
     )
     path = write_frames_csv(tmp_path / "clip.csv", both)
-    read = read_frames_csv(path)
+    read = FramePredictions.from_csv(path)
     assert read.names == NAMES
     for name in ("au_prob", "expr_prob", "va"):
         torch.testing.assert_close(getattr(read, name), getattr(both, name), atol=5e-7, rtol=0, equal_nan=True)
@@ -90,14 +90,14 @@ def test_reading_decides_the_aus_at_the_threshold(tmp_path: Path) -> None:
     rows = _two_faces()
     rows = rows._replace(au_prob=torch.tensor([[0.5, 0.25, 0.75]] * 9))
     path = write_frames_csv(tmp_path / "c.csv", rows)
-    assert read_frames_csv(path).au[0].tolist() == [0, 0, 1]  # strictly above 0.5
-    assert read_frames_csv(path, threshold=0.2).au[0].tolist() == [1, 1, 1]
-    assert read_frames_csv(path, threshold=0.6).au[0].tolist() == [0, 0, 1]
+    assert FramePredictions.from_csv(path).au[0].tolist() == [0, 0, 1]  # strictly above 0.5
+    assert FramePredictions.from_csv(path, threshold=0.2).au[0].tolist() == [1, 1, 1]
+    assert FramePredictions.from_csv(path, threshold=0.6).au[0].tolist() == [0, 0, 1]
 
 
 def test_reading_names_and_old_headers(tmp_path: Path) -> None:
     path = write_frames_csv(tmp_path / "c.csv", _two_faces())
-    named = read_frames_csv(path, au_names=AUS[:2], expression_names=(AUS[2], *EXPRESSIONS))
+    named = FramePredictions.from_csv(path, au_names=AUS[:2], expression_names=(AUS[2], *EXPRESSIONS))
     assert named.names == LabelNames(AUS[:2], (AUS[2], *EXPRESSIONS))  # the split given, not guessed
     lines = path.read_text().splitlines()
     old = tmp_path / "old.csv"  # a CSV of 0.1, before the pose columns
@@ -106,7 +106,7 @@ def test_reading_names_and_old_headers(tmp_path: Path) -> None:
     old.write_text(
         "\n".join(",".join(v for k, v in enumerate(line.split(",")) if k not in cut) for line in lines) + "\n"
     )
-    torch.testing.assert_close(read_frames_csv(old).au_prob, read_frames_csv(path).au_prob)
+    torch.testing.assert_close(FramePredictions.from_csv(old).au_prob, FramePredictions.from_csv(path).au_prob)
 
 
 def test_reading_bad_files_names_the_file_and_line(tmp_path: Path) -> None:
@@ -130,11 +130,11 @@ def test_reading_bad_files_names_the_file_and_line(tmp_path: Path) -> None:
     for name, content in cases.items():
         (tmp_path / name).write_text("\n".join(content) + ("\n" if content else ""))
         with pytest.raises(ValueError, match=expected[name]):
-            read_frames_csv(tmp_path / name)
+            FramePredictions.from_csv(tmp_path / name)
     with pytest.raises(ValueError, match=r"c\.csv, line 1: the columns \[.*\] are not the AUs \['AU1'\]"):
-        read_frames_csv(path, au_names=["AU1"], expression_names=EXPRESSIONS)
+        FramePredictions.from_csv(path, au_names=["AU1"], expression_names=EXPRESSIONS)
     with pytest.raises(FileNotFoundError, match=r"per-frame CSV .*gone\.csv does not exist"):
-        read_frames_csv(tmp_path / "gone.csv")
+        FramePredictions.from_csv(tmp_path / "gone.csv")
 
 
 # --- the timeline --------------------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def test_the_timeline_draws_the_csv_columns_with_gaps(tmp_path: Path) -> None:
     path = write_frames_csv(tmp_path / "clip.csv", _two_faces())
     with path.open(newline="") as handle:
         table = list(csv.DictReader(handle))
-    figure = plot_timeline(read_frames_csv(path))
+    figure = plot_timeline(FramePredictions.from_csv(path))
     assert len(figure.subfigs) == 2  # two faces, two panel groups
     assert [group._suptitle.get_text() for group in figure.subfigs] == ["face 0", "face 1"]
     frames = sorted({int(r["frame"]) for r in table})
@@ -193,7 +193,7 @@ def test_the_same_timeline_from_the_csv_as_from_memory(tmp_path: Path) -> None:
 
     rows = _two_faces()
     times, faces = timeline_arrays(rows)
-    read_times, read_faces = timeline_arrays(read_frames_csv(write_frames_csv(tmp_path / "c.csv", rows)))
+    read_times, read_faces = timeline_arrays(FramePredictions.from_csv(write_frames_csv(tmp_path / "c.csv", rows)))
     np.testing.assert_allclose(read_times, times, atol=5e-7)
     assert list(read_faces) == list(faces) == [0, 1]
     for face in faces:

@@ -1,6 +1,6 @@
 """``smm-emotionnet plot``: a per-frame CSV of a video as a timeline figure (AUs, expression, VA per face).
 
-The CSV is read back (:func:`smm.formats.read_frames_csv`), so a run of yesterday or of another
+The CSV is read back (:meth:`smm.inference.FramePredictions.from_csv`), so a run of yesterday or of another
 machine can be plotted; the figure is :func:`smm.viz.plot_timeline`'s.
 """
 
@@ -32,7 +32,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     """Read the CSV, draw the timeline, write the figure atomically, and say where."""
     from smm._atomic import atomic_write
-    from smm.formats.frames_csv import read_frames_csv
+    from smm.inference.results import FramePredictions
     from smm.viz.timeline import plot_timeline
 
     if args.dpi < 1:
@@ -40,6 +40,6 @@ def run(args: argparse.Namespace) -> None:
     out = args.out if args.out is not None else args.csv.with_suffix(".png")
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ValueError(f"--out must end in .png, .pdf or .svg, got {out.name}")
-    figure = plot_timeline(read_frames_csv(args.csv), title=args.csv.stem)
+    figure = plot_timeline(FramePredictions.from_csv(args.csv), title=args.csv.stem)
     atomic_write(out, lambda path: figure.savefig(path, dpi=args.dpi, format=out.suffix[1:].lower()))
     common.out(f"wrote {out}")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         TASKS,
         facs_label,
     )
-    from smm.formats.frames_csv import csv_columns, read_frames_csv, write_frames_csv
+    from smm.formats.frames_csv import csv_columns, read_frames_table, write_frames_csv
     from smm.formats.text import AnnotationError
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__)

@@ -11,7 +11,7 @@ Columns, in order:
 - ``x0, y0, x1, y1``: the face box in pixels;
 - ``left_eye_x, left_eye_y, ..., mouth_right_y``: the five landmarks in pixels;
 - ``yaw``, ``pitch``, ``roll``: the head pose in degrees, from the landmarks
-  (:func:`smm.face.pose.head_pose`: yaw positive to the image's right, pitch up, roll
+  (:func:`smm.inference.pose.head_pose`: yaw positive to the image's right, pitch up, roll
   counter-clockwise);
 - one column per AU: its occurrence probability (not an intensity);
 - one column per expression: its probability; ``expression``: the most probable one's name;
@@ -29,7 +29,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
 
 from smm.formats.abaw_files import write_atomic
 
@@ -135,31 +137,44 @@ def _quoted(text: str) -> str:
     return text
 
 
-def read_frames_csv(
+class FramesTable(NamedTuple):
+    """A per-frame CSV's values as numpy arrays (what :func:`read_frames_table` reads; R rows, NaN where empty).
+
+    :meth:`smm.inference.FramePredictions.from_csv` turns it into predictions.
+    """
+
+    au_names: tuple[str, ...]
+    expression_names: tuple[str, ...]
+    au_prob: np.ndarray  # (R, H) float64
+    expr_prob: np.ndarray  # (R, K)
+    expr: np.ndarray  # (R,) int64 index of the expression column, -1 without a face
+    va: np.ndarray  # (R, 2)
+    frame: np.ndarray  # (R,) int64
+    face: np.ndarray  # (R,) bool
+    time: np.ndarray  # (R,) float64
+    box: np.ndarray  # (R, 4)
+    landmarks: np.ndarray  # (R, 5, 2)
+    source: tuple[str, ...]
+    face_id: np.ndarray  # (R,) int64, -1 without a face
+    reason: tuple[str, ...]
+
+
+def read_frames_table(
     path: str | os.PathLike[str],
     au_names: Sequence[str] | None = None,
     expression_names: Sequence[str] | None = None,
-    *,
-    threshold: float = 0.5,
-) -> FramePredictions:
-    """A per-frame CSV read back as :class:`~smm.inference.FramePredictions` (a run of yesterday, or another machine).
+) -> FramesTable:
+    """A per-frame CSV read back as arrays (:meth:`smm.inference.FramePredictions.from_csv` makes predictions of it).
 
     Parameters
     ----------
     path : path-like
         A CSV written by :func:`write_frames_csv` (``predict --input``), with or without the
-        pose columns (the pose is computed from the landmarks: :attr:`FramePredictions.pose`).
+        pose columns (a CSV of 0.1 has none; the pose is computed from the landmarks).
     au_names, expression_names : sequence of str, optional
-        The AU and expression columns. By default the columns between ``roll`` and
-        ``expression`` named ``AU`` and a number are the AUs, and the rest the expressions.
-    threshold : float, default 0.5
-        The AU decisions (``au``), which the CSV does not hold: ``au_prob > threshold``.
-
-    Returns
-    -------
-    FramePredictions
-        With ``names``, ``time``, ``box``, ``landmarks``, ``source``, ``face_id`` and ``reason``;
-        NaN where the CSV's fields are empty.
+        The AU and expression columns. By default the columns between the landmarks (or the
+        pose) and ``expression`` named ``AU`` and a number are the AUs, and the rest the
+        expressions.
 
     Raises
     ------
@@ -170,11 +185,6 @@ def read_frames_csv(
         the file and the line.
     """
     import csv
-
-    import numpy as np
-    import torch
-
-    from smm.inference.results import FramePredictions, LabelNames
 
     path = Path(path)
     if not path.is_file():
@@ -222,31 +232,27 @@ def read_frames_csv(
         values = numbers([name])[:, 0]
         return np.where(np.isnan(values), empty, values).astype(np.int64)
 
-    au_prob = torch.from_numpy(numbers(au_names)).float()
-    expr_prob = torch.from_numpy(numbers(expression_names)).float()
-    observed = torch.from_numpy(integers("face", 0) == 1)
     index = {name: k for k, name in enumerate(expression_names)}
     expressions = [row[columns["expression"]] for row in rows]
     unknown = next((k for k, name in enumerate(expressions) if name and name not in index), None)
     if unknown is not None:
         raise ValueError(f"{path}, line {unknown + 2}: expression {expressions[unknown]!r} is not a column")
-    decided = torch.where(torch.isnan(au_prob), -1, (au_prob > threshold).long())
     landmark_columns = [f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy"]
-    return FramePredictions(
-        au_prob=au_prob,
-        au=decided,
-        expr_prob=expr_prob,
-        expr=torch.tensor([index.get(name, -1) for name in expressions], dtype=torch.int64),
-        va=torch.from_numpy(numbers(["valence", "arousal"])).float(),
-        frame=torch.from_numpy(integers("frame", 0)),
-        observed=observed,
-        time=torch.from_numpy(numbers(["time"])[:, 0]),
-        box=torch.from_numpy(numbers(["x0", "y0", "x1", "y1"])).float(),
-        landmarks=torch.from_numpy(numbers(landmark_columns)).float().reshape(-1, 5, 2),
+    return FramesTable(
+        au_names=tuple(au_names),
+        expression_names=tuple(expression_names),
+        au_prob=numbers(au_names),
+        expr_prob=numbers(expression_names),
+        expr=np.array([index.get(name, -1) for name in expressions], dtype=np.int64),
+        va=numbers(["valence", "arousal"]),
+        frame=integers("frame", 0),
+        face=integers("face", 0) == 1,
+        time=numbers(["time"])[:, 0],
+        box=numbers(["x0", "y0", "x1", "y1"]),
+        landmarks=numbers(landmark_columns).reshape(-1, 5, 2),
         source=tuple(row[columns["source"]] for row in rows),
-        face_id=torch.from_numpy(integers("face_id", -1)),
+        face_id=integers("face_id", -1),
         reason=tuple(row[columns["reason"]] for row in rows),
-        names=LabelNames(tuple(au_names), tuple(expression_names)),
     )
 
 

@@ -7,6 +7,7 @@ the header is frame ``n``). A photo is frame 1 of itself.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -112,16 +113,63 @@ class FramePredictions(NamedTuple):
             names=names,
         )
 
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | os.PathLike[str],
+        au_names: Sequence[str] | None = None,
+        expression_names: Sequence[str] | None = None,
+        *,
+        threshold: float = 0.5,
+    ) -> FramePredictions:
+        """A per-frame CSV read back (a run of yesterday, or of another machine): what ``predict --input`` wrote.
+
+        Parameters
+        ----------
+        path : path-like
+            A CSV of :func:`smm.formats.write_frames_csv`, with or without the pose columns.
+        au_names, expression_names : sequence of str, optional
+            The AU and expression columns (default: those named ``AU`` and a number are the
+            AUs, the rest the expressions; see :func:`smm.formats.frames_csv.read_frames_table`).
+        threshold : float, default 0.5
+            The AU decisions ``au``, which the CSV does not hold: ``au_prob > threshold``.
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            A missing file; a header or line that does not fit, named by file and line.
+        """
+        from smm.formats.frames_csv import read_frames_table
+
+        table = read_frames_table(path, au_names, expression_names)
+        au_prob = torch.from_numpy(table.au_prob).float()
+        return cls(
+            au_prob=au_prob,
+            au=torch.where(torch.isnan(au_prob), -1, (au_prob > threshold).long()),
+            expr_prob=torch.from_numpy(table.expr_prob).float(),
+            expr=torch.from_numpy(table.expr),
+            va=torch.from_numpy(table.va).float(),
+            frame=torch.from_numpy(table.frame),
+            observed=torch.from_numpy(table.face),
+            time=torch.from_numpy(table.time),
+            box=torch.from_numpy(table.box).float(),
+            landmarks=torch.from_numpy(table.landmarks).float(),
+            source=table.source,
+            face_id=torch.from_numpy(table.face_id),
+            reason=table.reason,
+            names=LabelNames(table.au_names, table.expression_names),
+        )
+
     @property
     def pose(self) -> torch.Tensor:
         """``Tensor[T, 3]`` float32 head pose of each row, ``yaw, pitch, roll`` in degrees; NaN without landmarks.
 
-        From the five landmarks against a mean 3-D face (:func:`smm.face.pose.head_pose`, which
+        From the five landmarks against a mean 3-D face (:func:`smm.inference.pose.head_pose`, which
         states the method and its limits): yaw positive when the nose points to the image's
         right, pitch when it points up, roll when the face is turned counter-clockwise in the
         image. A coarse pose, made to filter frames (``abs(yaw) < 30``).
         """
-        from smm.face.pose import head_pose
+        from smm.inference.pose import head_pose
 
         if self.landmarks is None:
             return torch.full((len(self.frame), 3), float("nan"))

@@ -60,7 +60,7 @@ def overlay_video(
         The video the predictions are of.
     predictions : FramePredictions
         :func:`smm.predict_video`'s rows (or the CSV read back with
-        :func:`smm.formats.read_frames_csv`): frames numbered from 1 in decoding order, with
+        :meth:`smm.inference.FramePredictions.from_csv`): frames numbered from 1 in decoding order, with
         ``box``, ``landmarks`` and ``face_id``; ``names`` label the expressions and AUs.
     out : path-like
         The annotated video, written atomically (a ``.mp4``).

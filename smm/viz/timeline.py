@@ -1,7 +1,7 @@
 """A video's run at a glance: per face, its AUs over time, its expression, its valence and arousal.
 
 :func:`plot_timeline` takes the predictions of :func:`smm.predict_video`, or a per-frame CSV
-read back (:func:`smm.formats.read_frames_csv`: a run of yesterday, or of another machine), and
+read back (:meth:`smm.inference.FramePredictions.from_csv`: a run of yesterday, or of another machine), and
 draws the same figure from either. Time runs along the x-axis in seconds, from the rows' own
 timestamps, so a variable frame rate is drawn as it was; a frame where a face was not seen is a
 gap in each of its panels, never an interpolation.
@@ -92,7 +92,7 @@ def plot_timeline(predictions: FramePredictions, *, title: str | None = None) ->
     ----------
     predictions : FramePredictions
         Of one video: :func:`smm.predict_video`'s, or a CSV read back with
-        :func:`smm.formats.read_frames_csv` (the same figure from either). Its ``names`` label
+        :meth:`smm.inference.FramePredictions.from_csv` (the same figure from either). Its ``names`` label
         the AUs (by FACS name) and the expressions.
     title : str, optional
         Default: the video's file name (``source``).
@@ -116,7 +116,9 @@ def plot_timeline(predictions: FramePredictions, *, title: str | None = None) ->
 
     times, faces = timeline_arrays(predictions)
     if predictions.names is None:
-        raise ValueError("predictions carry no label names (predictions.names): read the CSV with read_frames_csv")
+        raise ValueError(
+            "predictions carry no label names (predictions.names): read the CSV with FramePredictions.from_csv"
+        )
     if not faces:
         raise ValueError("no row of these predictions has a face: nothing to draw")
     au_names, expression_names = predictions.names.au, predictions.names.expression
