@@ -26,6 +26,18 @@ def _landmarks(
     return np.stack([at[0] + seen[:, 0], at[1] - seen[:, 1]], axis=1)
 
 
+def test_the_mean_face_by_value() -> None:
+    """The numbers the module states: eye centres 63 mm apart, the nose tip 0.59 and the mouth corners 0.97 eye
+    distances below the eyes and 1.0 apart, eyes 32 mm and mouth corners 26 mm behind the nose tip."""
+    from smm.inference import pose
+
+    expected = np.array(
+        [[-31.5, 0.59 * 63, -32], [31.5, 0.59 * 63, -32], [0, 0, 0], [-31.5, -0.38 * 63, -26], [31.5, -0.38 * 63, -26]]
+    )
+    np.testing.assert_allclose(pose._mean_face(), expected, atol=1e-9)  # made anew, as at import
+    np.testing.assert_allclose(MEAN_FACE, expected, atol=1e-9)
+
+
 def test_the_mean_face_is_the_stated_layout() -> None:
     assert np.allclose(np.linalg.norm(MEAN_FACE[1] - MEAN_FACE[0]), INTEROCULAR_MM)
     assert np.allclose(MEAN_FACE[2], 0)  # the origin is the nose tip
