@@ -236,31 +236,34 @@ def test_the_overlay_draws_each_box_in_its_face_colour(tmp_path: Path) -> None:
     from smm.viz import overlay_video
     from smm.viz.overlay import FACE_COLOURS, face_colour
 
-    grey = [np.full((96, 176, 3), 90, np.uint8) for _ in TIMES]
-    video = write_video(tmp_path / "clip.mp4", grey, lossless=True, times=TIMES)
-    rows = _two_faces()
-    out = overlay_video(video, rows, tmp_path / "clip.overlay.mp4", codec="ffv1")
-    times, frames = _decoded(out)
-    assert len(frames) == 6  # every frame, at its own time
-    np.testing.assert_allclose(times, TIMES, atol=1e-3)
-    assert frames[0].shape == (96, 176, 3)
     assert face_colour(0) == FACE_COLOURS[0] != face_colour(1) == FACE_COLOURS[1]
     assert face_colour(12) == FACE_COLOURS[2]
-    for number, frame in enumerate(frames, start=1):
-        here = rows.frame == number
-        for row in torch.nonzero(here).flatten().tolist():
-            x0, y0, x1, y1 = (int(v) for v in rows.box[row].tolist())
-            colour = face_colour(int(rows.face_id[row]))
-            middle = (y0 + y1) // 2
-            assert tuple(frame[middle, x0]) == colour  # the left edge, halfway down
-            assert tuple(frame[middle, x1]) == colour  # the right edge
-            assert tuple(frame[y1, (x0 + x1) // 2]) == colour  # the bottom edge
-            assert tuple(frame[middle, x0 + 5]) == (90, 90, 90)  # inside, between edge and landmarks: untouched
-        faces_here = {int(f) for f in rows.face_id[here]}
-        if 1 not in faces_here:  # where face 1 is not, its box is not drawn
-            assert tuple(frame[45, 100]) == (90, 90, 90)
-        if 0 not in faces_here:
-            assert tuple(frame[40, 20]) == (90, 90, 90)
+    rows = _two_faces()
+    for height in (160, 96):  # room for the text outside the boxes; and not, so that it goes inside
+        grey = [np.full((height, 176, 3), 90, np.uint8) for _ in TIMES]
+        video = write_video(tmp_path / f"clip{height}.mp4", grey, lossless=True, times=TIMES)
+        out = overlay_video(video, rows, tmp_path / f"clip{height}.overlay.mp4", codec="ffv1")
+        times, frames = _decoded(out)
+        assert len(frames) == 6  # every frame, at its own time
+        np.testing.assert_allclose(times, TIMES, atol=1e-3)
+        assert frames[0].shape == (height, 176, 3)
+        for number, frame in enumerate(frames, start=1):
+            here = rows.frame == number
+            for row in torch.nonzero(here).flatten().tolist():
+                x0, y0, x1, y1 = (int(v) for v in rows.box[row].tolist())
+                colour = face_colour(int(rows.face_id[row]))
+                middle = (y0 + y1) // 2
+                assert tuple(frame[middle, x0]) == colour  # the left edge, halfway down: never under text
+                assert tuple(frame[middle, x1]) == colour  # the right edge
+                assert tuple(frame[y1, (x0 + x1) // 2]) == colour  # the bottom edge
+                if height == 160:
+                    assert tuple(frame[middle, x0 + 5]) == (90, 90, 90)  # inside, by the edge: untouched
+                    assert tuple(frame[y1 + 8, x0 + 2]) == (0, 0, 0)  # the AUs' strip below the box
+            faces_here = {int(f) for f in rows.face_id[here]}
+            if 1 not in faces_here:  # where face 1 is not, its box is not drawn
+                assert tuple(frame[45, 100]) == (90, 90, 90)
+            if 0 not in faces_here:
+                assert tuple(frame[40, 20]) == (90, 90, 90)
     nobody = rows._replace(observed=torch.zeros(9, dtype=torch.bool))
     _, plain = _decoded(overlay_video(video, nobody, tmp_path / "none.mp4", codec="ffv1"))
     assert all(np.array_equal(a, b) for a, b in zip(plain, grey, strict=True))  # no face: frames as they were

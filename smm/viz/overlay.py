@@ -7,7 +7,8 @@ output has the input's frames and timestamps, so it can be stepped through besid
 
 What is drawn, per face: its box in a colour fixed by its ``face_id`` (the same person keeps one
 colour through the video), the id and the most probable expression with its probability above
-the box, the active AUs (``au == 1``) below it, the five landmarks as dots, and a small
+the box, the active AUs (``au == 1``) below it (beside it, or inside it, where the frame ends),
+the five landmarks as dots, and a small
 valence/arousal square beside the box (valence to the right, arousal up, the unit square's
 outline, a dot where the face's VA is). A frame without a face is left as it is.
 """
@@ -194,14 +195,46 @@ class _Drawer:
         label = f"{int(self.face_id[row])}"
         if 0 <= expression < len(self.expressions):
             label += f" {self.expressions[expression]} {self.expr_prob[row, expression]:.0%}"
-        _text(pen, (x0, y0), label, font, colour, above=True)
+        step = pen.textbbox((0, 0), "AU", font=font)[3] + 5  # a strip's height
+        # Above the box where the frame has room, else just inside its top edge.
+        inside = x0 + width  # a strip inside the box leaves its outline alone
+        if y0 >= step:
+            _text(pen, (x0, y0), label, font, colour, above=True)
+        else:
+            _text(pen, (inside, y0 + step + width), label, font, colour, above=True)
         active = [name for name, on in zip(self.aus, self.au[row], strict=True) if on == 1]
         size = getattr(font, "size", 10)
         per_line = max(1, round(max(x1 - x0, 4 * size) / (3 * size)))  # about three letters a font size
-        for k in range(0, len(active), per_line):
-            step = pen.textbbox((0, 0), "AU", font=font)[3] + 5
-            _text(pen, (x0, y1 + step * (k // per_line)), " ".join(active[k : k + per_line]), font, colour, above=False)
-        self._va(pen, row, x1 + width * 2, y0, max(16.0, side / 4), colour)
+        lines = [" ".join(active[k : k + per_line]) for k in range(0, len(active), per_line)]
+        square = max(16.0, side / 4)
+        for k, (left, top) in enumerate(self._au_places(pen, lines, font, step, (x0, y0, x1, y1), width, square)):
+            _text(pen, (left, top), lines[k], font, colour, above=False)
+        self._va(pen, row, x1 + width * 2, y0, square, colour)
+
+    def _au_places(
+        self,
+        pen: Any,
+        lines: list[str],
+        font: Any,
+        step: float,
+        box: tuple[float, float, float, float],
+        width: int,
+        square: float,
+    ) -> list[tuple[float, float]]:
+        """Where each line of AUs goes: below the box; else beside it, under the VA square; else inside it."""
+        x0, y0, x1, y1 = box
+        frame_width, frame_height = pen.im.size
+        widest = max((pen.textbbox((0, 0), line, font=font)[2] for line in lines), default=0) + 6
+        if y1 + step * len(lines) <= frame_height:
+            return [(x0, y1 + step * k) for k in range(len(lines))]
+        top = y0 + square + width
+        if top + step * len(lines) <= frame_height:
+            if x1 + width * 2 + widest <= frame_width:
+                return [(x1 + width * 2, top + step * k) for k in range(len(lines))]
+            if x0 - width - widest >= 0:
+                return [(x0 - width - widest, top + step * k) for k in range(len(lines))]
+        first = y1 - width - step * len(lines) - 1
+        return [(x0 + width, first + step * k) for k in range(len(lines))]
 
     def _va(self, pen: Any, row: int, left: float, top: float, size: float, colour: tuple[int, int, int]) -> None:
         """Valence right, arousal up, in a square of ``size`` pixels: its outline, its axes, a dot at the face's VA."""
