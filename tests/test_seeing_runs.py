@@ -188,6 +188,26 @@ def test_the_timeline_draws_the_csv_columns_with_gaps(tmp_path: Path) -> None:
     assert np.isnan(curves[1].get_lines()[0].get_ydata()[:2]).all()  # face 1 came on frame 3
 
 
+def test_the_timeline_cells_and_values_by_value() -> None:
+    from smm.viz import plot_timeline, timeline_arrays
+
+    rows = _two_faces()
+    times, faces = timeline_arrays(rows)
+    np.testing.assert_allclose(times, [0.0, 0.04, 0.1, 0.35, 0.4, 0.52])
+    face0 = faces[0]
+    seen = [0, 1, 2, 4, 7]  # face 0's rows, on frames 1, 2, 3, 4, 6
+    np.testing.assert_allclose(face0["expr_prob"][[0, 1, 2, 3, 5]], rows.expr_prob[seen, rows.expr[seen]].numpy())
+    np.testing.assert_allclose(face0["expr"][[0, 1, 2, 3, 5]], rows.expr[seen].numpy())
+    assert np.isnan(face0["expr_prob"][4])
+    heat = plot_timeline(rows).subfigs[0].axes[0].collections[0]
+    corners = heat.get_coordinates()[0, :, 0]  # the cells' x edges along the first row
+    middle = [0.02, 0.07, 0.225, 0.375, 0.46]  # midway between the frames' times
+    np.testing.assert_allclose(corners, [-0.02, *middle, 0.58])  # half a step beyond each end
+    one = rows.select([0])
+    single = plot_timeline(one).subfigs[0].axes[0].collections[0].get_coordinates()[0, :, 0]
+    np.testing.assert_allclose(single, [-0.05, 0.05])  # one frame: a tenth of a second wide
+
+
 def test_the_same_timeline_from_the_csv_as_from_memory(tmp_path: Path) -> None:
     from smm.viz import timeline_arrays
 
@@ -205,7 +225,9 @@ def test_the_timeline_refuses_what_it_cannot_draw() -> None:
     from smm.viz import plot_timeline
 
     rows = _two_faces()
-    with pytest.raises(ValueError, match=r"^predictions must have time and face_id"):
+    with pytest.raises(
+        ValueError, match=r"^predictions must have time and face_id \(those of predict_video, or a per-frame CSV\)$"
+    ):
         plot_timeline(rows._replace(time=None))
     with pytest.raises(ValueError, match=r"carry no label names"):
         plot_timeline(rows._replace(names=None))
