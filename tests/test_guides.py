@@ -131,6 +131,8 @@ def test_predict_on_your_own_video_guide(
     assert [row[header.index("face_id")] for row in body] == ["0", "0", "0", "", "0", "0"]
     assert "the tracked faces' landmarks are re-located on every frame between" in " ".join(guide.split())
     assert (tmp_path / "results" / "images.csv").is_file()
+    assert (tmp_path / "annotated" / "clip.overlay.mp4").is_file()  # section 5: the annotated video
+    assert (tmp_path / "clip.png").stat().st_size > 10_000  # and the timeline
     # Every column of the file is explained in the guide's table.
     table = guide.split("4. What each column means", 1)[1].split("From Python", 1)[0]
     unexplained = [name for name in header if f"``{name}``" not in table]

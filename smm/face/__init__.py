@@ -11,10 +11,12 @@ from __future__ import annotations
 from smm.defaults import FACES
 from smm.face.align import TEMPLATE_112, align_faces, similarity_transform
 from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, MTCNNDetector
+from smm.face.orientation import Orientation
+from smm.face.photos import load_photo
 from smm.face.pipeline import VideoFeatures, predict_images, predict_video, video_features
 from smm.face.sides import side_rows
 from smm.face.track import FaceTracker, MultiFaceTracker, box_iou
-from smm.face.video import FaceFollower, FaceRows, aligned_crops, open_video
+from smm.face.video import FaceFollower, FaceRows, PartialVideoWarning, VideoFrames, aligned_crops, open_video
 
 __all__ = [
     "FACES",
@@ -27,10 +29,14 @@ __all__ = [
     "LandmarkRefiner",
     "MTCNNDetector",
     "MultiFaceTracker",
+    "Orientation",
+    "PartialVideoWarning",
     "VideoFeatures",
+    "VideoFrames",
     "align_faces",
     "aligned_crops",
     "box_iou",
+    "load_photo",
     "open_video",
     "predict_images",
     "predict_video",
