@@ -203,6 +203,8 @@ def test_the_timeline_cells_and_values_by_value() -> None:
     corners = heat.get_coordinates()[0, :, 0]  # the cells' x edges along the first row
     middle = [0.02, 0.07, 0.225, 0.375, 0.46]  # midway between the frames' times
     np.testing.assert_allclose(corners, [-0.02, *middle, 0.58])  # half a step beyond each end
+    later = plot_timeline(rows._replace(time=rows.time + 1.0)).subfigs[0].axes[0].collections[0]
+    np.testing.assert_allclose(later.get_coordinates()[0, :, 0], [0.98, *(m + 1 for m in middle), 1.58])
     one = rows.select([0])
     single = plot_timeline(one).subfigs[0].axes[0].collections[0].get_coordinates()[0, :, 0]
     np.testing.assert_allclose(single, [-0.05, 0.05])  # one frame: a tenth of a second wide

@@ -46,8 +46,8 @@ def timeline_arrays(predictions: FramePredictions) -> tuple[np.ndarray, dict[int
     """
     if predictions.time is None or predictions.face_id is None:
         raise ValueError("predictions must have time and face_id (those of predict_video, or a per-frame CSV)")
-    frame = predictions.frame.cpu().numpy().astype(np.int64)
-    time = predictions.time.cpu().numpy().astype(np.float64)
+    frame = predictions.frame.cpu().numpy()
+    time = predictions.time.cpu().numpy()
     face = predictions.face_id.cpu().numpy().astype(np.int64)
     frames, first = np.unique(frame, return_index=True)  # each frame once, in frame order
     times = time[first]
