@@ -59,7 +59,7 @@ def test_the_csv_reads_back_as_written(tmp_path: Path) -> None:
         time=torch.tensor([0.6], dtype=torch.float64),
         box=torch.full((1, 4), float("nan")),
         landmarks=torch.full((1, 5, 2), float("nan")),
-        source=('clip "x", 2.mp4',),
+        source=('clip "x",\r\n2.mp4',),  # quoted, with a comma and a line break in it
         face_id=torch.tensor([-1]),
         reason=("no face found",),
     )
@@ -83,6 +83,7 @@ def test_the_csv_reads_back_as_written(tmp_path: Path) -> None:
     assert read.expr.tolist() == [*both.expr[:9].tolist(), -1]
     assert read.source == both.source
     assert read.reason == both.reason
+    assert (read.frame.dtype, read.face_id.dtype, read.expr.dtype) == (torch.int64,) * 3
     torch.testing.assert_close(read.pose, both.pose, atol=0.05, rtol=0, equal_nan=True)
 
 
@@ -99,6 +100,15 @@ def test_reading_names_and_old_headers(tmp_path: Path) -> None:
     path = write_frames_csv(tmp_path / "c.csv", _two_faces())
     named = FramePredictions.from_csv(path, au_names=AUS[:2], expression_names=(AUS[2], *EXPRESSIONS))
     assert named.names == LabelNames(AUS[:2], (AUS[2], *EXPRESSIONS))  # the split given, not guessed
+    only_aus = FramePredictions.from_csv(path, au_names=AUS[:2])  # one of the two given: the other follows
+    assert only_aus.names == LabelNames(AUS[:2], (AUS[2], *EXPRESSIONS))
+    only_expressions = FramePredictions.from_csv(path, expression_names=EXPRESSIONS)
+    assert only_expressions.names == NAMES
+    from smm.formats.frames_csv import read_frames_table
+
+    odd = write_frames_csv(tmp_path / "odd.csv", _two_faces(), ("AU1", "AU2", "AUX"), ("AUdience", "Neutral", "Other"))
+    table = read_frames_table(odd)  # named like an AU is "AU" and digits: AUX is not one
+    assert (table.au_names, table.expression_names) == (("AU1", "AU2"), ("AUX", "AUdience", "Neutral", "Other"))
     lines = path.read_text().splitlines()
     old = tmp_path / "old.csv"  # a CSV of 0.1, before the pose columns
     header = lines[0].split(",")
@@ -118,13 +128,18 @@ def test_reading_bad_files_names_the_file_and_line(tmp_path: Path) -> None:
         "expression.csv": [lines[0], lines[1].replace(",Neutral,", ",Contempt,").replace(",Happiness,", ",Contempt,")
                            .replace(",Surprise,", ",Contempt,")],
         "header.csv": ["source,frame,when", lines[1]],
+        "tail.csv": [lines[0].replace(",reason", ",why"), lines[1]],
+        "frame.csv": [lines[0], ",".join(v if k != 1 else "" for k, v in enumerate(lines[1].split(",")))],
         "empty.csv": [],
     }  # fmt: skip
     expected = {
         "short.csv": r"short\.csv, line 3: \d+ fields, the header has \d+$",
         "text.csv": r"text\.csv, line 2: \w+ is '[^']*', not a number$",
         "expression.csv": r"expression\.csv, line 2: expression 'Contempt' is not a column$",
-        "header.csv": r"header\.csv, line 1: not a per-frame CSV header \(expected source, frame, time, face, face_id,",
+        "header.csv": r"header\.csv, line 1: not a per-frame CSV header \(expected source, frame, time, face, "
+        r"face_id, \.\.\.\)$",
+        "tail.csv": r"tail\.csv, line 1: not a per-frame CSV header",
+        "frame.csv": r"frame\.csv, line 2: frame is empty$",
         "empty.csv": r"empty\.csv, line 1: empty file",
     }
     for name, content in cases.items():

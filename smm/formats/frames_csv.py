@@ -228,9 +228,12 @@ def read_frames_table(
                         raise ValueError(f"{path}, line {r + 2}: {name} is {text!r}, not a number") from None
         return out
 
-    def integers(name: str, empty: int) -> np.ndarray:
+    def integers(name: str, *, required: bool) -> np.ndarray:
         values = numbers([name])[:, 0]
-        return np.where(np.isnan(values), empty, values).astype(np.int64)
+        missing = np.flatnonzero(np.isnan(values))
+        if required and len(missing):
+            raise ValueError(f"{path}, line {missing[0] + 2}: {name} is empty")
+        return np.where(np.isnan(values), -1, values).astype(np.int64)
 
     index = {name: k for k, name in enumerate(expression_names)}
     expressions = [row[columns["expression"]] for row in rows]
@@ -245,13 +248,13 @@ def read_frames_table(
         expr_prob=numbers(expression_names),
         expr=np.array([index.get(name, -1) for name in expressions], dtype=np.int64),
         va=numbers(["valence", "arousal"]),
-        frame=integers("frame", 0),
-        face=integers("face", 0) == 1,
+        frame=integers("frame", required=True),
+        face=integers("face", required=True) == 1,
         time=numbers(["time"])[:, 0],
         box=numbers(["x0", "y0", "x1", "y1"]),
         landmarks=numbers(landmark_columns).reshape(-1, 5, 2),
         source=tuple(row[columns["source"]] for row in rows),
-        face_id=integers("face_id", -1),
+        face_id=integers("face_id", required=False),
         reason=tuple(row[columns["reason"]] for row in rows),
     )
 
