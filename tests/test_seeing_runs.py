@@ -327,19 +327,32 @@ def test_the_overlay_refuses_predictions_of_another_video(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match=r"predictions name frame 4, but .*short\.mp4 has 3 frames"):
         overlay_video(video, _two_faces(), tmp_path / "o.mp4", codec="ffv1")
     assert not (tmp_path / "o.mp4").exists()  # nothing half-written
-    with pytest.raises(ValueError, match=r"^predictions must have box, landmarks and face_id"):
-        overlay_video(video, _two_faces()._replace(box=None), tmp_path / "o.mp4")
+    for missing in ("box", "landmarks", "face_id"):
+        with pytest.raises(ValueError, match=r"^predictions must have box, landmarks and face_id"):
+            overlay_video(video, _two_faces()._replace(**{missing: None}), tmp_path / "o.mp4")
 
 
-def test_the_overlay_encodes_h264_at_odd_sizes(tmp_path: Path) -> None:
+def test_the_overlay_encodes_h264_at_odd_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from smm.viz import overlay_video
 
-    video = write_video(tmp_path / "odd.mp4", [np.full((95, 175, 3), 90, np.uint8)] * 6, lossless=True, times=TIMES)
-    times, frames = _decoded(overlay_video(video, _two_faces(), tmp_path / "odd.overlay.mp4"))
-    assert len(frames) == 6
-    np.testing.assert_allclose(times, TIMES, atol=1e-3)
-    assert frames[0].shape == (96, 176, 3)  # padded by one black row and column for 4:2:0
-    assert (frames[0][95] < 20).all()
+    for height, width in ((95, 175), (96, 175), (95, 176)):
+        grey = [np.full((height, width, 3), 90, np.uint8)] * 6
+        video = write_video(tmp_path / f"odd{height}x{width}.mp4", grey, lossless=True, times=TIMES)
+        out = overlay_video(video, _two_faces(), tmp_path / f"odd{height}x{width}.overlay.mp4")
+        with av.open(str(out)) as container:
+            assert container.streams.video[0].codec_context.name == "h264"  # the default codec
+        times, frames = _decoded(out)
+        assert len(frames) == 6
+        np.testing.assert_allclose(times, TIMES, atol=1e-3)
+        assert frames[0].shape == (96, 176, 3)  # padded by a black row or column for 4:2:0
+        if height == 95:
+            assert (frames[0][95] < 20).all()
+        if width == 175:
+            assert (frames[0][:, 175] < 20).all()
+    monkeypatch.setattr(av, "codecs_available", set(av.codecs_available) - {"libx264"})  # a PyAV without x264
+    out = overlay_video(video, _two_faces(), tmp_path / "fallback.mp4")
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == "mpeg4"
 
 
 # --- the command line -----------------------------------------------------------------------------------------------
