@@ -538,7 +538,7 @@ def video_features(
     if shown:
         seconds = time.perf_counter() - began
         rate = follower.frames / max(seconds, 1e-9)
-        turned = f", {orientation.describe()}" if not orientation.upright else ""
+        turned = f", {described}" if (described := orientation.describe()) else ""
         sys.stderr.write(f"{path.name}: {follower.frames} frames in {seconds:.1f} s ({rate:.1f} frames/s){turned}\n")
     if shortfall:
         warnings.warn(shortfall, PartialVideoWarning, stacklevel=2)

@@ -412,9 +412,10 @@ def _predict_video(
         message = named(video, error)
         voice.say(f"skipped {message}")
         return {"status": "failed", "outputs": [], "failed": [message]}, []
-    partial = [str(w.message) for w in caught if issubclass(w.category, PartialVideoWarning)]
+    partial = []
     for warning in caught:
         if issubclass(warning.category, PartialVideoWarning):
+            partial.append(str(warning.message))
             voice.say(f"warning: {warning.message}")
         else:  # not ours to swallow
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
@@ -424,7 +425,7 @@ def _predict_video(
         from smm.viz.overlay import overlay_video
 
         written.append(overlay_video(video, rows, out / f"{video.stem}{OVERLAY_SUFFIX}"))
-    turned = f" ({features.orientation.describe()})" if not features.orientation.upright else ""
+    turned = f" ({described})" if (described := features.orientation.describe()) else ""
     voice.tell(  # after the progress line, which ends with the frames per second
         f"{video.name}{turned}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
         f"{int(features.observed.sum())} face(s) in {len(features.tracks)} track(s)"

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
-
-def _stderr(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
+from smm.inference.progress import say
 
 
 class RunVoice:
@@ -30,7 +26,7 @@ class RunVoice:
 
     def __init__(self, quiet: bool, rank: int, world: int, write: Callable[[str], None] | None = None) -> None:
         self.quiet, self.rank, self.world = quiet, rank, world
-        self.write = write if write is not None else _stderr
+        self.write = write if write is not None else say
 
     @property
     def progress(self) -> bool:
