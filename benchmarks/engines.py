@@ -24,7 +24,7 @@ import torch
 
 import smm
 from benchmarks._timing import interleaved_median
-from smm.face.calibration import face_calibration
+from smm.inference.calibration import face_calibration
 from smm.inference.engines import EagerEngine, OnnxRuntimeEngine, describe_engine, make_engine
 from smm.inference.graphs import INT8_GATE, quantized_graph, quantized_path
 from smm.inference.machine import cpu_supports_bf16, describe_machine

@@ -24,10 +24,10 @@ from PIL import Image
 
 import smm
 from smm.defaults import DETECT_EVERY
-from smm.face import FaceFollower, MTCNNDetector, aligned_crops, predict_video
-from smm.face.calibration import face_calibration
+from smm.face import FaceFollower, MTCNNDetector, aligned_crops
 from smm.formats import write_frames_csv
-from smm.inference import Preprocess
+from smm.inference import Preprocess, predict_video
+from smm.inference.calibration import face_calibration
 from smm.inference.engines import Engine, describe_engine, make_engine
 from smm.inference.machine import describe_machine
 

@@ -49,10 +49,11 @@ if TYPE_CHECKING:
         training,
         viz,
     )
-    from smm.face.pipeline import predict_images, predict_video
     from smm.inference.frames import predict_frames
+    from smm.inference.photos import predict_images
     from smm.inference.results import FramePredictions
     from smm.inference.runtime import Precision
+    from smm.inference.video import predict_video
     from smm.layers.attention import ROIAttention, ROIAttentionOutput
     from smm.layers.embedding import ROIEmbedding
     from smm.layers.message_space import MessageSpaceHead, MessageSpaceOutput

@@ -2,7 +2,7 @@
 
 Two kinds of shims live here, and nowhere else:
 
-- **moved modules** (:data:`MOVED_MODULES`): ``import smm.presets`` or ``from smm.registry
+- **moved modules** (:data:`MOVED_MODULES`): ``import smm.presets`` or ``from smm.model
   import ...`` gives a stand-in module that warns once, then finds each name in the module's
   new homes, searched in order;
 - **renamed names and keywords**: :func:`warn_renamed` and :func:`renamed_kwargs`, which the
@@ -26,11 +26,11 @@ from typing import Any
 #: Removed in this release (the one after the rename).
 REMOVED_IN = "0.3"
 
-#: Old module paths -> the modules their contents moved to, searched in order for each name.
+#: 0.1.0's module paths -> the modules their contents moved to, searched in order for each name. Only
+#: paths that were released have a shim: those that came and went between releases have none.
 MOVED_MODULES: Mapping[str, tuple[str, ...]] = {
     # 0.1's flat layout.
     "smm.predictions": ("smm.inference.frames", "smm.inference.results", "smm.formats.abaw_files", "smm.formats.codes"),
-    "smm.prediction_files": ("smm.formats.abaw_files", "smm.formats.codes"),
     "smm.attention": ("smm.layers.attention",),
     "smm.embedding": ("smm.layers.embedding",),
     "smm.sign_vehicle": ("smm.layers.sign_vehicle",),
@@ -39,17 +39,8 @@ MOVED_MODULES: Mapping[str, tuple[str, ...]] = {
     # The model and its weights: smm.models.
     "smm.presets": ("smm.models.config",),
     "smm.model": ("smm.models.emotionnet",),
-    "smm.registry": ("smm.models.registry", "smm.models.builder", "smm.defaults"),
-    "smm.factory": ("smm.models.builder",),
-    "smm.loader": ("smm.models.loader", "smm.defaults"),
     "smm.checkpoint": ("smm.models.checkpoint", "smm.models.builder"),
     "smm.convert": ("smm.models.convert", "smm.models.builder", "smm.models.checkpoint"),
-    # Running the model: smm.inference.
-    "smm.runtime": ("smm.inference.runtime", "smm.inference.machine", "smm.defaults"),
-    "smm.inference.engine": ("smm.inference.engines", "smm.inference.graphs", "smm.models.fingerprint", "smm.defaults"),
-    # Runs of many inputs: smm.runs.
-    "smm.corpus": ("smm.runs.manifest", "smm.runs.processes"),
-    "smm.training.distributed": ("smm.runs.processes",),
 }
 
 #: Renamed attributes of the ``smm`` package: old name -> (new name, the module that defines it).

@@ -12,6 +12,12 @@ from __future__ import annotations
 DETECT_EVERY = 10
 #: Full detection runs on the frame scaled so that its shorter side is at most this many pixels.
 DETECT_SIZE = 480
+#: Model inputs a batch, in every prediction path (photos, videos, frame folders, submissions, the CLI).
+BATCH_SIZE = 32
+#: The AU decision: an AU is present when its probability is strictly above this.
+THRESHOLD = 0.5
+#: Valence and arousal are written raw (as the published tester did), not clamped to [-1, 1].
+CLAMP_VA = False
 #: ``faces=``'s choices: every face with its own track, or only the followed largest face.
 FACES = ("all", "largest")
 DEFAULT_FACES = FACES[0]
@@ -36,7 +42,9 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 __all__ = [
+    "BATCH_SIZE",
     "CACHE_ENV",
+    "CLAMP_VA",
     "DEFAULT_ENGINE",
     "DEFAULT_FACES",
     "DEFAULT_PRECISION",
@@ -47,5 +55,6 @@ __all__ = [
     "FACES",
     "PHOTO_SUFFIXES",
     "PRECISIONS",
+    "THRESHOLD",
     "VIDEO_SUFFIXES",
 ]

@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 
 from smm._checks import check_choice, check_ndim, check_same_shape
+from smm.defaults import THRESHOLD
 from smm.formats.codes import MISSING_LABEL, MISSING_VA
 
 
@@ -73,7 +74,7 @@ def au_confusion(
     targets: torch.Tensor,
     *,
     inputs: Literal["logits", "probs", "labels"] = "logits",
-    threshold: float = 0.5,
+    threshold: float = THRESHOLD,
     missing: int = MISSING_LABEL,
 ) -> torch.Tensor:
     """True positives, false positives and false negatives per AU.
@@ -112,7 +113,7 @@ def au_f1(
     targets: torch.Tensor,
     *,
     inputs: Literal["logits", "probs", "labels"] = "logits",
-    threshold: float = 0.5,
+    threshold: float = THRESHOLD,
     missing: int = MISSING_LABEL,
 ) -> torch.Tensor:
     """F1 of each AU (``Tensor[H]``, float64). Arguments as in :func:`au_confusion`."""
@@ -193,7 +194,7 @@ def abaw_scores(
     va_targets: torch.Tensor,
     *,
     au_inputs: Literal["logits", "probs", "labels"] = "logits",
-    threshold: float = 0.5,
+    threshold: float = THRESHOLD,
 ) -> ABAWScores:
     """All ABAW3 measures at once (see the module docstring).
 
@@ -296,7 +297,7 @@ class ABAWMetrics:
         va_dim: int = 2,
         *,
         au_inputs: Literal["logits", "probs", "labels"] = "logits",
-        threshold: float = 0.5,
+        threshold: float = THRESHOLD,
     ) -> None:
         check_choice(au_inputs, "au_inputs", AU_INPUTS)
         self.au_inputs = au_inputs

@@ -17,6 +17,7 @@ Python loop over frames.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, NamedTuple
 
@@ -29,8 +30,9 @@ OUTPUTS = ("AU", "EXPR", "VA")
 
 
 def _check_alpha(alpha: float, name: str = "alpha") -> None:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:  # also rejects NaN
-        raise ValueError(f"{name} must be a number >= 0, got {alpha!r}")
+    # NaN fails `>= 0`; an infinite strength would hold the first frame for ever through a 0 * inf (NaN).
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < math.inf:
+        raise ValueError(f"{name} must be a finite number >= 0, got {alpha!r}")
 
 
 def smoothing_strengths(

@@ -7,6 +7,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+from tests.tiny import tiny_emotionnet
+
 settings.register_profile(
     "ci",
     deadline=None,
@@ -70,23 +72,51 @@ def _private_cache(monkeypatch: pytest.MonkeyPatch, _cache_folder: Path) -> None
     monkeypatch.setenv("SMM_EMOTIONNET_CACHE", str(_cache_folder))
 
 
-def tiny_emotionnet() -> torch.nn.Module:
-    """The small model of the face and run tests: ResNet-18 heads of width 8 at 64 px, seeded, in eval mode."""
-    import smm
-
-    torch.manual_seed(0)
-    return smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
-
-
 @pytest.fixture(scope="session")
 def tiny_model() -> torch.nn.Module:
-    """:func:`tiny_emotionnet`, made once a session (tests must not train or change it)."""
+    """:func:`tests.tiny.tiny_emotionnet`, made once a session (tests must not train or change it)."""
     return tiny_emotionnet()
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """:func:`tiny_emotionnet` saved as a checkpoint folder (model.safetensors and config.json)."""
+    """:func:`tests.tiny.tiny_emotionnet` saved as a checkpoint folder (model.safetensors and config.json)."""
     folder = tmp_path_factory.mktemp("tiny-checkpoint")
     tiny_emotionnet().save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    """:func:`tests.tiny.tiny_emotionnet`, fresh for each test module (a module may change it; another module
+    with a model of its own defines its own ``model``)."""
+    return tiny_emotionnet()
+
+
+@pytest.fixture(scope="session")
+def face_checkpoint(tiny_checkpoint: Path) -> Path:
+    """:func:`tiny_checkpoint` for runs on photos and videos: skips without the face and video extras."""
+    pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
+    pytest.importorskip("av", reason='the video extra: pip install "smm-emotionnet[video]"')
+    return tiny_checkpoint
+
+
+@pytest.fixture(scope="session")
+def submission_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small model with the challenge's twelve AUs (and AU5 unlabelled), saved: the weights file of a checkpoint."""
+    import smm
+    from smm.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = smm.SMMEmotionNet(
+        "resnet18",
+        num_regions=13,
+        num_labelled=12,
+        region_names=(*smm.ABAW3.au_names, "AU5"),
+        dim=8,
+        nhead=2,
+        dim_feedforward=16,
+    )
+    folder = tmp_path_factory.mktemp("submission-ckpt")
+    save_checkpoint(model.eval(), folder)
+    return folder / "model.safetensors"

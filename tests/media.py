@@ -104,3 +104,32 @@ def write_png16(path: Path, values: np.ndarray) -> Path:
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
     )
     return path
+
+
+def face_clips(folder: Path, count: int, frames: int = 4) -> list[Path]:
+    """``count`` short videos of a face (scikit-image's astronaut) moving right, each one frame longer than the last."""
+    import pytest
+
+    skimage_data = pytest.importorskip("skimage.data")
+    head = Image.fromarray(skimage_data.astronaut()[20:260, 120:340]).resize((110, 120))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(count):
+        images = []
+        for t in range(frames + k):
+            canvas = Image.new("RGB", (320, 240), (90, 90, 90))
+            canvas.paste(head, (40 + 6 * t + 10 * k, 50))
+            images.append(np.asarray(canvas))
+        paths.append(write_video(folder / f"clip{k}.mp4", images))
+    return paths
+
+
+def frames_root(root: Path) -> Path:
+    """An Aff-Wild2-style cropped-aligned root with gaps: vidA frames 1, 2, 4; vidB_left 2, 3; vidC 5 (32 px noise)."""
+    rng = np.random.default_rng(1)
+    present = {"vidA": (1, 2, 4), "vidB_left": (2, 3), "vidC": (5,)}
+    for video, frames in present.items():
+        (root / video).mkdir(parents=True)
+        for n in frames:
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / video / f"{n:05d}.jpg")
+    return root

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +13,11 @@ from PIL import Image
 import smm
 from smm import defaults
 from smm.face import FaceFollower, Faces, FaceTracker, MultiFaceTracker
-from smm.inference import predict_frames
+from smm.inference import PredictOptions, image_features, predict_frames
 from smm.inference.core import predictions
 from smm.inference.engines import EagerEngine, make_engine, precision_setup
-
-
-@pytest.fixture(scope="module")
-def model() -> smm.SMMEmotionNet:
-    torch.manual_seed(0)
-    return smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+from smm.submission import write_submission
+from tests.tiny import RecordingEngine
 
 
 def test_the_trackers_default_overlap_shift_and_patience() -> None:
@@ -90,23 +87,68 @@ def test_the_default_engine_of_a_small_run_is_eager_at_the_machines_precision(
         assert torch.equal(getattr(default, field), getattr(explicit, field)), field
 
 
-def test_the_default_batch_sizes(model: smm.SMMEmotionNet, tmp_path: Path) -> None:
-    sizes: list[int] = []
-    eager = EagerEngine(model, "fp32")
-
-    def recording(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        sizes.append(batch.shape[0])
-        return eager(batch)
-
-    recording.name = "recording"  # type: ignore[attr-defined]
+def test_the_default_batch_size_is_32_everywhere(model: smm.SMMEmotionNet, tmp_path: Path) -> None:
+    recording = RecordingEngine(model)
+    sizes = recording.sizes
     frames = [torch.zeros(3, 64, 64)] * 70
     predict_frames(model, frames, engine=recording)
-    assert sizes == [64, 6]  # frame folders: 64 a batch
+    assert sizes == [32, 32, 6]  # frame folders
     sizes.clear()
-    from smm.inference import image_features
+    image_features(model, frames[:33], recording)
+    assert sizes == [32, 1]  # the core (photos and videos)
+    sizes.clear()
+    folder = tmp_path / "frames" / "clip"
+    folder.mkdir(parents=True)
+    for n in range(1, 35):
+        Image.fromarray(np.full((40, 40, 3), n, np.uint8)).save(folder / f"{n:05d}.jpg")
+    write_submission(model, tmp_path / "frames", tmp_path / "out", va_videos=["clip"], engine=recording)
+    assert sizes == [32, 2]  # submissions
+    assert PredictOptions().batch_size == defaults.BATCH_SIZE == 32
 
-    image_features(model, frames[:33], engine=recording)
-    assert sizes == [32, 1]  # the core (photos and videos): 32 a batch
+
+#: Every prediction entry point and the options it takes, each with its default pinned by value.
+PINNED = {
+    "batch_size": 32,
+    "threshold": 0.5,
+    "clamp_va": False,
+    "alpha": None,
+    "faces": "all",
+    "detect_every": 10,
+    "detect_size": 480,
+    "engine": "auto",
+    "precision": "auto",
+    "progress": None,
+}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "smm.inference.photos.predict_images",
+        "smm.inference.video.predict_video",
+        "smm.inference.video.video_features",
+        "smm.inference.frames.predict_frames",
+        "smm.submission.write.write_submission",
+        "smm.runs.runner.predict_inputs",
+        "smm.runs.runner.predict_submission",
+        "smm.inference.options.PredictOptions",
+    ],
+)
+def test_every_entry_point_has_the_same_defaults(entry: str) -> None:
+    """Each entry point's keyword defaults are the PredictOptions' (frame folders and submissions show no progress bar
+    by default: their progress is a plain line, off unless asked)."""
+    import importlib
+    import inspect
+
+    module, name = entry.rsplit(".", 1)
+    parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    given = {key: parameters[key].default for key in PINNED if key in parameters}
+    expected = {key: PINNED[key] for key in given}
+    if name in ("predict_frames", "write_submission"):
+        expected["progress"] = False
+    assert given == expected
+    assert {"batch_size", "threshold", "engine", "precision"} <= set(given) or name == "video_features"
+    assert {f.name for f in fields(PredictOptions)} == set(PINNED)
 
 
 def test_an_au_at_exactly_the_default_threshold_is_not_present(model: smm.SMMEmotionNet) -> None:

@@ -107,7 +107,7 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_the_import_graph_has_no_cycle() -> None:
     runtime, _ = _import_edges()
     assert "smm.models.loader" in runtime["smm.models.emotionnet"]
-    assert "smm.face" in runtime["smm.runs.runner"]  # a parent package's __init__ runs too
+    assert "smm.inference" in runtime["smm.runs.runner"]  # a parent package's __init__ runs too
     assert "smm.models.builder" in runtime["smm"]  # the lazy exports are edges
     assert [" -> ".join(cycle) for cycle in _cycles(runtime)] == []
 
@@ -144,6 +144,51 @@ def _knots(edges: dict[str, set[str]]) -> set[frozenset[str]]:
     return knots
 
 
+def _package(module: str) -> str:
+    """``smm.face.video`` -> ``smm.face``; ``smm.defaults`` stays itself."""
+    return ".".join(module.split(".")[:2])
+
+
+def _package_edges(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The import graph between the packages (and top-level modules) of smm, each module counted in its package."""
+    packages: dict[str, set[str]] = {}
+    for module, targets in edges.items():
+        packages.setdefault(_package(module), set()).update(
+            _package(target) for target in targets if _package(target) != _package(module)
+        )
+    return packages
+
+
+def test_the_packages_import_each_other_in_one_direction() -> None:
+    """No import path leaves a package and comes back to it: the predict path from the command line to the
+    CSV crosses each package at most once (cli -> runs -> inference -> face, formats)."""
+    runtime, typing = _import_edges()
+    both = {name: runtime.get(name, set()) | typing.get(name, set()) for name in {*runtime, *typing}}
+    assert _knots(_package_edges(both)) == set()
+    assert _knots(_package_edges({"smm.a.x": {"smm.b.y"}, "smm.b.y": {"smm.b.z"}, "smm.b.z": {"smm.a.w"}})) == {
+        frozenset({"smm.a", "smm.b"})
+    }
+
+
+def test_the_face_package_knows_nothing_of_the_model() -> None:
+    """smm.face decodes, detects, tracks and aligns: it imports nothing of the model, the prediction layer or runs."""
+    runtime, typing = _import_edges()
+    reached = {
+        target for name in {*runtime, *typing} if name.startswith("smm.face") for target in runtime.get(name, set())
+    } | {target for name in typing if name.startswith("smm.face") for target in typing[name]}
+    assert sorted(t for t in reached if t.startswith(("smm.inference", "smm.models", "smm.runs"))) == []
+    assert {_package(t) for t in reached} - {"smm.face"} <= {"smm.defaults", "smm._checks", "smm._atomic"}
+
+
+def test_formats_are_serialisation_only() -> None:
+    """The file formats import nothing of the prediction layer (the result type writes itself through them)."""
+    runtime, typing = _import_edges()
+    for name in {*runtime, *typing}:
+        if name.startswith("smm.formats"):
+            reached = runtime.get(name, set()) | typing.get(name, set())
+            assert sorted(t for t in reached if t.startswith(("smm.inference", "smm.runs", "smm.face"))) == [], name
+
+
 def test_type_only_cycles_are_reported_separately() -> None:
     """A module may name a type of a module that imports it, for type checkers only; these are the only ones."""
     runtime, typing = _import_edges()
@@ -152,9 +197,6 @@ def test_type_only_cycles_are_reported_separately() -> None:
     assert _knots(both) == {
         # The model saves itself through checkpoint and loads through loader, which name it as a type.
         frozenset({"smm.models.checkpoint", "smm.models.emotionnet", "smm.models.loader"}),
-        # A table writes itself as CSV (to_pandas); the CSV writer names the table's type.
-        # (through smm.formats, whose lazy exports reach the writer).
-        frozenset({"smm.formats", "smm.formats.frames_csv", "smm.inference.results"}),
     }
     assert _knots({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == {frozenset("abc")}
 
@@ -219,7 +261,7 @@ CHOICES = {
     "VIDEO_SUFFIXES": defaults.VIDEO_SUFFIXES,
     "PHOTO_SUFFIXES": defaults.PHOTO_SUFFIXES,
 }
-DEFAULTED = {"detect_every", "detect_size", "faces", "engine", "precision"}
+DEFAULTED = {"detect_every", "detect_size", "faces", "engine", "precision", "batch_size", "threshold", "clamp_va"}
 
 
 def _written_defaults(tree: ast.AST) -> list[str]:
@@ -265,6 +307,7 @@ def test_defaults_and_choices_are_written_once() -> None:
     # The values, pinned (their effects are pinned in tests/test_defaults.py).
     assert (defaults.DETECT_EVERY, defaults.DETECT_SIZE) == (10, 480)
     assert (defaults.DEFAULT_FACES, defaults.DEFAULT_ENGINE, defaults.DEFAULT_PRECISION) == ("all", "auto", "auto")
+    assert (defaults.BATCH_SIZE, defaults.THRESHOLD, defaults.CLAMP_VA) == (32, 0.5, False)
     imports = [
         node
         for node in ast.walk(ast.parse((ROOT / "smm" / "defaults.py").read_text()))
@@ -312,17 +355,9 @@ def test_the_architecture_page_shows_the_folders() -> None:
 OLD_PATHS = {  # an old path, a name in it, and what that name is now
     "smm.presets": ("ABAW3", lambda: smm.ABAW3),
     "smm.model": ("SMMEmotionNet", lambda: smm.SMMEmotionNet),
-    "smm.registry": ("create_model", lambda: smm.create_model),
-    "smm.factory": ("load_checkpoint", lambda: smm.load_checkpoint),
-    "smm.loader": ("read_weights", lambda: smm.models.loader.read_weights),
     "smm.checkpoint": ("load_checkpoint", lambda: smm.load_checkpoint),
     "smm.convert": ("read_reference_state_dict", lambda: smm.models.checkpoint.read_reference_state_dict),
-    "smm.runtime": ("cpu_supports_bf16", lambda: smm.inference.machine.cpu_supports_bf16),
-    "smm.inference.engine": ("model_fingerprint", lambda: smm.models.fingerprint.model_fingerprint),
-    "smm.corpus": ("share", lambda: smm.runs.share),
-    "smm.training.distributed": ("Processes", lambda: smm.runs.Processes),
     "smm.predictions": ("predict_frames", lambda: smm.inference.predict_frames),
-    "smm.prediction_files": ("write_va_file", lambda: smm.formats.write_va_file),
     "smm.attention": ("ROIAttention", lambda: smm.ROIAttention),
     "smm.embedding": ("ROIEmbedding", lambda: smm.ROIEmbedding),
     "smm.sign_vehicle": ("SignVehicleHead", lambda: smm.SignVehicleHead),
@@ -343,6 +378,30 @@ def test_old_import_paths_warn_and_still_work(old: str) -> None:
     with pytest.raises(AttributeError, match=r"is not in .*'s new homes"):
         module.no_such_name
     sys.modules.pop(old, None)
+
+
+#: Paths that came and went between 0.1.0 and 0.2.0: never released, so no shim keeps them.
+NEVER_RELEASED = (
+    "smm.registry",
+    "smm.factory",
+    "smm.loader",
+    "smm.runtime",
+    "smm.inference.engine",
+    "smm.corpus",
+    "smm.training.distributed",
+    "smm.prediction_files",
+    "smm.face.pipeline",
+    "smm.face.inputs",
+    "smm.face.calibration",
+)
+
+
+@pytest.mark.parametrize("path", NEVER_RELEASED)
+def test_paths_that_were_never_released_have_no_shim(path: str) -> None:
+    assert path not in _compat.MOVED_MODULES
+    sys.modules.pop(path, None)
+    with pytest.raises(ModuleNotFoundError, match=re.escape(path)):
+        importlib.import_module(path)
 
 
 def test_the_changelog_lists_every_moved_path() -> None:

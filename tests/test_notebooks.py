@@ -13,6 +13,11 @@ pytest.importorskip("matplotlib", reason="matplotlib missing: pip install -e '.[
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
+#: No cell of a notebook may run longer than this in the suite (a loaded 2-core machine included): the
+#: notebooks' parameters (SMM_DEMO_STEPS) make their demos short here; the published notebooks keep theirs.
+CELL_SECONDS = 60
+#: The training demo's steps in the suite (the published notebook: 120).
+DEMO_STEPS = "40"
 
 
 def test_notebooks_exist() -> None:
@@ -32,10 +37,11 @@ def _outputs(notebook) -> str:
 def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SMM_CHECKPOINT", raising=False)
     monkeypatch.delenv("SMM_AFFWILD2", raising=False)
+    monkeypatch.setenv("SMM_DEMO_STEPS", DEMO_STEPS)
     notebook = nbformat.read(path, as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), "store without outputs"
     client = nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        notebook, timeout=CELL_SECONDS, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
@@ -50,6 +56,10 @@ def test_notebooks_have_a_parameter_cell() -> None:
         tagged = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, path.name
         assert "os.environ.get(" in tagged[0].source
+    training = nbformat.read(EXAMPLES / "02_training.ipynb", as_version=4)
+    (parameters,) = [c for c in training.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert "STEPS = int(os.environ.get('SMM_DEMO_STEPS', '120'))" in parameters.source  # the published demo's length
+    assert any("steps = STEPS" in c.source for c in training.cells if c.cell_type == "code")
 
 
 def test_interpretability_notebook_on_a_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,7 +72,7 @@ def test_interpretability_notebook_on_a_checkpoint(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("SMM_CHECKPOINT", str(tmp_path / "run"))
     notebook = nbformat.read(EXAMPLES / "03_interpretability.ipynb", as_version=4)
     nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        notebook, timeout=CELL_SECONDS, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
     text = _outputs(notebook)
     assert "RANDOM WEIGHTS" not in text

@@ -19,6 +19,7 @@ from smm.models.checkpoint import CheckpointError
 from smm.models.registry import CACHE_ENV
 from smm.training import DEMO_RECIPE, train
 from tests.media import write_video
+from tests.tiny import tiny_emotionnet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,16 +165,8 @@ class _KnownLandmarks:
         ]
 
 
-@pytest.fixture(scope="module")
-def small_model() -> smm.SMMEmotionNet:
-    torch.manual_seed(0)
-    return smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
-
-
 @pytest.mark.parametrize("alpha", [None, "published", {"AU": 3.0, "VA": 0.5}])
-def test_frames_and_video_paths_give_the_same_outputs(
-    tmp_path: Path, small_model: smm.SMMEmotionNet, alpha: object
-) -> None:
+def test_frames_and_video_paths_give_the_same_outputs(tmp_path: Path, model: smm.SMMEmotionNet, alpha: object) -> None:
     pytest.importorskip("av")
     pytest.importorskip("facenet_pytorch")
     frames = _faces(9)
@@ -183,14 +176,14 @@ def test_frames_and_video_paths_give_the_same_outputs(
         Image.fromarray(frame).save(folder / f"{k}.png")  # unpadded names: frame 10 would sort after 9
     write_video(tmp_path / "video.mkv", frames, 25, lossless=True)  # the decoder returns these pixels
     options = {"batch_size": 4, "precision": "fp32", "alpha": alpha}
-    from_frames = predict_frames(small_model, folder, **options)
-    from_video = smm.predict_video(small_model, tmp_path / "video.mkv", detector=_KnownLandmarks(), **options)
+    from_frames = predict_frames(model, folder, **options)
+    from_video = smm.predict_video(model, tmp_path / "video.mkv", detector=_KnownLandmarks(), **options)
     assert from_video.frame.tolist() == from_frames.frame.tolist() == list(range(1, 10))
     assert from_video.observed.all()
     assert from_frames.observed.all()
     for field in ("au_prob", "au", "expr_prob", "expr", "va"):
         assert torch.equal(getattr(from_video, field), getattr(from_frames, field)), field
-    unsmoothed = predict_frames(small_model, folder, batch_size=4, precision="fp32")
+    unsmoothed = predict_frames(model, folder, batch_size=4, precision="fp32")
     if alpha is not None:  # the option has an effect, on both paths alike
         assert not torch.allclose(from_video.au_prob, unsmoothed.au_prob)
 
@@ -227,7 +220,7 @@ def test_crop_pct_reaches_the_model_end_to_end(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = torch.sigmoid(model(torch.stack(inputs)).au)
     torch.testing.assert_close(got.au_prob, expected, atol=2e-3, rtol=0)
-    whole = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+    whole = tiny_emotionnet(seed=None)
     whole.load_state_dict(model.state_dict())
     assert not torch.allclose(predict_frames(whole, tmp_path, precision="fp32").au_prob, got.au_prob)
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from smm import MessageSpaceHead, SignVehicleHead
 from smm.metrics import expr_f1
-from smm.temporal import choose_alpha, exponential_smoothing
+from smm.temporal import choose_alpha, exponential_smoothing, smoothing_strengths
 
 
 def _recursion(features: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -42,8 +42,19 @@ def test_edge_cases() -> None:
     torch.testing.assert_close(exponential_smoothing(constant, 8.0), constant)  # fixed point
     single = torch.randn(1, 5)
     torch.testing.assert_close(exponential_smoothing(single, 8.0), single)
-    with pytest.raises(ValueError, match=r"alpha must be a number >= 0, got -1"):
-        exponential_smoothing(x, -1.0)
+    for bad in (-1.0, float("nan"), float("inf"), True, "7"):
+        with pytest.raises(ValueError, match=rf"^alpha must be a finite number >= 0, got {bad!r}$".replace("(", r"\(")):
+            exponential_smoothing(x, bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^alpha\['VA'\] must be a finite number >= 0, got inf$"):
+        smoothing_strengths({"VA": float("inf")})
+    with pytest.raises(ValueError, match=r"^alpha must be a finite number >= 0, got nan$"):
+        smoothing_strengths(float("nan"))
+    assert smoothing_strengths(0) == {"AU": 0, "EXPR": 0, "VA": 0}  # 0 is no smoothing, and allowed
+    assert smoothing_strengths(None) == {"AU": None, "EXPR": None, "VA": None}
+    assert smoothing_strengths("published") == {"AU": 7, "EXPR": 9, "VA": 9}
+    huge = exponential_smoothing(x, 1e6)  # very strong, still finite: close to the first frame throughout
+    assert torch.isfinite(huge).all()
+    torch.testing.assert_close(huge[-1], x[0], atol=1e-3 * float(x.abs().max()) * 10, rtol=0)
     with pytest.raises(ValueError, match=r"at least one frame"):
         exponential_smoothing(torch.empty(0, 3), 1.0)
 

@@ -1,6 +1,6 @@
 """Mutation testing of one module against its own tests, with mutmut, in a scratch copy of the repository.
 
-    python tools/mutate.py smm/loader.py tests/test_one_door.py tests/test_registry.py
+    python tools/mutate.py smm/models/loader.py tests/test_one_door.py tests/models/test_registry.py
 
 mutmut plants single-point bugs (an operator, a constant, a dropped argument) in the module,
 one at a time, and runs the given tests against each; a mutant the tests do not notice

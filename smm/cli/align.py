@@ -54,7 +54,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Each video's folders, one line each; exit status 1 if any failed."""
-    from smm.face import MTCNNDetector
+    from smm.face import default_detector
     from smm.face.crops import align_videos
 
     if isinstance(args.quality, int) and not 1 <= args.quality <= 95:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         "ext": args.ext,
         "quality": args.quality,
     }
-    videos = align_videos(args.videos, args.out, MTCNNDetector(common.device(args.device)), **options)
+    videos = align_videos(args.videos, args.out, default_detector(common.device(args.device)), **options)
     failed = 0
     for result in videos:
         if result.done is None:

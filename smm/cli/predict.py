@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from smm.cli import common
-from smm.defaults import DEFAULT_FACES, DETECT_EVERY, DETECT_SIZE, ENGINE_ENV, ENGINES, FACES
+from smm.defaults import BATCH_SIZE, DEFAULT_FACES, DETECT_EVERY, DETECT_SIZE, ENGINE_ENV, ENGINES, FACES, THRESHOLD
 from smm.formats.codes import MULTITASK_FILE
 from smm.models.config import PUBLISHED_ALPHA
 
@@ -137,9 +137,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--clamp-va", action="store_true", help="clamp valence/arousal to [-1, 1] (default: raw, as published)"
     )
-    predict.add_argument("--batch-size", type=int, default=32, help="frames per forward pass (default: 32)")
     predict.add_argument(
-        "--threshold", type=float, default=0.5, help="AU decision: probability > threshold (default: 0.5)"
+        "--batch-size", type=int, default=BATCH_SIZE, help=f"frames per forward pass (default: {BATCH_SIZE})"
+    )
+    predict.add_argument(
+        "--threshold",
+        type=float,
+        default=THRESHOLD,
+        help=f"AU decision: probability > threshold (default: {THRESHOLD:g})",
     )
     predict.add_argument(
         "--device",
@@ -195,8 +200,8 @@ def _with_model(args: argparse.Namespace, run: Callable[..., Any]) -> Any:
 
 def _inputs(args: argparse.Namespace) -> int:
     """Photos and videos: a CSV per video and one for the photos (:func:`smm.runs.predict_inputs`)."""
-    from smm.face.inputs import plan_inputs
     from smm.runs import predict_inputs
+    from smm.runs.inputs import plan_inputs
 
     try:
         plan = plan_inputs(args.input, abaw=args.abaw)

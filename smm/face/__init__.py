@@ -1,19 +1,20 @@
-"""From raw photos and videos to model inputs: face detection, five-point alignment, tracking, prediction.
+"""From raw photos and videos to aligned face crops: decoding, face detection, tracking, five-point alignment.
 
-Needs the ``face`` extra for the default detector (``pip install "smm-emotionnet[face]"``)
-and the ``video`` extra to read videos; the rest of the library works without them. To add
-a face detector, implement :class:`FaceDetector` (``detect(images) -> list[Faces]``) in a
-module here and pass it as ``detector=``.
+This package knows nothing of the model: the prediction layer (:mod:`smm.inference`:
+:func:`smm.predict_images`, :func:`smm.predict_video`) feeds its crops to the model. Needs the
+``face`` extra for the default detector (``pip install "smm-emotionnet[face]"``) and the
+``video`` extra to read videos; the rest of the library works without them. To add a face
+detector, implement :class:`FaceDetector` (``detect(images) -> list[Faces]``) in a module here
+and pass it as ``detector=``.
 """
 
 from __future__ import annotations
 
 from smm.defaults import FACES
 from smm.face.align import TEMPLATE_112, align_faces, similarity_transform
-from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, MTCNNDetector
+from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, MTCNNDetector, default_detector
 from smm.face.orientation import Orientation
 from smm.face.photos import load_photo
-from smm.face.pipeline import VideoFeatures, predict_images, predict_video, video_features
 from smm.face.sides import side_rows
 from smm.face.track import FaceTracker, MultiFaceTracker, box_iou
 from smm.face.video import FaceFollower, FaceRows, PartialVideoWarning, VideoFrames, aligned_crops, open_video
@@ -31,16 +32,13 @@ __all__ = [
     "MultiFaceTracker",
     "Orientation",
     "PartialVideoWarning",
-    "VideoFeatures",
     "VideoFrames",
     "align_faces",
     "aligned_crops",
     "box_iou",
+    "default_detector",
     "load_photo",
     "open_video",
-    "predict_images",
-    "predict_video",
     "side_rows",
     "similarity_transform",
-    "video_features",
 ]

@@ -137,3 +137,12 @@ def _sample(images: torch.Tensor, mapped: torch.Tensor, width: int, height: int,
     grid = torch.stack([(2 * mapped[..., 0] + 1) / width - 1, (2 * mapped[..., 1] + 1) / height - 1], -1)
     grid = grid.reshape(-1, size, size, 2).to(device=images.device, dtype=images.dtype)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def to_uint8(crops: torch.Tensor) -> torch.Tensor:
+    """Aligned crops ``Tensor[N, 3, h, w]`` on a 0..255 scale -> ``Tensor[N, h, w, 3]`` uint8 (rounded), on the CPU.
+
+    Rounded to 8 bits like Aff-Wild2's cropped-aligned JPEG frames, so a photo's face and the
+    same face saved as a frame image reach the model identically.
+    """
+    return crops.round().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu()

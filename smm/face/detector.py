@@ -194,6 +194,20 @@ class MTCNNDetector:
         )
 
 
+def default_detector(device: str | Any = "cpu") -> FaceDetector:
+    """The detector every path uses when none is given: :class:`MTCNNDetector` on ``device``.
+
+    Prediction (photos and videos), ``align`` and the int8 engine's calibration faces all
+    call this, so a run's faces and its calibration faces come from one detector.
+
+    Raises
+    ------
+    ImportError
+        Without the ``face`` extra.
+    """
+    return MTCNNDetector(str(device))
+
+
 def detect_scaled(detector: FaceDetector, images: Sequence[np.ndarray], detect_size: int | None) -> list[Faces]:
     """Full detection of images of one size on copies scaled to ``detect_size``, results in full-size pixels.
 

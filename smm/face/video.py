@@ -7,7 +7,7 @@ detection runs every ``detect_every`` frames and finds new faces; on every frame
 the detector's ``refine`` (MTCNN's O-Net on the face's predicted box), so every frame is
 aligned on its own landmarks, at a small fraction of a detection's cost.
 
-The prediction pipeline (:mod:`smm.face.pipeline`) feeds the crops to the model; the
+The prediction layer (:func:`smm.inference.video.video_features`) feeds the crops to the model; the
 ``align`` command (:mod:`smm.face.crops`) writes them as Aff-Wild2-style frame folders.
 """
 
@@ -24,11 +24,10 @@ import numpy as np
 import torch
 
 from smm.defaults import DEFAULT_FACES, DETECT_EVERY, DETECT_SIZE, FACES
-from smm.face.align import TEMPLATE_112, align_faces
+from smm.face.align import TEMPLATE_112, align_faces, to_uint8
 from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, detect_scaled
 from smm.face.orientation import Orientation
 from smm.face.track import MultiFaceTracker, box_iou
-from smm.inference.preprocess import to_uint8
 
 ALIGNED_SIZE = 112
 FaceChoice = Literal["all", "largest"]

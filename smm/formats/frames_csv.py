@@ -21,7 +21,11 @@ Columns, in order:
 
 A row without a face keeps ``source``, ``frame``, ``time``, ``face`` = 0 and ``reason``, and
 leaves every other field empty (as many fields as the header).
-:meth:`smm.inference.FramePredictions.to_pandas` gives the same columns as a table.
+This module is the file format only: the header (:func:`csv_columns`), the text, and the
+reader (:func:`read_frames_table`); the values of each row are the result type's
+(:meth:`smm.inference.FramePredictions.csv_rows`), which writes itself here and reads itself
+back (:meth:`~smm.inference.FramePredictions.from_csv`), and gives the same columns as a table
+(:meth:`~smm.inference.FramePredictions.to_pandas`).
 """
 
 from __future__ import annotations
@@ -29,14 +33,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from smm.formats.abaw_files import write_atomic
-
-if TYPE_CHECKING:
-    from smm.inference.results import FramePredictions
 
 #: The five landmarks, in the detector's order (left/right as seen in the image).
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
@@ -67,43 +68,25 @@ def csv_columns(au_names: Sequence[str], expression_names: Sequence[str]) -> lis
     ]
 
 
-def csv_rows(
-    predictions: FramePredictions, au_names: Sequence[str], expression_names: Sequence[str]
-) -> Iterator[list[Any]]:
-    """The CSV's rows (without the header) as lists of values, in the order of :func:`csv_columns`."""
-    width = len(csv_columns(au_names, expression_names))
-    rows = len(predictions.frame)
-    sources = predictions.source or ("",) * rows
-    times = predictions.time.tolist() if predictions.time is not None else [0.0] * rows
-    ids = predictions.face_id.tolist() if predictions.face_id is not None else [0] * rows
-    reasons = predictions.reason or ("",) * rows
-    poses = predictions.pose if predictions.landmarks is not None else None
-    for k in range(rows):
-        observed = bool(predictions.observed[k])
-        values: list[Any] = [sources[k], int(predictions.frame[k]), times[k], int(observed)]
-        if not observed:
-            yield [*values, *[None] * (width - len(values) - 1), reasons[k] or "no face found"]
-            continue
-        values.append(int(ids[k]) if ids[k] >= 0 else None)
-        geometry: list[Any] = [None] * 17
-        if predictions.box is not None and predictions.landmarks is not None:
-            pose = poses[k].tolist() if poses is not None else [None] * 3
-            geometry = [*predictions.box[k].tolist(), *predictions.landmarks[k].reshape(-1).tolist(), *pose]
-        expression = expression_names[int(predictions.expr[k])]
-        yield [
-            *values,
-            *geometry,
-            *predictions.au_prob[k].tolist(),
-            *predictions.expr_prob[k].tolist(),
-            expression,
-            *predictions.va[k].tolist(),
-            reasons[k],
-        ]
+class CSVTable(Protocol):
+    """What :func:`write_frames_csv` writes: a table that names its label columns and gives its rows' values.
+
+    :class:`smm.inference.FramePredictions` is one; this module does not import it, so the file
+    format depends on nothing of the model or the inference.
+    """
+
+    def label_names(
+        self, au_names: Sequence[str] | None = None, expression_names: Sequence[str] | None = None
+    ) -> tuple[Sequence[str], Sequence[str]]: ...
+
+    def csv_rows(
+        self, au_names: Sequence[str] | None = None, expression_names: Sequence[str] | None = None
+    ) -> Iterator[list[Any]]: ...
 
 
 def write_frames_csv(
     path: str | os.PathLike[str],
-    predictions: FramePredictions,
+    predictions: CSVTable,
     au_names: Sequence[str] | None = None,
     expression_names: Sequence[str] | None = None,
 ) -> Path:
@@ -112,7 +95,7 @@ def write_frames_csv(
     Probabilities and VA have 6 decimals, coordinates 2, times 6. The names default to the
     predictions' own (``predictions.names``).
     """
-    au_names, expression_names = predictions._label_names(au_names, expression_names)
+    au_names, expression_names = predictions.label_names(au_names, expression_names)
     columns = csv_columns(au_names, expression_names)
     decimals = {"time": 6, **dict.fromkeys(columns[5:22], 2)}
 
@@ -125,7 +108,7 @@ def write_frames_csv(
 
     def lines() -> Iterator[str]:
         yield ",".join(columns)
-        for row in csv_rows(predictions, au_names, expression_names):
+        for row in predictions.csv_rows(au_names, expression_names):
             yield ",".join(text(column, value) for column, value in zip(columns, row, strict=True))
 
     return write_atomic(path, lines())

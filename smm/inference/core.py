@@ -3,9 +3,9 @@
 Frame folders (:func:`smm.inference.predict_frames`), photos and videos
 (:func:`smm.predict_images`, :func:`smm.predict_video`) and the command line all run:
 
-1. :func:`image_features`: model inputs through the model in batches, by one engine
-   (:func:`smm.inference.engines.make_engine`: the engine and its precision are decided
-   there), keeping only each image's AU features and message vector;
+1. :func:`image_features`: model inputs through the model in batches, by the one engine the
+   entry point built (:func:`smm.inference.options.build_engine`: the engine and its
+   precision are decided there), keeping only each image's AU features and message vector;
 2. :func:`predictions`: per-output temporal smoothing of those features over the images in
    frame order (as published, before the heads' last linear layers), the heads' last layers,
    probabilities and decisions, and the published fill for frames without an image.
@@ -19,10 +19,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from smm.defaults import DEFAULT_ENGINE, DEFAULT_PRECISION
-from smm.inference.engines import Engine, make_engine
+from smm.defaults import BATCH_SIZE, CLAMP_VA, THRESHOLD
+from smm.inference.engines import Engine
 from smm.inference.results import FramePredictions, LabelNames, fill_index
-from smm.inference.runtime import Precision
 from smm.models.emotionnet import SMMEmotionNet
 from smm.temporal import exponential_smoothing, smoothing_strengths
 
@@ -31,7 +30,7 @@ Alpha = float | Mapping[str, float | None] | Literal["published"] | None
 
 def batches(inputs: Iterable[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
     """Stack ``Tensor[C, H, W]`` inputs into batches of ``batch_size`` (the last may be smaller)."""
-    _check_batch_size(batch_size)
+    check_batch_size(batch_size)
     batch: list[torch.Tensor] = []
     shape = None
     for index, item in enumerate(inputs):
@@ -56,52 +55,41 @@ def batches(inputs: Iterable[torch.Tensor], batch_size: int) -> Iterator[torch.T
 def image_features(
     model: SMMEmotionNet,
     inputs: Iterable[torch.Tensor],
+    engine: Engine,
     *,
-    precision: Precision | str = DEFAULT_PRECISION,
-    batch_size: int = 32,
+    batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
-    engine: str | Engine = DEFAULT_ENGINE,
-    workload: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the model over preprocessed images; keep each image's AU features and message vector.
 
     Parameters
     ----------
     model : SMMEmotionNet
-        Run in eval mode on its own device (its mode is restored afterwards).
+        Put in eval mode while ``engine`` runs (its mode is restored afterwards).
     inputs : iterable of Tensor[C, H, W]
         Model inputs (:func:`smm.inference.preprocess`), in frame order; consumed lazily.
-    precision : {"auto", "fp32", "bf16", "fp16"} or Precision, default "auto"
-        With an engine name: the eager engine's precision (:func:`~smm.inference.engines.make_engine`).
+    engine : Engine
+        What runs the model, built once by the caller (:func:`~smm.inference.engines.make_engine`
+        or :func:`~smm.inference.options.build_engine`).
     batch_size : int, default 32
     progress : callable, optional
         Called with the number of images done after each batch.
-    engine : {"auto", "eager", "onnxruntime", "onnxruntime-int8"} or Engine, default "auto"
-        What runs the model (:mod:`smm.inference.engines`); a built one (from
-        :func:`~smm.inference.engines.make_engine`) is used as it is, without ``precision``.
-    workload : int, optional
-        How many images ``inputs`` holds (its length, where it has one): ``engine="auto"``
-        times the engines only for large runs.
 
     Returns
     -------
     (Tensor[N, H, D], Tensor[N, D])
         Float32, on the CPU; ``N`` may be 0.
     """
-    _check_batch_size(batch_size)
-    if isinstance(engine, str):
-        if workload is None and hasattr(inputs, "__len__"):
-            workload = len(inputs)  # type: ignore[arg-type]
-        run = make_engine(model, engine, precision=precision, workload=workload, batch_size=batch_size)
-    else:
-        run = make_engine(model, engine, precision=precision)
+    check_batch_size(batch_size)
+    if isinstance(engine, str) or not callable(engine):
+        raise TypeError(f"engine must be a built Engine (smm.inference.engines.make_engine), got {engine!r}")
     was_training = model.training
     model.eval()
     au_features, messages = [], []
     done = 0
     try:
         for batch in batches(inputs, batch_size):
-            features, message = run(batch)
+            features, message = engine(batch)
             au_features.append(features)
             messages.append(message)
             done += batch.shape[0]
@@ -124,8 +112,8 @@ def predictions(
     *,
     num_frames: int | None = None,
     alpha: Alpha = None,
-    threshold: float = 0.5,
-    clamp_va: bool = False,
+    threshold: float = THRESHOLD,
+    clamp_va: bool = CLAMP_VA,
 ) -> FramePredictions:
     """From the images' features to one row per frame of a video.
 
@@ -155,7 +143,7 @@ def predictions(
         ``-1`` decisions.
     """
     strengths = smoothing_strengths(alpha)
-    _check_threshold(threshold)
+    check_threshold(threshold)
     frames = np.asarray(frames, dtype=np.int64).reshape(-1)
     if num_frames is not None and (isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer))):
         raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
@@ -198,11 +186,11 @@ def _head_outputs(
     return au_logits, expr_logits, va
 
 
-def _check_batch_size(batch_size: int) -> None:
+def check_batch_size(batch_size: int) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
-def _check_threshold(threshold: float) -> None:
+def check_threshold(threshold: float) -> None:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")

@@ -116,7 +116,7 @@ class OnnxRuntimeEngine:
         made where it agrees too little with fp32.
     calibration : Calibration or Tensor, optional
         With ``int8`` (and then needed): the real aligned faces to calibrate and check on, e.g.
-        :func:`smm.face.calibration.face_calibration`.
+        :func:`smm.inference.calibration.face_calibration`.
     """
 
     auto: str | None = None
@@ -142,7 +142,7 @@ class OnnxRuntimeEngine:
             if calibration is None:
                 raise ValueError(
                     "engine 'onnxruntime-int8' needs real aligned faces to calibrate on: pass "
-                    "calibration=smm.face.calibration.face_calibration(model) (the face extra)"
+                    "calibration=smm.inference.calibration.face_calibration(model) (the face extra)"
                 )
             self.path = quantized_graph(model, calibration, cache=cache)
         else:
@@ -249,7 +249,7 @@ def make_engine(
     precision : {"auto", "fp32", "bf16", "fp16"} or Precision, default "auto"
         Of the eager engine; with ``"auto"`` it also limits the candidates (see :func:`candidates`).
     calibration : Calibration or Tensor, optional
-        Real aligned faces for the int8 engine (:func:`smm.face.calibration.face_calibration`);
+        Real aligned faces for the int8 engine (:func:`smm.inference.calibration.face_calibration`);
         without them ``"auto"`` does not consider int8.
     workload : int, optional
         Images the run will predict: ``"auto"`` times the engines only for runs of at least

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +23,16 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from smm.data.frames import frame_number, list_frames
-from smm.defaults import DEFAULT_ENGINE, DEFAULT_PRECISION
+from smm.defaults import BATCH_SIZE, CLAMP_VA, DEFAULT_ENGINE, DEFAULT_PRECISION, THRESHOLD
 from smm.inference.core import Alpha, image_features, predictions
 from smm.inference.engines import Engine
+from smm.inference.options import PredictOptions, build_engine
 from smm.inference.preprocess import Preprocess
 from smm.inference.results import FramePredictions
 from smm.inference.runtime import Precision
 from smm.models.emotionnet import SMMEmotionNet
 
-__all__ = ["predict_frames"]
+__all__ = ["frame_predictions", "predict_frames"]
 
 
 def _load_frames(paths: Sequence[Path], transform: Preprocess) -> Iterator[torch.Tensor]:
@@ -55,10 +56,10 @@ def predict_frames(
     *,
     num_frames: int | None = None,
     include: Collection[int] | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     alpha: Alpha = None,
-    threshold: float = 0.5,
-    clamp_va: bool = False,
+    threshold: float = THRESHOLD,
+    clamp_va: bool = CLAMP_VA,
     precision: Precision | str = DEFAULT_PRECISION,
     progress: bool = False,
     engine: str | Engine = DEFAULT_ENGINE,
@@ -86,7 +87,7 @@ def predict_frames(
     include : collection of int, optional
         Only the images of these frame numbers are used (e.g. the frames a multi-task test
         list names); the others are treated as missing. Folders only.
-    batch_size : int, default 64
+    batch_size : int, default 32
     alpha : float, mapping, "published" or None
         Temporal smoothing strength (``>= 0``): one value for all outputs, per output
         ``{"AU": 7, "EXPR": 9, "VA": 9}`` (a missing key means no smoothing), or
@@ -110,7 +111,38 @@ def predict_frames(
     FramePredictions
         ``num_frames`` rows (or as many as the last frame with an image).
     """
-    total = None
+    options = PredictOptions(
+        batch_size=batch_size,
+        alpha=alpha,
+        threshold=threshold,
+        clamp_va=clamp_va,
+        precision=precision,
+        progress=progress,
+        engine=engine,
+    )
+    numbers, inputs, total = _frame_inputs(model, frames, include)
+    run = build_engine(model, options, total, calibrate=False)
+    return _predict(model, numbers, inputs, total, options, run, num_frames)
+
+
+def frame_predictions(
+    model: SMMEmotionNet,
+    frames: str | os.PathLike[str] | Iterable[torch.Tensor],
+    options: PredictOptions,
+    engine: Engine,
+    *,
+    num_frames: int | None = None,
+    include: Collection[int] | None = None,
+) -> FramePredictions:
+    """:func:`predict_frames` with its options and engine built (a submission shares them between its videos)."""
+    numbers, inputs, total = _frame_inputs(model, frames, include)
+    return _predict(model, numbers, inputs, total, options, engine, num_frames)
+
+
+def _frame_inputs(
+    model: SMMEmotionNet, frames: str | os.PathLike[str] | Iterable[torch.Tensor], include: Collection[int] | None
+) -> tuple[np.ndarray | None, Iterable[torch.Tensor], int | None]:
+    """The frame numbers (``None``: 1, 2, ... for tensors), the model inputs, and how many there are (if known)."""
     if isinstance(frames, (str, os.PathLike)):
         paths = list_frames(frames)
         if include is not None:
@@ -119,27 +151,30 @@ def predict_frames(
             if not paths:
                 raise FileNotFoundError(f"frames folder {frames} holds none of the {len(wanted)} requested frame(s)")
         numbers = np.asarray([frame_number(p) for p in paths], dtype=np.int64)
-        total = len(paths)
-        inputs: Iterable[torch.Tensor] = _load_frames(paths, Preprocess(model.data_config))
-    elif include is not None:
+        return numbers, _load_frames(paths, Preprocess(model.data_config)), len(paths)
+    if include is not None:
         raise ValueError("include selects frame images of a folder; with tensors, pass only the frames wanted")
-    else:
-        numbers, inputs = None, frames
+    return None, frames, len(frames) if isinstance(frames, Sized) else None
 
+
+@torch.no_grad()
+def _predict(
+    model: SMMEmotionNet,
+    numbers: np.ndarray | None,
+    inputs: Iterable[torch.Tensor],
+    total: int | None,
+    options: PredictOptions,
+    engine: Engine,
+    num_frames: int | None,
+) -> FramePredictions:
     def report(done: int) -> None:
         sys.stderr.write(f"\r{done}{f'/{total}' if total else ''} frames")
         sys.stderr.flush()
 
     au_features, messages = image_features(
-        model,
-        inputs,
-        precision=precision,
-        batch_size=batch_size,
-        progress=report if progress else None,
-        engine=engine,
-        workload=total,
+        model, inputs, engine, batch_size=options.batch_size, progress=report if options.progress else None
     )
-    if progress and len(au_features):
+    if options.progress and len(au_features):
         sys.stderr.write("\n")
     if not len(au_features):
         raise ValueError("the video has no frames")
@@ -151,7 +186,7 @@ def predict_frames(
         messages,
         numbers,
         num_frames=num_frames,
-        alpha=alpha,
-        threshold=threshold,
-        clamp_va=clamp_va,
+        alpha=options.alpha,
+        threshold=options.threshold,
+        clamp_va=options.clamp_va,
     )

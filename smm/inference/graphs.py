@@ -158,7 +158,7 @@ def quantized_graph(
     model : SMMEmotionNet
     calibration : Calibration, Tensor[N, C, H, W] or callable
         Model inputs of real aligned faces (at least 2), e.g.
-        :func:`smm.face.calibration.face_calibration`; a callable is called only when the graph is
+        :func:`smm.inference.calibration.face_calibration`; a callable is called only when the graph is
         not cached yet, and needs ``calibration_name``.
     cache : path-like, optional
     gate : mapping, optional

@@ -54,8 +54,3 @@ class Preprocess:
 def preprocess(data_config: Mapping[str, Any]) -> Preprocess:
     """The preprocessing of a model: ``preprocess(model.data_config)(crop)`` is the model's input for ``crop``."""
     return Preprocess(data_config)
-
-
-def to_uint8(crops: torch.Tensor) -> torch.Tensor:
-    """Aligned crops ``Tensor[N, 3, h, w]`` on a 0..255 scale -> ``Tensor[N, h, w, 3]`` uint8 (rounded), on the CPU."""
-    return crops.round().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu()

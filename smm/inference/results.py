@@ -8,11 +8,15 @@ the header is frame ``n``). A photo is frame 1 of itself.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+
+from smm.defaults import THRESHOLD
+from smm.formats.frames_csv import csv_columns, read_frames_table, write_frames_csv
 
 #: The per-row outputs of a prediction (the fields a prediction path fills; the others say where a row came from).
 OUTPUT_FIELDS = ("au_prob", "au", "expr_prob", "expr", "va")
@@ -120,7 +124,7 @@ class FramePredictions(NamedTuple):
         au_names: Sequence[str] | None = None,
         expression_names: Sequence[str] | None = None,
         *,
-        threshold: float = 0.5,
+        threshold: float = THRESHOLD,
     ) -> FramePredictions:
         """A per-frame CSV read back (a run of yesterday, or of another machine): what ``predict --input`` wrote.
 
@@ -139,8 +143,6 @@ class FramePredictions(NamedTuple):
         FileNotFoundError, ValueError
             A missing file; a header or line that does not fit, named by file and line.
         """
-        from smm.formats.frames_csv import read_frames_table
-
         table = read_frames_table(path, au_names, expression_names)
         au_prob = torch.from_numpy(table.au_prob).float()
         return cls(
@@ -188,7 +190,7 @@ class FramePredictions(NamedTuple):
     def to_pandas(self, au_names: Sequence[str] | None = None, expression_names: Sequence[str] | None = None) -> Any:
         """The rows as a :class:`pandas.DataFrame` with the columns of the per-frame CSV.
 
-        One column definition serves both (:func:`smm.formats.csv_columns`): ``source``,
+        One column definition serves both (:func:`smm.formats.csv_columns`, :meth:`csv_rows`): ``source``,
         ``frame``, ``time``, ``face``, ``face_id``, the box, the landmarks, one probability
         column per AU and per expression, ``expression``, ``valence``, ``arousal``,
         ``reason``. Empty CSV fields are NaN here (``face_id``: pandas' missing integer).
@@ -207,11 +209,9 @@ class FramePredictions(NamedTuple):
             import pandas as pd
         except ImportError as error:
             raise ImportError("to_pandas needs pandas: pip install pandas") from error
-        from smm.formats.frames_csv import csv_columns, csv_rows
-
-        au_names, expression_names = self._label_names(au_names, expression_names)
+        au_names, expression_names = self.label_names(au_names, expression_names)
         columns = csv_columns(au_names, expression_names)
-        table = pd.DataFrame(list(csv_rows(self, au_names, expression_names)), columns=columns)
+        table = pd.DataFrame(list(self.csv_rows(au_names, expression_names)), columns=columns)
         text = {"source", "expression", "reason"}
         for column in columns:
             if column == "face_id":
@@ -222,9 +222,16 @@ class FramePredictions(NamedTuple):
                 table[column] = table[column].astype("float64")
         return table
 
-    def _label_names(
-        self, au_names: Sequence[str] | None, expression_names: Sequence[str] | None
+    def label_names(
+        self, au_names: Sequence[str] | None = None, expression_names: Sequence[str] | None = None
     ) -> tuple[Sequence[str], Sequence[str]]:
+        """The AU and expression names of the table's columns: those given, else :attr:`names`.
+
+        Raises
+        ------
+        ValueError
+            When neither names them, or when they do not name every AU and expression output.
+        """
         if au_names is None or expression_names is None:
             if self.names is None:
                 raise ValueError("these predictions carry no label names: pass au_names and expression_names")
@@ -236,6 +243,54 @@ class FramePredictions(NamedTuple):
                 f"{self.expr_prob.shape[-1]} expression outputs, got {len(au_names)} and {len(expression_names)}"
             )
         return au_names, expression_names
+
+    def csv_rows(
+        self, au_names: Sequence[str] | None = None, expression_names: Sequence[str] | None = None
+    ) -> Iterator[list[Any]]:
+        """The per-frame CSV's rows (without the header) as lists of values, in the order of its columns.
+
+        The one definition of what each row holds (:mod:`smm.formats.frames_csv` writes it as
+        text, :meth:`to_pandas` as a table): a row without a face keeps ``source``, ``frame``,
+        ``time``, ``face`` = 0 and ``reason`` and leaves the other values ``None``.
+        """
+        au_names, expression_names = self.label_names(au_names, expression_names)
+        width = len(csv_columns(au_names, expression_names))
+        rows = len(self.frame)
+        sources = self.source or ("",) * rows
+        times = self.time.tolist() if self.time is not None else [0.0] * rows
+        ids = self.face_id.tolist() if self.face_id is not None else [0] * rows
+        reasons = self.reason or ("",) * rows
+        poses = self.pose if self.landmarks is not None else None
+        for k in range(rows):
+            observed = bool(self.observed[k])
+            values: list[Any] = [sources[k], int(self.frame[k]), times[k], int(observed)]
+            if not observed:
+                yield [*values, *[None] * (width - len(values) - 1), reasons[k] or "no face found"]
+                continue
+            values.append(int(ids[k]) if ids[k] >= 0 else None)
+            geometry: list[Any] = [None] * 17
+            if self.box is not None and self.landmarks is not None:
+                pose = poses[k].tolist() if poses is not None else [None] * 3
+                geometry = [*self.box[k].tolist(), *self.landmarks[k].reshape(-1).tolist(), *pose]
+            expression = expression_names[int(self.expr[k])]
+            yield [
+                *values,
+                *geometry,
+                *self.au_prob[k].tolist(),
+                *self.expr_prob[k].tolist(),
+                expression,
+                *self.va[k].tolist(),
+                reasons[k],
+            ]
+
+    def to_csv(
+        self,
+        path: str | os.PathLike[str],
+        au_names: Sequence[str] | None = None,
+        expression_names: Sequence[str] | None = None,
+    ) -> Path:
+        """Write the per-frame CSV atomically (:func:`smm.formats.write_frames_csv`); returns the path."""
+        return write_frames_csv(path, self, au_names, expression_names)
 
     def select(self, index: Sequence[int] | np.ndarray | torch.Tensor) -> FramePredictions:
         """The rows at the given positions (0-based row indices, or a boolean mask), in that order."""

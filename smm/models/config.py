@@ -10,10 +10,10 @@ standard deviation it was trained with. The defaults are the published ABAW3 mod
 from __future__ import annotations
 
 import dataclasses
-import functools
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from smm._compat import renamed_kwargs, warn_renamed
 
@@ -66,7 +66,54 @@ MessageAverage = Literal["features", "logits", "none"]
 
 
 @dataclass(frozen=True)
-class SMMConfig:
+class _ConfigFields:
+    """The fields of :class:`SMMConfig` and their checks (documented there)."""
+
+    backbone: str | None = "inception_v3"
+    feature_index: int = 3
+    in_chans: int = 3
+    feature_channels: int | None = None
+    region_names: tuple[str, ...] = ABAW3_REGION_NAMES
+    num_labelled: int = len(ABAW3_AU_NAMES)
+    dim: int = 16
+    nhead: int = 8
+    dim_feedforward: int = 1024
+    num_layers: int = 1
+    transformer_dropout: float = 0.1
+    input_dropout: float = 0.3
+    tokens: Tokens = "all"
+    expression_names: tuple[str, ...] = ABAW3_EXPRESSION_NAMES
+    va_names: tuple[str, ...] = ABAW3_VA_NAMES
+    message_average: MessageAverage = "features"
+    backbone_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    input_size: tuple[int, int, int] = (3, 299, 299)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    interpolation: str = "bilinear"
+    crop_pct: float = 1.0
+    crop_mode: str = "squash"
+
+    def __post_init__(self) -> None:
+        for name in ("region_names", "expression_names", "va_names", "input_size", "mean", "std"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "backbone_kwargs", dict(self.backbone_kwargs))
+        if self.num_labelled < 1:
+            raise ValueError(f"num_labelled must be a positive integer, got {self.num_labelled}")
+        if self.num_labelled > len(self.region_names):
+            raise ValueError(
+                "num_labelled must be <= num_regions (the labelled AUs are the first regions), "
+                f"got num_labelled={self.num_labelled} > num_regions={len(self.region_names)}"
+            )
+        for name, choices in (("tokens", ("all", "labelled")), ("message_average", ("features", "logits", "none"))):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if len(self.input_size) != 3 or self.input_size[0] != self.in_chans:
+            raise ValueError(f"input_size must be (in_chans={self.in_chans}, H, W), got {self.input_size}")
+        if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
+            raise ValueError(f"mean and std must have in_chans={self.in_chans} values, got {self.mean} and {self.std}")
+
+
+class SMMConfig(_ConfigFields):
     """Architecture and preprocessing of one SMM-EmotionNet; the defaults are the published ABAW3 model.
 
     Build variants with :meth:`replace`; turn into JSON with :meth:`to_dict` and back with
@@ -127,48 +174,13 @@ class SMMConfig:
         keeping its aspect ratio (the published transform); ``"center"`` keeps it.
     """
 
-    backbone: str | None = "inception_v3"
-    feature_index: int = 3
-    in_chans: int = 3
-    feature_channels: int | None = None
-    region_names: tuple[str, ...] = ABAW3_REGION_NAMES
-    num_labelled: int = len(ABAW3_AU_NAMES)
-    dim: int = 16
-    nhead: int = 8
-    dim_feedforward: int = 1024
-    num_layers: int = 1
-    transformer_dropout: float = 0.1
-    input_dropout: float = 0.3
-    tokens: Tokens = "all"
-    expression_names: tuple[str, ...] = ABAW3_EXPRESSION_NAMES
-    va_names: tuple[str, ...] = ABAW3_VA_NAMES
-    message_average: MessageAverage = "features"
-    backbone_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    input_size: tuple[int, int, int] = (3, 299, 299)
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-    interpolation: str = "bilinear"
-    crop_pct: float = 1.0
-    crop_mode: str = "squash"
+    if not TYPE_CHECKING:  # type checkers see the fields' own signature, which 0.1's names are not part of
 
-    def __post_init__(self) -> None:
-        for name in ("region_names", "expression_names", "va_names", "input_size", "mean", "std"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        object.__setattr__(self, "backbone_kwargs", dict(self.backbone_kwargs))
-        if self.num_labelled < 1:
-            raise ValueError(f"num_labelled must be a positive integer, got {self.num_labelled}")
-        if self.num_labelled > len(self.region_names):
-            raise ValueError(
-                "num_labelled must be <= num_regions (the labelled AUs are the first regions), "
-                f"got num_labelled={self.num_labelled} > num_regions={len(self.region_names)}"
-            )
-        for name, choices in (("tokens", ("all", "labelled")), ("message_average", ("features", "logits", "none"))):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
-        if len(self.input_size) != 3 or self.input_size[0] != self.in_chans:
-            raise ValueError(f"input_size must be (in_chans={self.in_chans}, H, W), got {self.input_size}")
-        if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
-            raise ValueError(f"mean and std must have in_chans={self.in_chans} values, got {self.mean} and {self.std}")
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # 0.1's field names (RENAMED_FIELDS) are still accepted, with a DeprecationWarning.
+            super().__init__(*args, **renamed_kwargs(kwargs, RENAMED_FIELDS, "SMMConfig"))
+
+        __signature__ = inspect.signature(_ConfigFields)  # help() and the docs show the fields
 
     @property
     def in_channels(self) -> int | None:
@@ -224,7 +236,10 @@ class SMMConfig:
 
         Besides the fields, ``num_regions``, ``num_classes`` and ``va_dim`` are accepted:
         they keep the names when the count is unchanged and otherwise give generic names
-        (``region_0``, ...); ``image_size`` sets a square ``input_size``.
+        (``region_0``, ...); ``image_size`` sets a square ``input_size``. Fields derived from
+        another follow it unless given: ``in_chans`` sets ``input_size``'s channels, and ``mean``
+        and ``std`` become their channels' average for each of the new channels (a one-channel
+        model of the ImageNet statistics normalises by 0.449 and 0.226).
 
         Raises
         ------
@@ -249,6 +264,11 @@ class SMMConfig:
             changes["input_size"] = (changes.get("in_chans", self.in_chans), size, size)
         elif "in_chans" in changes and "input_size" not in changes:
             changes["input_size"] = (changes["in_chans"], *self.input_size[1:])
+        if "in_chans" in changes:
+            for stats in ("mean", "std"):  # per-channel statistics for another number of channels: their average
+                current = tuple(changes.get(stats, getattr(self, stats)))
+                if stats not in changes and len(current) != changes["in_chans"]:
+                    changes[stats] = (sum(current) / len(current),) * changes["in_chans"]
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             fields = [f.name for f in dataclasses.fields(self)]
@@ -271,16 +291,6 @@ class SMMConfig:
         data = {RENAMED_FIELDS.get(key, key): value for key, value in data.items()}
         return cls().replace(**data)
 
-
-_dataclass_init = SMMConfig.__init__
-
-
-@functools.wraps(_dataclass_init)
-def _init(self: SMMConfig, *args: Any, **kwargs: Any) -> None:
-    _dataclass_init(self, *args, **renamed_kwargs(kwargs, RENAMED_FIELDS, "SMMConfig"))
-
-
-SMMConfig.__init__ = _init  # type: ignore[method-assign]  # 0.1 field names, with a warning
 
 #: The published configuration: InceptionV3 cut after ``Mixed_6e`` (768x17x17 at 299x299),
 #: 17 regions, D=16, one transformer layer with 8 heads; 299x299 faces, ImageNet

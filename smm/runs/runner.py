@@ -43,18 +43,37 @@ from pathlib import Path
 from typing import Any
 
 from smm._atomic import atomic_write
-from smm.defaults import DEFAULT_ENGINE, DEFAULT_FACES, DEFAULT_PRECISION, DETECT_EVERY, DETECT_SIZE
-from smm.face.calibration import face_calibration
-from smm.face.detector import FaceDetector, MTCNNDetector
-from smm.face.inputs import PHOTOS_CSV, InputPlan, photos_key, plan_inputs
-from smm.face.pipeline import predict_images, video_features
+from smm.defaults import (
+    BATCH_SIZE,
+    CLAMP_VA,
+    DEFAULT_ENGINE,
+    DEFAULT_FACES,
+    DEFAULT_PRECISION,
+    DETECT_EVERY,
+    DETECT_SIZE,
+    THRESHOLD,
+)
+from smm.face.detector import FaceDetector, default_detector
 from smm.face.video import PartialVideoWarning
 from smm.formats.frames_csv import write_frames_csv
 from smm.inference.core import Alpha
-from smm.inference.engines import Engine, describe_engine, make_engine
+from smm.inference.engines import Engine, describe_engine
+from smm.inference.options import PredictOptions, build_engine
+from smm.inference.photos import photo_predictions
 from smm.inference.runtime import Precision
+from smm.inference.video import video_run
 from smm.models.emotionnet import SMMEmotionNet
 from smm.models.fingerprint import model_fingerprint
+from smm.runs.inputs import (
+    OVERLAY_SUFFIX,
+    PHOTOS_CSV,
+    InputPlan,
+    abaw_name,
+    csv_name,
+    overlay_name,
+    photos_key,
+    plan_inputs,
+)
 from smm.runs.manifest import RunManifest
 from smm.runs.processes import Processes, share
 from smm.runs.voice import RunVoice
@@ -63,8 +82,6 @@ from smm.submission.write import write_video_files
 
 #: The summary of a run: each input, its status and outputs, in input order.
 SUMMARY = "summary.json"
-#: What ends the name of a video's annotated copy (``predict --overlay``): ``clip.overlay.mp4``.
-OVERLAY_SUFFIX = ".overlay.mp4"
 
 
 @dataclass(frozen=True)
@@ -136,12 +153,12 @@ def predict_inputs(
     faces: str = DEFAULT_FACES,
     detect_every: int = DETECT_EVERY,
     detect_size: int | None = DETECT_SIZE,
-    batch_size: int = 32,
+    batch_size: int = BATCH_SIZE,
     engine: str | Engine = DEFAULT_ENGINE,
     precision: Precision | str = DEFAULT_PRECISION,
     alpha: Alpha = None,
-    threshold: float = 0.5,
-    clamp_va: bool = False,
+    threshold: float = THRESHOLD,
+    clamp_va: bool = CLAMP_VA,
     abaw: bool = False,
     processes: Processes | None = None,
     quiet: bool = False,
@@ -159,7 +176,7 @@ def predict_inputs(
     model : SMMEmotionNet
         On this process's device.
     inputs : InputPlan or sequence of path-like
-        Photos, videos and folders of photos, or their plan (:func:`smm.face.inputs.plan_inputs`,
+        Photos, videos and folders of photos, or their plan (:func:`smm.runs.inputs.plan_inputs`,
         made with the same ``abaw``), to check them before the model is loaded.
     out : path-like
         The output folder; its record is ``out/.smm-run``.
@@ -196,6 +213,17 @@ def predict_inputs(
         Before anything is predicted: an input that does not exist or is neither photo nor
         video, two inputs that would write one file, or an ``out`` holding another run.
     """
+    options = PredictOptions(
+        faces=faces,
+        detect_every=detect_every,
+        detect_size=detect_size,
+        batch_size=batch_size,
+        engine=engine,
+        precision=precision,
+        alpha=alpha,
+        threshold=threshold,
+        clamp_va=clamp_va,
+    )
     plan = inputs if isinstance(inputs, InputPlan) else plan_inputs(inputs, abaw=abaw)
     if plan.abaw != abaw:
         raise ValueError(f"inputs were planned with abaw={plan.abaw}, but abaw={abaw}: plan them with this run's abaw")
@@ -203,44 +231,26 @@ def predict_inputs(
     out = Path(out)
     with _joined(processes, model) as procs:
         voice = RunVoice(quiet, procs.rank, procs.world, log)
+        options = replace(options, progress=voice.progress)
         units = [_video_input(video) for video in videos] + ([_photos_input(photos)] if photos else [])
         mine = share([size for _, size in units], procs.world)[procs.rank]
-        run = _engine(model, engine, precision, sum(units[i][1] for i in mine), batch_size, voice)
+        run = _engine(model, options, sum(units[i][1] for i in mine), voice)
         facts = {
             "model": model_fingerprint(model),
-            "engine": run.name,
-            "faces": faces,
-            "detect_every": detect_every,
-            "detect_size": detect_size,
-            "threshold": threshold,
-            "clamp_va": clamp_va,
+            **options.record(run),
             "abaw": abaw,
-            "batch_size": batch_size,
-            "alpha": alpha,
             **({"overlay": True} if overlay else {}),  # absent when off: earlier runs' records stay valid
         }
-        found = detector if detector is not None else MTCNNDetector(str(procs.device))
-        options = {
-            "model": model,
-            "detector": found,
-            "engine": run,
-            "out": out,
-            "voice": voice,
-            "faces": faces,
-            "batch_size": batch_size,
-            "threshold": threshold,
-            "clamp_va": clamp_va,
-        }
-        options["detect_size"] = detect_size
-        video_options = {**options, "detect_every": detect_every}
+        found = detector if detector is not None else default_detector(procs.device)
+        job = _Job(model, found, run, options, out, voice)
         work = [
             _Input(
                 key,
                 size,
                 {"input": _shown(unit)},
-                (lambda u=unit: _predict_photos(u, **options))
+                (lambda u=unit: _predict_photos(u, job))
                 if isinstance(unit, list)
-                else (lambda u=unit: _predict_video(u, alpha=alpha, abaw=abaw, overlay=overlay, **video_options)),
+                else (lambda u=unit: _predict_video(u, job, abaw=abaw, overlay=overlay)),
             )
             for (key, size), unit in zip(units, [*videos, *([photos] if photos else [])], strict=True)
         ]
@@ -264,9 +274,9 @@ def predict_submission(
     out: str | os.PathLike[str],
     *,
     alpha: Alpha = None,
-    threshold: float = 0.5,
-    clamp_va: bool = False,
-    batch_size: int = 32,
+    threshold: float = THRESHOLD,
+    clamp_va: bool = CLAMP_VA,
+    batch_size: int = BATCH_SIZE,
     engine: str | Engine = DEFAULT_ENGINE,
     precision: Precision | str = DEFAULT_PRECISION,
     processes: Processes | None = None,
@@ -297,33 +307,21 @@ def predict_submission(
     RunReport or None
         In rank 0 (``written`` is empty when a video failed: nothing was merged); ``None`` in the others.
     """
+    options = PredictOptions(
+        alpha=alpha, threshold=threshold, clamp_va=clamp_va, batch_size=batch_size, engine=engine, precision=precision
+    )
     out = Path(out).resolve()
     state = out.with_name(f".{out.name}.smm-run")
     with _joined(processes, model) as procs:
         voice = RunVoice(quiet, procs.rank, procs.world, log)
+        options = replace(options, progress=voice.progress)
         mine = share([job.images for job in plan.jobs], procs.world)[procs.rank]
-        run = _engine(model, engine, precision, sum(plan.jobs[i].images for i in mine), batch_size, voice)
-        options = {"alpha": alpha, "threshold": threshold, "clamp_va": clamp_va}
-        facts = {
-            "model": model_fingerprint(model),
-            "engine": run.name,
-            "plan": plan.fingerprint(),
-            **options,
-            "batch_size": batch_size,
-        }
+        run = _engine(model, options, sum(plan.jobs[i].images for i in mine), voice, calibrate=False)
+        facts = {"model": model_fingerprint(model), **options.record(run, frames_only=True), "plan": plan.fingerprint()}
 
         def predicted(job: VideoJob) -> tuple[dict[str, Any], list[Path]]:
             try:
-                files = predict_part(
-                    model,
-                    job,
-                    state / "parts",
-                    **options,
-                    batch_size=batch_size,
-                    progress=voice.progress,
-                    engine=run,
-                    log=voice.tell,
-                )
+                files = predict_part(model, job, state / "parts", options, run, log=voice.tell)
             except (OSError, ValueError) as error:
                 message = " ".join(str(error).split())
                 voice.say(f"skipped {job.video}: {message}")
@@ -387,27 +385,25 @@ def _share_and_run(
     return [merged[i] for i in sorted(merged)]
 
 
-def _predict_video(
-    video: Path,
-    *,
-    model: SMMEmotionNet,
-    detector: FaceDetector,
-    engine: Engine,
-    out: Path,
-    voice: RunVoice,
-    alpha: Alpha,
-    abaw: bool,
-    threshold: float,
-    clamp_va: bool,
-    overlay: bool = False,
-    **follow: Any,
-) -> tuple[dict[str, Any], list[Path]]:
-    """One video's CSV (and challenge files): its record and outputs."""
-    options = {"threshold": threshold, "clamp_va": clamp_va}
+@dataclass(frozen=True)
+class _Job:
+    """What every input of a run is predicted with: built once for the run."""
+
+    model: SMMEmotionNet
+    detector: FaceDetector
+    engine: Engine
+    options: PredictOptions
+    out: Path
+    voice: RunVoice
+
+
+def _predict_video(video: Path, job: _Job, *, abaw: bool, overlay: bool) -> tuple[dict[str, Any], list[Path]]:
+    """One video's CSV (and challenge files, and annotated copy): its record and outputs."""
+    model, options, out, voice = job.model, job.options, job.out, job.voice
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PartialVideoWarning)
-            features = video_features(model, video, detector=detector, progress=voice.progress, engine=engine, **follow)
+            features = video_run(model, video, options, job.engine, job.detector)
     except (OSError, ValueError) as error:
         message = named(video, error)
         voice.say(f"skipped {message}")
@@ -419,12 +415,13 @@ def _predict_video(
             voice.say(f"warning: {warning.message}")
         else:  # not ours to swallow
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-    rows = features.predictions(model, alpha=alpha, **options)
-    written = [write_frames_csv(out / f"{video.stem}.csv", rows)]
+    decided = {"threshold": options.threshold, "clamp_va": options.clamp_va}
+    rows = features.predictions(model, alpha=options.alpha, **decided)
+    written = [write_frames_csv(out / csv_name(video), rows)]
     if overlay:
         from smm.viz.overlay import overlay_video
 
-        written.append(overlay_video(video, rows, out / f"{video.stem}{OVERLAY_SUFFIX}"))
+        written.append(overlay_video(video, rows, out / overlay_name(video)))
     turned = f" ({described})" if (described := features.orientation.describe()) else ""
     voice.tell(  # after the progress line, which ends with the frames per second
         f"{video.name}{turned}: {features.num_frames} frames, a face in {len(set(features.frame[features.observed]))}, "
@@ -432,10 +429,11 @@ def _predict_video(
     )
     if abaw:
         # The challenge files are smoothed as published unless alpha says otherwise.
+        alpha = "published" if options.alpha is None else options.alpha
         for side in features.sides:
-            per_frame = features.per_frame(model, side, alpha="published" if alpha is None else alpha, **options)
+            per_frame = features.per_frame(model, side, alpha=alpha, **decided)
             if bool(per_frame.observed.any()):
-                written += write_video_files(out, f"{video.stem}_{side}" if side else video.stem, per_frame, model)
+                written += write_video_files(out, abaw_name(video, side), per_frame, model)
     record = _done(written, out, [])
     record["rotation"], record["mirrored"] = features.orientation.rotation, features.orientation.mirrored
     if partial:
@@ -449,29 +447,20 @@ def named(path: str | os.PathLike[str], error: BaseException) -> str:
     return message if str(path) in message else f"{path}: {message}"
 
 
-def _predict_photos(
-    photos: list[Path],
-    *,
-    model: SMMEmotionNet,
-    detector: FaceDetector,
-    engine: Engine,
-    out: Path,
-    voice: RunVoice,
-    **options: Any,
-) -> tuple[dict[str, Any], list[Path]]:
+def _predict_photos(photos: list[Path], job: _Job) -> tuple[dict[str, Any], list[Path]]:
     """The photos' CSV: its record and output."""
-    result = predict_images(
-        model, photos, detector=detector, errors="report", engine=engine, progress=voice.progress, **options
+    result = photo_predictions(
+        job.model, photos, job.options, job.engine, job.detector, errors="report", shown=job.voice.progress
     )
-    written = [write_frames_csv(out / PHOTOS_CSV, result)]
+    written = [write_frames_csv(job.out / PHOTOS_CSV, result)]
     unreadable = [
         reason for reason in result.reason if reason and not reason.startswith(("no face", "image too small"))
     ]
     for reason in unreadable:
-        voice.say(f"skipped {reason}")
+        job.voice.say(f"skipped {reason}")
     with_face = len({s for s, seen in zip(result.source, result.observed.tolist(), strict=True) if seen})
-    voice.tell(f"{len(photos)} photo(s): {int(result.observed.sum())} face(s) in {with_face} photo(s)")
-    return _done(written, out, unreadable), written
+    job.voice.tell(f"{len(photos)} photo(s): {int(result.observed.sum())} face(s) in {with_face} photo(s)")
+    return _done(written, job.out, unreadable), written
 
 
 def _done(written: list[Path], out: Path, failures: list[str]) -> dict[str, Any]:
@@ -498,23 +487,10 @@ def _shown(unit: Path | list[Path]) -> str:
 
 
 def _engine(
-    model: SMMEmotionNet,
-    engine: str | Engine,
-    precision: Precision | str,
-    workload: int,
-    batch_size: int,
-    voice: RunVoice,
+    model: SMMEmotionNet, options: PredictOptions, workload: int, voice: RunVoice, *, calibrate: bool = True
 ) -> Engine:
-    """The run's engine, made once (real aligned faces at hand for int8), and said in one line by rank 0."""
-    run = make_engine(
-        model,
-        engine,
-        precision=precision,
-        calibration=face_calibration(model),
-        workload=workload,
-        batch_size=batch_size,
-        log=voice.say,
-    )
+    """The run's engine, made once (real aligned faces at hand for int8 where the inputs are faces), said by rank 0."""
+    run = build_engine(model, options, workload, calibrate=calibrate, log=voice.say)
     voice.announce(f"engine: {describe_engine(run)}")
     return run
 

@@ -31,13 +31,12 @@ import torch
 from smm._atomic import atomic_write
 from smm.data.frames import frame_number, list_frames
 from smm.data.test_lists import MultiTaskTestList
-from smm.defaults import DEFAULT_ENGINE, DEFAULT_PRECISION
 from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
 from smm.formats.codes import MULTITASK_FILE
 from smm.inference.engines import Engine
-from smm.inference.frames import predict_frames
+from smm.inference.frames import frame_predictions
+from smm.inference.options import PredictOptions
 from smm.inference.results import FramePredictions
-from smm.inference.runtime import Precision
 from smm.models.emotionnet import SMMEmotionNet
 
 #: The single-task tracks, in the order their folders are written.
@@ -225,14 +224,9 @@ def predict_part(
     model: SMMEmotionNet,
     job: VideoJob,
     parts: str | os.PathLike[str],
+    options: PredictOptions,
+    engine: Engine,
     *,
-    alpha: float | Mapping[str, float] | None = None,
-    threshold: float = 0.5,
-    clamp_va: bool = False,
-    batch_size: int = 64,
-    precision: Precision | str = DEFAULT_PRECISION,
-    progress: bool = False,
-    engine: str | Engine = DEFAULT_ENGINE,
     log: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Predict one video and write its part (:func:`part_files`), each file atomically.
@@ -244,8 +238,10 @@ def predict_part(
         From :func:`plan_submission`.
     parts : path-like
         The parts folder, shared by every process of a run.
-    alpha, threshold, clamp_va, batch_size, precision, progress, engine
-        As in :func:`smm.submission.write_submission`.
+    options : PredictOptions
+        The run's options (``alpha``, ``threshold``, ``clamp_va``, ``batch_size``, ``progress``).
+    engine : Engine
+        The run's engine, built once (:func:`smm.inference.options.build_engine`).
     log : callable, optional
         Called with one line: the video, its images and frames.
 
@@ -254,19 +250,7 @@ def predict_part(
     list of Path
         The part's files.
     """
-    result = predict_frames(
-        model,
-        job.folder,
-        num_frames=job.num_frames,
-        include=job.include,
-        batch_size=batch_size,
-        alpha=alpha,
-        threshold=threshold,
-        clamp_va=clamp_va,
-        precision=precision,
-        progress=progress,
-        engine=engine,
-    )
+    result = frame_predictions(model, job.folder, options, engine, num_frames=job.num_frames, include=job.include)
     written = write_video_files(parts, job.video, result, model, job.tracks) if job.tracks else []
     if job.listed:
         rows = result.rows(job.listed)

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smm.data.test_lists import MultiTaskTestList
-from smm.defaults import DEFAULT_ENGINE, DEFAULT_PRECISION
+from smm.defaults import BATCH_SIZE, CLAMP_VA, DEFAULT_ENGINE, DEFAULT_PRECISION, THRESHOLD
 from smm.formats.codes import MULTITASK_FILE
-from smm.inference.engines import Engine, make_engine
+from smm.inference.engines import Engine
+from smm.inference.options import PredictOptions, build_engine
 from smm.inference.runtime import Precision
 from smm.models.emotionnet import SMMEmotionNet
 from smm.submission.parts import merge_parts, plan_submission, predict_part, write_video_files
@@ -49,9 +50,9 @@ def write_submission(
     mtl_list: MultiTaskTestList | None = None,
     frame_counts: Mapping[str, int] | None = None,
     alpha: float | Mapping[str, float] | None = None,
-    threshold: float = 0.5,
-    clamp_va: bool = False,
-    batch_size: int = 64,
+    threshold: float = THRESHOLD,
+    clamp_va: bool = CLAMP_VA,
+    batch_size: int = BATCH_SIZE,
     precision: Precision | str = DEFAULT_PRECISION,
     mtl_file: str = MULTITASK_FILE,
     progress: bool = False,
@@ -107,6 +108,15 @@ def write_submission(
         frame image. Nothing is written then: the files are staged beside ``out`` and moved
         into it only when every video succeeded, so a failed call leaves ``out`` as it was.
     """
+    options = PredictOptions(
+        alpha=alpha,
+        threshold=threshold,
+        clamp_va=clamp_va,
+        batch_size=batch_size,
+        precision=precision,
+        progress=progress,
+        engine=engine,
+    )
     plan = plan_submission(
         frames,
         au_videos=au_videos,
@@ -117,14 +127,13 @@ def write_submission(
         mtl_file=mtl_file,
     )
     workload = sum(job.images for job in plan.jobs)
-    run = make_engine(model, engine, precision=precision, workload=workload, batch_size=batch_size)
+    run = build_engine(model, options, workload, calibrate=False)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     parts = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
-    options = {"alpha": alpha, "threshold": threshold, "clamp_va": clamp_va, "batch_size": batch_size}
     try:
         for job in plan.jobs:
-            predict_part(model, job, parts, **options, progress=progress, engine=run, log=log)
+            predict_part(model, job, parts, options, run, log=log)
         files = merge_parts(plan, parts, out)
     finally:
         shutil.rmtree(parts, ignore_errors=True)

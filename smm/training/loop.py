@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from smm._atomic import atomic_write
 from smm.data import AffWild2Frames, au_pos_weight, eval_transform, expr_class_weight
-from smm.defaults import DEFAULT_PRECISION
+from smm.defaults import BATCH_SIZE, DEFAULT_PRECISION
 from smm.formats.codes import TASK_FOLDERS, TASKS
 from smm.inference.engines import precision_setup
 from smm.inference.runtime import Precision
@@ -362,7 +362,7 @@ def validate(
     device: torch.device | str,
     precision: Precision | str | torch.dtype | None = None,
     workers: int = 0,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     *,
     procs: Processes | None = None,
 ) -> ABAWScores:

@@ -229,7 +229,7 @@ def test_smoothing_strength_per_output(model: smm.SMMEmotionNet) -> None:
     torch.testing.assert_close(result.va, out.va, atol=1e-5, rtol=1e-4)  # VA not smoothed
     with pytest.raises(ValueError, match=r"alpha keys must be among \('AU', 'EXPR', 'VA'\), got \['V'\]"):
         predict_frames(model, frames, alpha={"V": 3}, precision="fp32")
-    with pytest.raises(ValueError, match=r"alpha\['EXPR'\] must be a number >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"alpha\['EXPR'\] must be a finite number >= 0, got -1"):
         predict_frames(model, frames, alpha={"EXPR": -1}, precision="fp32")
 
 

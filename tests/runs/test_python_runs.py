@@ -4,11 +4,7 @@ giving the command line's files byte for byte; and its report by value."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,11 +13,10 @@ import torch
 import smm
 from smm.runs import RunReport, predict_inputs, predict_submission
 from smm.submission.parts import plan_submission
-from tests.processes import run, torchrun
-from tests.test_corpus import checkpoint, clips, outputs  # noqa: F401 (a fixture)
-from tests.test_submission import _frames_root
+from tests.media import face_clips, frames_root
+from tests.processes import child_env, kill_when, run, run_outputs, torchrun
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: A user's own script: many processes from Python, each its share of the inputs or of a submission.
 SCRIPT = """
@@ -32,9 +27,9 @@ import smm
 from smm.runs import Processes, predict_inputs, predict_submission
 from smm.submission.parts import plan_submission
 
-kind, checkpoint, out, *inputs = sys.argv[1:]
+kind, face_checkpoint, out, *inputs = sys.argv[1:]
 processes = Processes("cpu")
-model = smm.load_checkpoint(checkpoint).to(processes.device)
+model = smm.load_checkpoint(face_checkpoint).to(processes.device)
 if kind == "inputs":
     report = predict_inputs(model, inputs, out, abaw=True, processes=processes, engine="eager", quiet=True)
 else:
@@ -44,10 +39,6 @@ if report is not None:
     print(f"rank {processes.rank}: {len(report.written)} written")
 processes.close()
 """
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "SMM_EMOTIONNET_ENGINE": "eager"}
 
 
 @pytest.fixture
@@ -60,79 +51,87 @@ def script(tmp_path: Path) -> Path:
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")
 def test_python_with_two_processes_writes_what_the_command_line_writes(
     tmp_path: Path,
-    checkpoint: Path,  # noqa: F811
+    face_checkpoint: Path,
     script: Path,
 ) -> None:
-    inputs = [str(v) for v in clips(tmp_path / "in", 3)]
-    cli = [sys.executable, "-m", "smm.cli", "predict", "--checkpoint", str(checkpoint), "--abaw", "--quiet"]
-    one = run([*cli, "--out", str(tmp_path / "cli1"), "--input", *inputs], _env())
+    inputs = [str(v) for v in face_clips(tmp_path / "in", 3)]
+    cli = [sys.executable, "-m", "smm.cli", "predict", "--checkpoint", str(face_checkpoint), "--abaw", "--quiet"]
+    one = run([*cli, "--out", str(tmp_path / "cli1"), "--input", *inputs], child_env())
     assert one.returncode == 0, one.stderr[-2000:]
-    two = run([*torchrun(), *cli[1:], "--out", str(tmp_path / "cli2"), "--input", *inputs], _env())
+    two = run([*torchrun(), *cli[1:], "--out", str(tmp_path / "cli2"), "--input", *inputs], child_env())
     assert two.returncode == 0, two.stderr[-2000:]
-    python = run([*torchrun(), str(script), "inputs", str(checkpoint), str(tmp_path / "py2"), *inputs], _env())
+    python = run(
+        [*torchrun(), str(script), "inputs", str(face_checkpoint), str(tmp_path / "py2"), *inputs], child_env()
+    )
     assert python.returncode == 0, python.stderr[-3000:]
     assert python.stdout.strip() == "rank 0: 12 written"  # one report, rank 0's: 3 CSVs and 3 x 3 challenge files
-    expected = outputs(tmp_path / "cli1")
+    expected = run_outputs(tmp_path / "cli1")
     assert sorted(expected) == sorted(
         ["summary.json"]
         + [f"clip{k}.csv" for k in range(3)]
         + [f"{t}/clip{k}.txt" for t in ("AU", "EXPR", "VA") for k in range(3)]
     )
-    assert outputs(tmp_path / "cli2") == expected  # byte for byte, the summary too
-    assert outputs(tmp_path / "py2") == expected
+    assert run_outputs(tmp_path / "cli2") == expected  # byte for byte, the summary too
+    assert run_outputs(tmp_path / "py2") == expected
     # A submission from Python in two processes: the command line's files.
-    root = _frames_root(tmp_path / "frames")
+    root = frames_root(tmp_path / "frames")
     (tmp_path / "va.txt").write_text("vidA\nvidB_left\n")
     (tmp_path / "au.txt").write_text("vidA\n")
     lists = ["--va-list", str(tmp_path / "va.txt"), "--au-list", str(tmp_path / "au.txt")]
-    tail = ["--checkpoint", str(checkpoint), "--frames-root", str(root), "--quiet", *lists]
-    cli_sub = run([*cli[:4], *tail, "--out", str(tmp_path / "sub-cli")], _env())
+    tail = ["--checkpoint", str(face_checkpoint), "--frames-root", str(root), "--quiet", *lists]
+    cli_sub = run([*cli[:4], *tail, "--out", str(tmp_path / "sub-cli")], child_env())
     assert cli_sub.returncode == 0, cli_sub.stderr[-2000:]
-    py_sub = run([*torchrun(), str(script), "submission", str(checkpoint), str(tmp_path / "sub-py"), str(root),
-                  "vidA", "vidB_left"], _env())  # fmt: skip
+    py_sub = run([*torchrun(), str(script), "submission", str(face_checkpoint), str(tmp_path / "sub-py"), str(root),
+                  "vidA", "vidB_left"], child_env())  # fmt: skip
     assert py_sub.returncode == 0, py_sub.stderr[-3000:]
-    assert sorted(outputs(tmp_path / "sub-cli")) == ["AU/vidA.txt", "VA/vidA.txt", "VA/vidB_left.txt"]
-    assert outputs(tmp_path / "sub-py") == outputs(tmp_path / "sub-cli")
+    assert sorted(run_outputs(tmp_path / "sub-cli")) == ["AU/vidA.txt", "VA/vidA.txt", "VA/vidB_left.txt"]
+    assert run_outputs(tmp_path / "sub-py") == run_outputs(tmp_path / "sub-cli")
 
 
-def test_python_killed_and_run_again_redoes_only_the_unfinished(
-    tmp_path: Path,
-    checkpoint: Path,  # noqa: F811
-    script: Path,
+@pytest.mark.parametrize("entry", ["cli", "python"])
+def test_a_killed_run_redoes_only_the_unfinished_inputs(
+    tmp_path: Path, face_checkpoint: Path, script: Path, entry: str
 ) -> None:
-    inputs = [str(v) for v in clips(tmp_path / "in", 4, frames=6)]
-    command = [sys.executable, str(script), "inputs", str(checkpoint)]
-    clean = subprocess.run([*command, str(tmp_path / "clean"), *inputs], env=_env(), capture_output=True, text=True)
+    """Killed (SIGKILL) once its first input is recorded, then run again: the command line and a user's script
+    each redo only what was not complete and end with the files of a run never killed, byte for byte."""
+    inputs = [str(v) for v in face_clips(tmp_path / "in", 4, frames=6)]
+    if entry == "cli":
+        base = [sys.executable, "-m", "smm.cli", "predict", "--checkpoint", str(face_checkpoint), "--quiet"]
+
+        def command(out: Path) -> list[str]:
+            return [*base, "--out", str(out), "--input", *inputs]
+    else:
+
+        def command(out: Path) -> list[str]:
+            return [sys.executable, str(script), "inputs", str(face_checkpoint), str(out), *inputs]
+
+    clean = run(command(tmp_path / "clean"), child_env())
     assert clean.returncode == 0, clean.stderr[-2000:]
-    killed = subprocess.Popen(
-        [*command, str(tmp_path / "run"), *inputs], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     records = tmp_path / "run" / ".smm-run" / "inputs"
-    deadline = time.monotonic() + 300
-    while (not records.is_dir() or not any(records.iterdir())) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert killed.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    kill_when(command(tmp_path / "run"), child_env(), records)
     done = len(list(records.iterdir()))
     assert 1 <= done < 4
-    again = subprocess.run([*command, str(tmp_path / "run"), *inputs], env=_env(), capture_output=True, text=True)
+    assert not [p for p in (tmp_path / "run").rglob("*") if p.name.startswith(".") and p.suffix == ".tmp"]
+    again = run(command(tmp_path / "run"), child_env())
     assert again.returncode == 0, again.stderr[-2000:]
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert [item["status"] for item in summary].count("complete before this run") == done
-    assert outputs(tmp_path / "run") == outputs(tmp_path / "clean") | {
-        "summary.json": outputs(tmp_path / "run")["summary.json"]
+    if entry == "cli":
+        assert f"{done} input(s) complete before this run, skipped" in again.stdout
+    statuses = [item["status"] for item in json.loads((tmp_path / "run" / "summary.json").read_text())]
+    assert statuses.count("complete before this run") == done
+    assert statuses.count("done") == 4 - done
+    assert run_outputs(tmp_path / "run") == run_outputs(tmp_path / "clean") | {
+        "summary.json": run_outputs(tmp_path / "run")["summary.json"]
     }
 
 
 def test_the_reports_say_what_was_done_by_value(
     tmp_path: Path,
-    checkpoint: Path,  # noqa: F811
+    face_checkpoint: Path,
 ) -> None:
     from PIL import Image
 
-    model = smm.load_checkpoint(checkpoint)
-    video = clips(tmp_path / "in", 1)[0]
+    model = smm.load_checkpoint(face_checkpoint)
+    video = face_clips(tmp_path / "in", 1)[0]
     Image.new("RGB", (64, 64), (90, 90, 90)).save(tmp_path / "in" / "wall.jpg")
     (tmp_path / "in" / "broken.mp4").write_bytes(b"not a video")
     said: list[str] = []
@@ -157,9 +156,9 @@ def test_the_reports_say_what_was_done_by_value(
     assert again.skipped == 2  # the video and the photos; the broken video is tried again
     assert again.written == []
     with pytest.raises(ValueError, match=r"^inputs were planned with abaw=False, but abaw=True"):
-        predict_inputs(model, smm.face.inputs.plan_inputs(inputs), tmp_path / "o", abaw=True)
+        predict_inputs(model, smm.runs.inputs.plan_inputs(inputs), tmp_path / "o", abaw=True)
     # A submission: its parts beside the folder, the folder once all are done.
-    root = _frames_root(tmp_path / "frames")
+    root = frames_root(tmp_path / "frames")
     plan = plan_submission(root, va_videos=["vidA", "vidB_left"])
     sub = predict_submission(model, plan, tmp_path / "sub", engine="eager", quiet=True)
     assert sub.written == [tmp_path / "sub" / "VA" / "vidA.txt", tmp_path / "sub" / "VA" / "vidB_left.txt"]

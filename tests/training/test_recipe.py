@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import os
 import signal
 import subprocess
 import sys
@@ -31,9 +30,9 @@ from smm.training import (
     train,
     train_transform,
 )
-from tests.processes import run, torchrun
+from tests.processes import child_env, run, torchrun
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_train_transform_is_the_published_pipeline() -> None:
@@ -173,8 +172,8 @@ def test_abaw3_loss_uses_the_published_ccc_statistics() -> None:
 
 
 def test_cli_takes_its_lists_from_the_recipes_and_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    from smm import registry
     from smm.cli.main import build_parser
+    from smm.models import registry
 
     extra = registry.ModelEntry("smm_test_extra", smm.ABAW3, "test entry")
     monkeypatch.setitem(registry._REGISTRY, extra.name, extra)
@@ -270,10 +269,6 @@ def _cli(out: Path, data: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "smm.cli", "train", "--data", str(data), "--out", str(out), *TINY, *extra]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-
-
 def _saved_step(path: Path) -> int:
     try:
         return int(torch.load(path, weights_only=True)["step"])
@@ -283,11 +278,13 @@ def _saved_step(path: Path) -> int:
 
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, tiny_data: Path) -> None:
     steps = ["--steps", "40", "--save-every", "3"]
-    reference = subprocess.run(_cli(tmp_path / "ref", tiny_data, *steps), env=_env(), capture_output=True, text=True)
+    reference = subprocess.run(
+        _cli(tmp_path / "ref", tiny_data, *steps), env=child_env(), capture_output=True, text=True
+    )
     assert reference.returncode == 0, reference.stderr[-2000:]
 
     process = subprocess.Popen(
-        _cli(tmp_path / "run", tiny_data, *steps), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _cli(tmp_path / "run", tiny_data, *steps), env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 300
     while _saved_step(tmp_path / "run" / "resume.pt") < 6 and time.monotonic() < deadline:
@@ -299,7 +296,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, tiny_data: Pat
     assert 6 <= killed_at < 40
 
     resumed = subprocess.run(
-        _cli(tmp_path / "run", tiny_data, *steps, "--resume"), env=_env(), capture_output=True, text=True
+        _cli(tmp_path / "run", tiny_data, *steps, "--resume"), env=child_env(), capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resumed {tmp_path / 'run'} at step {killed_at} of 40" in resumed.stderr
@@ -379,10 +376,10 @@ def test_training_faults_are_one_line_and_lose_nothing(
 def test_torchrun_trains_with_two_processes(tmp_path: Path, tiny_data: Path) -> None:
     args = ["--steps", "4", "--save-every", "2", "--val-every", "4"]
     command = [*torchrun(), "-m", "smm.cli", "train", "--data", str(tiny_data)]
-    two = run([*command, "--out", str(tmp_path / "two"), *TINY, *args], _env())
+    two = run([*command, "--out", str(tmp_path / "two"), *TINY, *args], child_env())
     assert two.returncode == 0, two.stderr[-3000:]
     assert "x 2 process(es)" in two.stderr
-    one = subprocess.run(_cli(tmp_path / "one", tiny_data, *args), env=_env(), capture_output=True, text=True)
+    one = subprocess.run(_cli(tmp_path / "one", tiny_data, *args), env=child_env(), capture_output=True, text=True)
     assert one.returncode == 0, one.stderr[-3000:]
 
     def before(text: str) -> str:

@@ -1,4 +1,5 @@
-"""The face pipeline's options by their effect (``smm.face.pipeline``), with a scripted detector and a small model.
+"""The photo and video entry points (``smm.inference.photos``, ``smm.inference.video``) by their effect,
+with a scripted detector and a small model.
 
 A scripted detector finds faces at places given here, so every value below has a source outside
 the code under test: the places themselves, the decoded pixels of a lossless video, the closed
@@ -19,10 +20,12 @@ import torch
 from PIL import Image
 
 import smm
-from smm.face import TEMPLATE_112, Faces, predict_images, predict_video, video_features
+from smm.face import TEMPLATE_112, Faces
 from smm.face.orientation import Orientation
+from smm.inference import predict_images, predict_video, video_features
 from tests.media import write_video
 from tests.oracles import model_on_crop
+from tests.tiny import tiny_emotionnet
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
 
@@ -78,15 +81,9 @@ PLACES = [(160.0, 40.0, 56.0), (20.0, 30.0, 112.0)]  # the small face first: the
 
 
 @pytest.fixture(scope="module")
-def model() -> smm.SMMEmotionNet:
-    torch.manual_seed(0)
-    return smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
-
-
-@pytest.fixture(scope="module")
 def high_valence(model: smm.SMMEmotionNet) -> smm.SMMEmotionNet:
     """The model with valence about 5 and arousal about -5: a clamp to [-1, 1] shows."""
-    other = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+    other = tiny_emotionnet(seed=None)
     other.load_state_dict(model.state_dict())
     with torch.no_grad():
         other.message_space.va.bias += torch.tensor([5.0, -5.0])
@@ -361,7 +358,8 @@ def test_video_options_reach_the_model(
     assert _backbone_dtypes(model, lambda: run("fp32")) == {torch.float32}  # the default engine: the model itself
     assert capsys.readouterr().err == ""  # quiet by default where nobody watches (pytest's stderr is no terminal)
     bars = Bars()
-    monkeypatch.setattr(smm.face.pipeline, "progress_bar", bars)
+    monkeypatch.setattr(smm.inference.photos, "progress_bar", bars)
+    monkeypatch.setattr(smm.inference.video, "progress_bar", bars)
     predict_video(model, path, detector=Scripted(PLACES), precision="fp32", progress=True)
     err = capsys.readouterr().err  # the bar (recorded here), then the rate
     assert bars.made == [{"shown": True, "total": None, "desc": "clip.mkv", "unit": "frame"}]  # mkv: no count
@@ -484,7 +482,7 @@ def test_a_video_without_frames_or_faces(
 
         yield Nothing(), 0
 
-    monkeypatch.setattr(smm.face.pipeline, "open_video", no_frames)
+    monkeypatch.setattr(smm.inference.video, "open_video", no_frames)
     nothing = video_features(model, path, detector=Scripted(PLACES), precision="fp32")
     assert (nothing.num_frames, nothing.size, nothing.tracks, nothing.sides) == (0, (0, 0), [], [""])
     for name, dtype, shape in (

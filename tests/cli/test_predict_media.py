@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from PIL import Image
 import smm
 from smm.cli import main
 from tests.media import write_video
+from tests.tiny import tiny_emotionnet
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
 pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
@@ -34,17 +36,8 @@ def two_people(path: Path, frames: int = 8) -> Path:
     return write_video(path, out)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
-    folder = tmp_path_factory.mktemp("ckpt")
-    model.save_pretrained(folder)
-    return folder
-
-
-def predict(checkpoint: Path, out: Path, *inputs: Path | str, extra: tuple[str, ...] = ()) -> int:
-    args = ["predict", "--checkpoint", str(checkpoint), "--out", str(out), "--detect-every", "2", *extra]
+def predict(face_checkpoint: Path, out: Path, *inputs: Path | str, extra: tuple[str, ...] = ()) -> int:
+    args = ["predict", "--checkpoint", str(face_checkpoint), "--out", str(out), "--detect-every", "2", *extra]
     return main([*args, "--input", *map(str, inputs)])
 
 
@@ -54,10 +47,10 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_a_two_person_video_gives_a_track_and_a_challenge_file_per_side(
-    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, face_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     video = two_people(tmp_path / "dyad.mp4")
-    assert predict(checkpoint, tmp_path / "all", video, extra=("--abaw",)) == 0
+    assert predict(face_checkpoint, tmp_path / "all", video, extra=("--abaw",)) == 0
     table = rows(tmp_path / "all" / "dyad.csv")
     assert [(r["frame"], r["face_id"]) for r in table] == [("1", "0"), ("2", "0")] + [
         (str(t), face) for t in range(3, 9) for face in ("0", "1")
@@ -72,38 +65,38 @@ def test_a_two_person_video_gives_a_track_and_a_challenge_file_per_side(
     assert len(left) == len(right) == 9  # header + one line per frame
     assert not (tmp_path / "all" / "AU" / "dyad.txt").exists()
     # The left file holds the left face's (published-smoothed) decisions, the right file the right face's.
-    model = smm.load_checkpoint(checkpoint)
-    features = smm.face.video_features(model, video, detect_every=2)
+    model = smm.load_checkpoint(face_checkpoint)
+    features = smm.inference.video_features(model, video, detect_every=2)
     for side, lines in (("left", left), ("right", right)):
         expected = features.per_frame(model, side, alpha="published").au.tolist()
         assert [[int(v) for v in line.split(",")] for line in lines[1:]] == expected
-    assert predict(checkpoint, tmp_path / "largest", video, extra=("--abaw", "--faces", "largest")) == 0
+    assert predict(face_checkpoint, tmp_path / "largest", video, extra=("--abaw", "--faces", "largest")) == 0
     assert [r["face_id"] for r in rows(tmp_path / "largest" / "dyad.csv")] == ["0"] * 8
     assert len((tmp_path / "largest" / "AU" / "dyad.txt").read_text().splitlines()) == 9
     assert not (tmp_path / "largest" / "AU" / "dyad_left.txt").exists()
 
 
 def test_a_group_photo_gives_every_face_and_says_so(
-    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, face_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     canvas = Image.new("RGB", (800, 300), (120, 110, 100))
     for k, x in enumerate((20, 280, 540)):
         canvas.paste(Image.fromarray(HEAD).resize((130 - 20 * k, 142 - 22 * k)), (x, 60))
     canvas.save(tmp_path / "group.jpg")
-    assert predict(checkpoint, tmp_path / "out", tmp_path / "group.jpg") == 0
+    assert predict(face_checkpoint, tmp_path / "out", tmp_path / "group.jpg") == 0
     assert [r["face_id"] for r in rows(tmp_path / "out" / "images.csv")] == ["0", "1", "2"]
     assert "1 photo(s): 3 face(s) in 1 photo(s)" in capsys.readouterr().err
-    assert predict(checkpoint, tmp_path / "one", tmp_path / "group.jpg", extra=("--faces", "largest")) == 0
+    assert predict(face_checkpoint, tmp_path / "one", tmp_path / "group.jpg", extra=("--faces", "largest")) == 0
     assert [r["face_id"] for r in rows(tmp_path / "one" / "images.csv")] == ["0"]
 
 
 def test_same_named_inputs_are_refused_before_anything_is_written(
-    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, face_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         two_people(tmp_path / folder / "clip.mp4", frames=2)
-    assert predict(checkpoint, tmp_path / "out", tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mp4") == 2
+    assert predict(face_checkpoint, tmp_path / "out", tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mp4") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         f"smm-emotionnet predict: error: --input: {tmp_path / 'a' / 'clip.mp4'} and {tmp_path / 'b' / 'clip.mp4'} "
@@ -112,12 +105,12 @@ def test_same_named_inputs_are_refused_before_anything_is_written(
     assert not (tmp_path / "out").exists()
     two_people(tmp_path / "images.mp4", frames=2)
     Image.fromarray(HEAD).save(tmp_path / "face.jpg")
-    assert predict(checkpoint, tmp_path / "out", tmp_path / "images.mp4", tmp_path / "face.jpg") == 2
+    assert predict(face_checkpoint, tmp_path / "out", tmp_path / "images.mp4", tmp_path / "face.jpg") == 2
     assert "would both write images.csv" in capsys.readouterr().err
 
 
 def test_bad_inputs_are_reported_and_the_good_ones_written(
-    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, face_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The rule: each input stands alone; a bad one is one line on stderr and exit status 1, the rest are written."""
     (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 50)
@@ -126,7 +119,7 @@ def test_bad_inputs_are_reported_and_the_good_ones_written(
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     Image.fromarray(HEAD).save(tmp_path / "face.jpg")
     inputs = ("broken.mp4", "good.mp4", "tiny.png", "broken.jpg", "face.jpg")
-    code = predict(checkpoint, tmp_path / "out", *(tmp_path / name for name in inputs), extra=("--quiet",))
+    code = predict(face_checkpoint, tmp_path / "out", *(tmp_path / name for name in inputs), extra=("--quiet",))
     captured = capsys.readouterr()
     assert code == 1
     lines = captured.err.strip().splitlines()
@@ -149,10 +142,10 @@ def test_bad_inputs_are_reported_and_the_good_ones_written(
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_missing_device_is_one_line_and_leaves_nothing(
-    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, face_checkpoint: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Image.fromarray(HEAD).save(tmp_path / "face.jpg")
-    code = predict(checkpoint, tmp_path / "out", tmp_path / "face.jpg", extra=("--device", "cuda"))
+    code = predict(face_checkpoint, tmp_path / "out", tmp_path / "face.jpg", extra=("--device", "cuda"))
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "smm-emotionnet predict: error: --device cuda: CUDA is not available here "
@@ -167,15 +160,17 @@ def test_a_missing_device_is_one_line_and_leaves_nothing(
         f"smm-emotionnet train: error: data folder {tmp_path / 'nowhere'} does not exist"
     )
     assert not (tmp_path / "runs").exists()  # a run that failed before it started leaves nothing
-    assert main(["predict", "--checkpoint", str(checkpoint), "--out", "o", "--device", "gpu", "--input", "x.jpg"]) == 2
+    assert (
+        main(["predict", "--checkpoint", str(face_checkpoint), "--out", "o", "--device", "gpu", "--input", "x.jpg"])
+        == 2
+    )
     assert "--device gpu: device must be auto, cpu, cuda, cuda:N or another torch device" in capsys.readouterr().err
 
 
 def test_predict_warns_about_a_model_trained_on_synthetic_data(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    torch.manual_seed(0)
-    model = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64)
+    model = tiny_emotionnet(seed=0)
     model.save_pretrained(tmp_path / "demo", training_data="synthetic", synthetic_data=True)
     Image.fromarray(HEAD).save(tmp_path / "face.jpg")
     assert predict(tmp_path / "demo", tmp_path / "out", tmp_path / "face.jpg", extra=("--quiet",)) == 0
@@ -199,7 +194,7 @@ def test_predict_warns_about_a_model_trained_on_synthetic_data(
 
 
 def test_align_writes_the_affwild2_layout_that_prediction_reads(
-    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, face_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     video = two_people(tmp_path / "dyad.mp4", frames=6)
     old = os.umask(0o027)
@@ -243,7 +238,7 @@ def test_align_writes_the_affwild2_layout_that_prediction_reads(
     first = np.asarray(dataset[0]["image"])
     np.testing.assert_array_equal(first, np.asarray(Image.open(tmp_path / "jpg" / "dyad_left" / "00001.jpg")))
     # predict --frames reads the folders as they are: one line per frame of each side.
-    args = ["predict", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "sub"), "--quiet"]
+    args = ["predict", "--checkpoint", str(face_checkpoint), "--out", str(tmp_path / "sub"), "--quiet"]
     folders = [str(tmp_path / "cropped" / "dyad_left"), str(tmp_path / "cropped" / "dyad_right")]
     assert main([*args, "--frames", *folders, "--tracks", "au"]) == 0
     assert len((tmp_path / "sub" / "AU" / "dyad_left.txt").read_text().splitlines()) == 7
@@ -280,7 +275,7 @@ def test_the_command_line_detects_as_often_as_the_library() -> None:
 
 
 def test_video_options_reach_the_face_path(
-    tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, face_checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """predict --input and align pass --detect-every, --detect-size (pixels or 'full'), --faces and their own
     options on as given (the library's functions recorded); bad sizes are refused by the parser."""
@@ -292,17 +287,19 @@ def test_video_options_reach_the_face_path(
     video = two_people(tmp_path / "dyad.mp4", frames=2)
     seen: list[dict[str, object]] = []
 
-    def recording(model: object, path: Path, *args: object, **options: object) -> None:
-        seen.append(options)
+    def recording(model: Any, path: Path, options: Any, engine: Any, detector: Any) -> None:
+        seen.append({**vars(options), "engine": engine, "detector": detector})
         raise ValueError("recorded")
 
-    monkeypatch.setattr(smm.runs.runner, "video_features", recording)
+    monkeypatch.setattr(smm.runs.runner, "video_run", recording)
     for k, options in enumerate(
         ([], ["--detect-every", "3", "--detect-size", "full", "--faces", "largest", "--batch-size", "5"],
          ["--detect-size", "240", "--precision", "fp32", "--quiet"])
     ):  # fmt: skip
         out = str(tmp_path / f"o{k}")  # a folder per set of options: one folder holds one run's
-        assert main(["predict", "--checkpoint", str(checkpoint), "--out", out, "--input", str(video), *options]) == 1
+        assert (
+            main(["predict", "--checkpoint", str(face_checkpoint), "--out", out, "--input", str(video), *options]) == 1
+        )
     picked = [{k: o[k] for k in ("detect_every", "detect_size", "faces", "batch_size", "progress")} for o in seen]
     assert picked == [
         {"detect_every": 10, "detect_size": 480, "faces": "all", "batch_size": 32, "progress": True},
@@ -314,13 +311,17 @@ def test_video_options_reach_the_face_path(
     # --precision reaches the engine (not passed beside it: a made engine runs at its own).
     auto = precision_setup("auto", "cpu").name
     assert [o["engine"].setup.name for o in seen] == [auto, auto, "fp32"]
-    assert all("precision" not in o for o in seen)
+    assert [o["precision"] for o in seen] == ["auto", "auto", "fp32"]  # as asked; the engine is what runs it
     assert f"skipped {video}: recorded" in capsys.readouterr().err
     # The CSV's rows are smoothed only when an --alpha option is given; the challenge files (--abaw)
     # as published unless one is. The decisions' options reach both.
     video = two_people(tmp_path / "dyad4.mp4", frames=4)  # the second person from frame 3
-    features = smm.face.pipeline.video_features(
-        smm.load_checkpoint(checkpoint), video, detector=smm.face.MTCNNDetector("cpu"), detect_every=1, progress=False
+    features = smm.inference.video_features(
+        smm.load_checkpoint(face_checkpoint),
+        video,
+        detector=smm.face.MTCNNDetector("cpu"),
+        detect_every=1,
+        progress=False,
     )
     calls: list[tuple[str, dict[str, object]]] = []
 
@@ -338,8 +339,8 @@ def test_video_options_reach_the_face_path(
             calls.append((f"per_frame {side}", options))
             return features.per_frame(model, side, **options)
 
-    monkeypatch.setattr(smm.runs.runner, "video_features", lambda *args, **options: Recorded())
-    common = ["predict", "--checkpoint", str(checkpoint), "--input", str(video), "--quiet", "--abaw"]
+    monkeypatch.setattr(smm.runs.runner, "video_run", lambda *args, **options: Recorded())
+    common = ["predict", "--checkpoint", str(face_checkpoint), "--input", str(video), "--quiet", "--abaw"]
     assert main([*common, "--out", str(tmp_path / "p0")]) == 0
     assert main([*common, "--out", str(tmp_path / "p1"), "--alpha-va", "4", "--threshold", "0.7", "--clamp-va"]) == 0
     given = {"AU": None, "EXPR": None, "VA": 4}
@@ -378,25 +379,25 @@ def test_video_options_reach_the_face_path(
 
 
 def test_photo_options_reach_the_face_path(
-    tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, face_checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """predict --input on photos passes its options to predict_images (recorded), and a photo without
     a face is a row, not a failure."""
-    import smm.face
     import smm.runs.runner
     from smm.inference.engines import precision_setup
+    from smm.inference.photos import photo_predictions
 
-    real, seen = smm.face.predict_images, []
+    seen: list[dict[str, object]] = []
 
-    def recording(model: object, photos: object, **options: object) -> object:
-        seen.append(options)
-        return real(model, photos, **options)
+    def recording(model: Any, photos: Any, options: Any, engine: Any, detector: Any, **keywords: Any) -> Any:
+        seen.append({**vars(options), **keywords, "engine": engine, "detector": detector})
+        return photo_predictions(model, photos, options, engine, detector, **keywords)
 
-    monkeypatch.setattr(smm.runs.runner, "predict_images", recording)
+    monkeypatch.setattr(smm.runs.runner, "photo_predictions", recording)
     Image.new("RGB", (160, 120), (90, 90, 90)).save(tmp_path / "wall.jpg")  # no face
     given = ["--batch-size", "3", "--precision", "fp32", "--threshold", "0.7", "--clamp-va", "--faces", "largest"]
     for k, options in enumerate(([], given)):
-        argv = ["predict", "--checkpoint", str(checkpoint), "--out", str(tmp_path / f"o{k}")]
+        argv = ["predict", "--checkpoint", str(face_checkpoint), "--out", str(tmp_path / f"o{k}")]
         assert main([*argv, "--input", str(tmp_path / "wall.jpg"), *options]) == 0
         captured = capsys.readouterr()
         assert captured.out == f"wrote 1 file(s) to {tmp_path / f'o{k}'}\n"
@@ -408,8 +409,7 @@ def test_photo_options_reach_the_face_path(
     ]
     # --precision reaches the engine made for the run (not passed beside it).
     assert [o["engine"].setup.name for o in seen] == [precision_setup("auto", "cpu").name, "fp32"]
-    assert all("precision" not in o for o in seen)
-    assert all(type(o["detector"]).__name__ == "MTCNNDetector" for o in seen)
+    assert [o["precision"] for o in seen] == ["auto", "fp32"]
     assert all(type(o["engine"]).__name__ == "EagerEngine" for o in seen)
     with (tmp_path / "o0" / "images.csv").open() as file:
         (row,) = csv.DictReader(file)

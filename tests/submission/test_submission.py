@@ -16,6 +16,7 @@ from smm.data import read_annotation_file, read_multitask_csv, read_multitask_te
 from smm.formats.abaw_files import write_au_file, write_expr_file, write_multitask_file, write_va_file
 from smm.models.checkpoint import save_checkpoint
 from smm.submission import Problem, check, check_submission
+from tests.media import frames_root
 
 FRAMES = {"vidA": 4, "vidB_left": 3}
 MTL_LIST = "image\nvidA/00002.jpg\nvidA/00001.jpg\nvidC/00005.jpg\n"
@@ -243,37 +244,10 @@ def test_checker_needs_a_list(tmp_path: Path) -> None:
 # --- command line -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = smm.SMMEmotionNet(
-        "resnet18",
-        num_regions=13,
-        num_labelled=12,
-        region_names=(*smm.ABAW3.au_names, "AU5"),
-        dim=8,
-        nhead=2,
-        dim_feedforward=16,
-    )
-    folder = tmp_path_factory.mktemp("ckpt")
-    save_checkpoint(model.eval(), folder)
-    return folder / "model.safetensors"
-
-
-def _frames_root(root: Path) -> Path:
-    rng = np.random.default_rng(1)
-    present = {"vidA": (1, 2, 4), "vidB_left": (2, 3), "vidC": (5,)}
-    for video, frames in present.items():
-        (root / video).mkdir(parents=True)
-        for n in frames:
-            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / video / f"{n:05d}.jpg")
-    return root
-
-
 def test_cli_predicts_the_test_lists_and_the_checker_accepts_it(
-    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, submission_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = _frames_root(tmp_path / "cropped_aligned")
+    root = frames_root(tmp_path / "cropped_aligned")
     (tmp_path / "au.txt").write_text("vidA\nvidB_left\n")
     (tmp_path / "mtl.txt").write_text(MTL_LIST)
     annotations = tmp_path / "annotations" / "AU"
@@ -282,7 +256,16 @@ def test_cli_predicts_the_test_lists_and_the_checker_accepts_it(
         (annotations / f"{video}.txt").write_text("AU1\n" + "0\n" * count)
     lists = ["--au-list", str(tmp_path / "au.txt"), "--mtl-list", str(tmp_path / "mtl.txt")]
     out = tmp_path / "submission"
-    argv = ["predict", "--checkpoint", str(checkpoint), "--frames-root", str(root), "--out", str(out), *lists]
+    argv = [
+        "predict",
+        "--checkpoint",
+        str(submission_checkpoint),
+        "--frames-root",
+        str(root),
+        "--out",
+        str(out),
+        *lists,
+    ]
     assert main([*argv, "--annotations", str(tmp_path / "annotations"), "--published-alpha", "--quiet"]) == 0
     assert "wrote 3 file(s)" in capsys.readouterr().out
     assert read_annotation_file(out / "AU" / "vidA.txt", "AU").num_frames == 4
@@ -299,9 +282,11 @@ def test_cli_predicts_the_test_lists_and_the_checker_accepts_it(
     assert "vidA.txt: error: 4 prediction line(s), but the video has 6 frames" in capsys.readouterr().out
 
 
-def test_cli_without_counts_says_so(tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root = _frames_root(tmp_path / "frames")
-    argv = ["predict", "--checkpoint", str(checkpoint), "--frames", str(root / "vidA")]
+def test_cli_without_counts_says_so(
+    tmp_path: Path, submission_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = frames_root(tmp_path / "frames")
+    argv = ["predict", "--checkpoint", str(submission_checkpoint), "--frames", str(root / "vidA")]
     assert main([*argv, "--out", str(tmp_path / "o"), "--tracks", "va", "--quiet"]) == 0
     assert "frame count unknown for 1 video(s) (vidA)" in capsys.readouterr().err
     assert read_annotation_file(tmp_path / "o" / "VA" / "vidA.txt", "VA").num_frames == 4  # up to the last image
@@ -314,9 +299,18 @@ def test_cli_without_counts_says_so(tmp_path: Path, checkpoint: Path, capsys: py
     np.testing.assert_array_equal(va[6], va[3])
 
 
-def test_cli_alpha_options_change_the_output(tmp_path: Path, checkpoint: Path) -> None:
-    root = _frames_root(tmp_path / "frames")
-    base = ["predict", "--checkpoint", str(checkpoint), "--frames", str(root / "vidA"), "--tracks", "va", "--quiet"]
+def test_cli_alpha_options_change_the_output(tmp_path: Path, submission_checkpoint: Path) -> None:
+    root = frames_root(tmp_path / "frames")
+    base = [
+        "predict",
+        "--checkpoint",
+        str(submission_checkpoint),
+        "--frames",
+        str(root / "vidA"),
+        "--tracks",
+        "va",
+        "--quiet",
+    ]
     outputs = {}
     for name, options in {
         "none": [],
@@ -340,12 +334,12 @@ def test_cli_alpha_options_change_the_output(tmp_path: Path, checkpoint: Path) -
     ],
 )
 def test_cli_predict_argument_errors(
-    tmp_path: Path, checkpoint: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, submission_checkpoint: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         Image.new("RGB", (8, 8)).save(tmp_path / name / "00001.jpg")
-    argv = ["predict", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o")]
+    argv = ["predict", "--checkpoint", str(submission_checkpoint), "--out", str(tmp_path / "o")]
     extra = [str(tmp_path / e) if e in ("a", "b") else e for e in extra]
     assert main([*argv, *extra]) == 2
     assert message in capsys.readouterr().err
@@ -388,7 +382,7 @@ def test_cli_threshold_clamp_and_tracks_have_their_effect(tmp_path: Path, capsys
     with torch.no_grad():
         model.message_space.va.bias.fill_(3.0)  # VA far above 1
     save_checkpoint(model.eval(), tmp_path / "ckpt")
-    root = _frames_root(tmp_path / "frames")
+    root = frames_root(tmp_path / "frames")
     base = ["predict", "--checkpoint", str(tmp_path / "ckpt" / "model.safetensors"), "--frames", str(root / "vidA")]
     base += ["--quiet", "--batch-size", "2"]
 
@@ -420,12 +414,12 @@ def test_check_submission_mtl_file_option(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_write_submission_errors_name_the_video_and_leave_the_folder_as_it_was(
-    tmp_path: Path, checkpoint: Path
+    tmp_path: Path, submission_checkpoint: Path
 ) -> None:
     from smm.submission import write_submission
 
-    model = smm.load_checkpoint(checkpoint)
-    root = _frames_root(tmp_path / "cropped_aligned")
+    model = smm.load_checkpoint(submission_checkpoint)
+    root = frames_root(tmp_path / "cropped_aligned")
     out = tmp_path / "submission"
     out.mkdir()
     (out / "notes.txt").write_text("mine\n")
@@ -444,14 +438,14 @@ def test_write_submission_errors_name_the_video_and_leave_the_folder_as_it_was(
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
 
-def test_multitask_file_values_follow_the_list_order(tmp_path: Path, checkpoint: Path) -> None:
+def test_multitask_file_values_follow_the_list_order(tmp_path: Path, submission_checkpoint: Path) -> None:
     """Each row holds the prediction of the image it names, also when the list is out of frame order."""
     import timm.data
 
     from smm.submission import write_submission
 
-    model = smm.load_checkpoint(checkpoint)
-    root = _frames_root(tmp_path / "cropped_aligned")
+    model = smm.load_checkpoint(submission_checkpoint)
+    root = frames_root(tmp_path / "cropped_aligned")
     (tmp_path / "mtl.txt").write_text("image\nvidA/00004.jpg\nvidB_left/00002.jpg\nvidA/00001.jpg\nvidA/00002.jpg\n")
     test_list = read_multitask_test_list(tmp_path / "mtl.txt")
     write_submission(model, root, tmp_path / "sub", mtl_list=test_list, precision="fp32")
@@ -548,12 +542,12 @@ def test_checker_file_size_limit_and_special_files(tmp_path: Path, monkeypatch: 
         check_submission(folder)
 
 
-def test_write_submission_counts_logs_and_tracks(tmp_path: Path, checkpoint: Path) -> None:
+def test_write_submission_counts_logs_and_tracks(tmp_path: Path, submission_checkpoint: Path) -> None:
     from smm.inference import predict_frames
     from smm.submission import write_submission, write_video_files
 
-    model = smm.load_checkpoint(checkpoint)
-    root = _frames_root(tmp_path / "cropped_aligned")  # vidA has images of frames 1, 2, 4
+    model = smm.load_checkpoint(submission_checkpoint)
+    root = frames_root(tmp_path / "cropped_aligned")  # vidA has images of frames 1, 2, 4
     (tmp_path / "mtl.txt").write_text("image\nvidA/00006.jpg\nvidC/00005.jpg\n")  # vidA listed past its last image
     lines: list[str] = []
     report = write_submission(
@@ -623,16 +617,16 @@ def test_checker_messages_whole_at_the_edges(tmp_path: Path, monkeypatch: pytest
     assert "cannot be read (disk on fire)" in messages
 
 
-def test_write_submission_defaults_and_options_by_value(tmp_path: Path, checkpoint: Path) -> None:
+def test_write_submission_defaults_and_options_by_value(tmp_path: Path, submission_checkpoint: Path) -> None:
     """Raw VA by default (a model whose valence is far outside [-1, 1]), smoothing and clamping when asked,
     folders named by their task, a mapping of frame folders, a nested output, no staging left behind."""
     from smm.inference import predict_frames
     from smm.submission import write_submission
 
-    model = smm.load_checkpoint(checkpoint)
+    model = smm.load_checkpoint(submission_checkpoint)
     with torch.no_grad():
         model.message_space.va.bias[0] += 5.0  # valence about 5: clamping would show
-    root = _frames_root(tmp_path / "cropped_aligned")
+    root = frames_root(tmp_path / "cropped_aligned")
     out = tmp_path / "deep" / "er" / "sub"
     report = write_submission(
         model, {"vidA": root / "vidA"}, out, au_videos=["vidA"], va_videos=["vidA"], frame_counts={"vidA": 4}

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from smm.face.detector import MTCNNDetector
+from smm.face.detector import default_detector
 from smm.face.video import aligned_crops
 from smm.inference.graphs import Calibration
 from smm.inference.preprocess import Preprocess
@@ -23,8 +23,9 @@ def calibration_faces(model: SMMEmotionNet, limit: int = CALIBRATION_FACES) -> t
     """Model inputs ``Tensor[N, C, H, W]`` of real faces: scikit-image's photographs, aligned as prediction does.
 
     The astronaut and the faces of scikit-image's Labeled Faces in the Wild subset (25 x 25
-    grey crops, upscaled), each detected with MTCNN and aligned on its landmarks to the
-    112 x 112 template, then preprocessed for ``model``; at most ``limit``, in a fixed order.
+    grey crops, upscaled), each detected by :func:`smm.face.detector.default_detector` (the
+    detector prediction uses) and aligned on its landmarks to the 112 x 112 template, then
+    preprocessed for ``model``; at most ``limit``, in a fixed order.
     Needs scikit-image and the ``face`` extra (detection and alignment).
     """
     try:
@@ -36,7 +37,7 @@ def calibration_faces(model: SMMEmotionNet, limit: int = CALIBRATION_FACES) -> t
         np.asarray(Image.fromarray((face * 255).astype(np.uint8)).convert("RGB").resize((112, 112)))
         for face in data.lfw_subset()[:100]
     ]
-    detector = MTCNNDetector()
+    detector = default_detector()
     transform = Preprocess(model.data_config)
     inputs: list[torch.Tensor] = []
     for start in range(0, len(photos), 16):

@@ -4,8 +4,11 @@
 folders of photos. :func:`plan_inputs` tells them apart by suffix
 (:data:`~smm.defaults.PHOTO_SUFFIXES`, :data:`~smm.defaults.VIDEO_SUFFIXES`,
 :func:`sort_inputs`) and refuses inputs that would write the same file
-(:func:`check_output_names`), before anything runs. Each video writes ``<stem>.csv`` (and, for
-the challenge files, ``<stem>.txt`` per track and side); all photos together write ``images.csv``.
+(:func:`check_output_names`), before anything runs. What each input writes is decided here
+once, by the functions the writers call too: each video writes ``<stem>.csv``
+(:func:`csv_name`), with ``--overlay`` ``<stem>.overlay.mp4`` (:func:`overlay_name`), and for
+the challenge files ``<TRACK>/<stem>.txt`` per side (:func:`abaw_name`); all photos together
+write ``images.csv`` (:data:`PHOTOS_CSV`).
 """
 
 from __future__ import annotations
@@ -17,9 +20,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smm.defaults import PHOTO_SUFFIXES, VIDEO_SUFFIXES
+from smm.face.sides import SIDES
 
 #: The one CSV of all the photos of a run.
 PHOTOS_CSV = "images.csv"
+#: What ends the name of a video's annotated copy (``predict --overlay``): ``clip.overlay.mp4``.
+OVERLAY_SUFFIX = ".overlay.mp4"
+#: The positions a video's challenge files are written for: the one face, or each side
+#: (:data:`smm.face.sides.SIDES`, :attr:`smm.inference.VideoFeatures.sides`).
+POSITIONS = ("", *SIDES)
+
+
+def csv_name(video: Path) -> str:
+    """The name of a video's CSV: ``clip.mp4`` -> ``clip.csv``."""
+    return f"{video.stem}.csv"
+
+
+def overlay_name(video: Path) -> str:
+    """The name of a video's annotated copy: ``clip.mp4`` -> ``clip.overlay.mp4``."""
+    return f"{video.stem}{OVERLAY_SUFFIX}"
+
+
+def abaw_name(video: Path, side: str = "") -> str:
+    """The name (without ``.txt``) of a video's challenge files for a side: ``clip``, ``clip_left``, ``clip_right``."""
+    if side not in POSITIONS:
+        raise ValueError(f"side must be one of {POSITIONS}, got {side!r}")
+    return f"{video.stem}_{side}" if side else video.stem
+
+
+def output_names(video: Path, *, abaw: bool) -> list[str]:
+    """Every name a video may write, for the clash check (its overlay's name clashes exactly when its CSV's does)."""
+    return [csv_name(video)] + [f"{abaw_name(video, side)}.txt" for side in POSITIONS if abaw]
 
 
 @dataclass(frozen=True)
@@ -100,10 +131,7 @@ def check_output_names(videos: Sequence[Path], photos: bool, *, abaw: bool) -> N
     """
     names: dict[str, list[str]] = {}
     for video in videos:
-        outputs = [f"{video.stem}.csv"]
-        if abaw:
-            outputs += [f"{video.stem}{side}.txt" for side in ("", "_left", "_right")]
-        for output in outputs:
+        for output in output_names(video, abaw=abaw):
             names.setdefault(output, []).append(str(video))
     if photos:
         names.setdefault(PHOTOS_CSV, []).append("the photos")
@@ -124,4 +152,17 @@ def photos_key(photos: Sequence[Path]) -> str:
     return f"photos:{digest.hexdigest()[:24]}"
 
 
-__all__ = ["PHOTOS_CSV", "InputPlan", "check_output_names", "photos_key", "plan_inputs", "sort_inputs"]
+__all__ = [
+    "OVERLAY_SUFFIX",
+    "PHOTOS_CSV",
+    "POSITIONS",
+    "InputPlan",
+    "abaw_name",
+    "check_output_names",
+    "csv_name",
+    "output_names",
+    "overlay_name",
+    "photos_key",
+    "plan_inputs",
+    "sort_inputs",
+]

@@ -1,7 +1,7 @@
 """The training loop by its values: log rows, losses, learning rates, best model, resume state and refusals.
 
 Small and fast on purpose (a few short runs of the demo model at 32 px), so that the loop can be
-mutated against this file (``tools/mutate.py smm/training/loop.py tests/test_training_loop.py``).
+mutated against this file (``tools/mutate.py smm/training/loop.py tests/training/test_loop.py``).
 """
 
 from __future__ import annotations

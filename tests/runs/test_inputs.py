@@ -1,4 +1,4 @@
-"""A run's raw inputs (:mod:`smm.face.inputs`): photos and videos told apart by suffix, folders read in name order,
+"""A run's raw inputs (:mod:`smm.runs.inputs`): photos and videos told apart by suffix, folders read in name order,
 and inputs that would write the same file refused before anything runs."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from smm.defaults import PHOTO_SUFFIXES, VIDEO_SUFFIXES
-from smm.face.inputs import PHOTOS_CSV, InputPlan, check_output_names, photos_key, plan_inputs, sort_inputs
+from smm.runs.inputs import PHOTOS_CSV, InputPlan, check_output_names, photos_key, plan_inputs, sort_inputs
 
 
 def _touch(folder: Path, *names: str) -> list[Path]:

@@ -19,9 +19,10 @@ import torch
 from PIL import Image
 
 import smm
-from smm.face import Faces, MTCNNDetector, video_features
+from smm.face import Faces, MTCNNDetector
 from smm.face.orientation import Orientation
 from smm.face.photos import load_photo, to_rgb8
+from smm.inference import video_features
 from tests.media import write_png16, write_video
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
@@ -163,7 +164,7 @@ def test_an_animated_gif_is_its_first_frame(tmp_path: Path) -> None:
     with Image.open(tmp_path / "anim.gif") as opened:
         opened.seek(1)  # a PIL image left at another frame is read from its first too
         assert np.array_equal(load_photo(opened), np.asarray(red))
-    from smm.face.inputs import plan_inputs
+    from smm.runs.inputs import plan_inputs
 
     plan = plan_inputs([tmp_path / "anim.gif"])  # the command line takes it, as a photo
     assert plan.photos == (tmp_path / "anim.gif",)
@@ -688,7 +689,7 @@ def test_the_bar_is_tqdm_only_when_shown_and_watched(monkeypatch: pytest.MonkeyP
 def test_the_engine_line_after_a_second(
     tiny_model: smm.SMMEmotionNet, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import smm.face.pipeline as pipeline
+    import smm.inference.options as options
     from smm.inference.progress import ENGINE_LINE_AFTER, engine_line
 
     assert ENGINE_LINE_AFTER == 1.0
@@ -709,12 +710,14 @@ def test_the_engine_line_after_a_second(
             return self.now
 
     lines: list[str] = []
-    monkeypatch.setattr(pipeline, "time", Clock())
-    monkeypatch.setattr(pipeline, "engine_line", lambda s, d: lines.append(f"{s:.1f} {d()}"))
-    for shown, engine in ((True, "eager"), (False, "eager")):
-        pipeline._engine(tiny_model, engine, "fp32", 10, 4, shown)
-    built = pipeline._engine(tiny_model, "eager", "fp32", 10, 4, False)
-    pipeline._engine(tiny_model, built, "auto", 10, 4, True)  # a built engine: nothing was chosen
+    monkeypatch.setattr(options, "time", Clock())
+    monkeypatch.setattr(options, "engine_line", lambda s, d: lines.append(f"{s:.1f} {d()}"))
+    eager = options.PredictOptions(engine="eager", precision="fp32", batch_size=4)
+    for shown in (True, False):
+        options.build_engine(tiny_model, eager, 10, shown=shown)
+    built = options.build_engine(tiny_model, eager, 10)
+    given = options.PredictOptions(engine=built, batch_size=4)
+    assert options.build_engine(tiny_model, given, 10, shown=True) is built  # a built engine: nothing was chosen
     assert len(lines) == 1  # shown, by name, after 1.5 s: said once, with what runs
     assert lines[0].startswith("1.5 eager (fp32")
 

@@ -23,12 +23,10 @@ from smm.face import (  # noqa: E402
     FaceTracker,
     MTCNNDetector,
     align_faces,
-    predict_images,
-    predict_video,
     similarity_transform,
-    video_features,
 )
 from smm.formats import write_frames_csv  # noqa: E402
+from smm.inference import predict_images, predict_video, video_features  # noqa: E402
 from tests.oracles import model_on_crop  # noqa: E402
 
 ASTRONAUT = skimage_data.astronaut()  # 512 x 512, one face
@@ -38,12 +36,6 @@ CENTRE = (224, 117)  # near the face
 @pytest.fixture(scope="module")
 def detector() -> MTCNNDetector:
     return MTCNNDetector()
-
-
-@pytest.fixture(scope="module")
-def model() -> smm.SMMEmotionNet:
-    torch.manual_seed(0)
-    return smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
 
 
 def _variants() -> dict[str, np.ndarray]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,22 +15,26 @@ from PIL import Image
 import smm
 from smm.cli import main
 from smm.data import read_multitask_csv, read_multitask_test_list
+from smm.inference.options import PredictOptions, build_engine
 from smm.submission import write_submission
-from smm.submission.parts import merge_parts, part_files, plan_submission, predict_part
-from tests.processes import run, torchrun
-from tests.test_submission import _frames_root, checkpoint  # noqa: F401 (a fixture)
+from smm.submission.parts import VideoJob, merge_parts, part_files, plan_submission, predict_part
+from tests.media import frames_root
+from tests.processes import child_env, run, run_outputs, torchrun
+from tests.tiny import RecordingEngine
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Frame images on disk: vidA 1, 2, 4; vidB_left 2, 3; vidC 5 (tests.test_submission._frames_root).
 MTL = "image\nvidA/00004.jpg\nvidC/00005.jpg\nvidA/00001.jpg\nvidB_left/00003.jpg\n"
 
 
-def files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+def _part(model: smm.SMMEmotionNet, job: VideoJob, parts: Path, **options: Any) -> list[Path]:
+    """:func:`predict_part` with a run's options and engine built from ``options``, as the runs build them."""
+    chosen = PredictOptions(**options)
+    return predict_part(model, job, parts, chosen, build_engine(model, chosen, job.images, calibrate=False))
 
 
 def test_the_plan_says_what_each_video_needs(tmp_path: Path) -> None:
-    root = _frames_root(tmp_path / "frames")
+    root = frames_root(tmp_path / "frames")
     (tmp_path / "mtl.txt").write_text(MTL)
     mtl = read_multitask_test_list(tmp_path / "mtl.txt")
     plan = plan_submission(
@@ -79,9 +83,9 @@ def test_the_plan_says_what_each_video_needs(tmp_path: Path) -> None:
         plan_submission(root, au_videos=["vidA"], frame_counts={"vidA": 3})
 
 
-def test_parts_merged_in_any_order_are_the_one_call_submission(tmp_path: Path, checkpoint: Path) -> None:  # noqa: F811
-    model = smm.load_checkpoint(checkpoint)
-    root = _frames_root(tmp_path / "frames")
+def test_parts_merged_in_any_order_are_the_one_call_submission(tmp_path: Path, submission_checkpoint: Path) -> None:
+    model = smm.load_checkpoint(submission_checkpoint)
+    root = frames_root(tmp_path / "frames")
     (tmp_path / "mtl.txt").write_text(MTL)
     lists = {"au_videos": ["vidA"], "expr_videos": ["vidA", "vidB_left"], "va_videos": ["vidB_left"]}
     mtl = read_multitask_test_list(tmp_path / "mtl.txt")
@@ -89,9 +93,9 @@ def test_parts_merged_in_any_order_are_the_one_call_submission(tmp_path: Path, c
     whole = write_submission(model, root, tmp_path / "whole", **lists, mtl_list=mtl, frame_counts=counts)
     plan = plan_submission(root, **lists, mtl_list=mtl, frame_counts=counts)
     for job in reversed(plan.jobs):  # another order, as processes would finish
-        predict_part(model, job, tmp_path / "parts")
+        _part(model, job, tmp_path / "parts")
     written = merge_parts(plan, tmp_path / "parts", tmp_path / "merged")
-    assert files(tmp_path / "merged") == files(tmp_path / "whole")
+    assert run_outputs(tmp_path / "merged") == run_outputs(tmp_path / "whole")
     assert sorted(p.relative_to(tmp_path / "merged") for p in written) == sorted(
         p.relative_to(tmp_path / "whole") for p in whole.files
     )
@@ -115,30 +119,30 @@ def test_parts_merged_in_any_order_are_the_one_call_submission(tmp_path: Path, c
 
 def test_cli_a_failed_video_leaves_the_folder_as_it_was_and_a_rerun_redoes_only_it(
     tmp_path: Path,
-    checkpoint: Path,  # noqa: F811
+    submission_checkpoint: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import smm.submission.parts as parts
 
-    root = _frames_root(tmp_path / "frames")
+    root = frames_root(tmp_path / "frames")
     (tmp_path / "au.txt").write_text("vidA\nvidB_left\n")
     (tmp_path / "mtl.txt").write_text(MTL)
     lists = ["--au-list", str(tmp_path / "au.txt"), "--mtl-list", str(tmp_path / "mtl.txt")]
-    argv = ["predict", "--checkpoint", str(checkpoint), "--frames-root", str(root), "--quiet", *lists]
+    argv = ["predict", "--checkpoint", str(submission_checkpoint), "--frames-root", str(root), "--quiet", *lists]
     assert main([*argv, "--out", str(tmp_path / "clean")]) == 0
     capsys.readouterr()
-    real = parts.predict_frames
+    real = parts.frame_predictions
     predicted: list[str] = []
     broken = {"vidB_left"}
 
-    def failing(model: object, folder: Path, **options: object) -> object:
+    def failing(model: object, folder: Path, *args: object, **options: object) -> object:
         predicted.append(Path(folder).name)
         if Path(folder).name in broken:
             raise OSError(f"{folder}/00003.jpg: cannot be read")
-        return real(model, folder, **options)
+        return real(model, folder, *args, **options)
 
-    monkeypatch.setattr(parts, "predict_frames", failing)
+    monkeypatch.setattr(parts, "frame_predictions", failing)
     out = tmp_path / "sub"
     state = tmp_path / ".sub.smm-run"
     assert main([*argv, "--out", str(out)]) == 1
@@ -155,7 +159,7 @@ def test_cli_a_failed_video_leaves_the_folder_as_it_was_and_a_rerun_redoes_only_
     assert main([*argv, "--out", str(out)]) == 0
     assert predicted == ["vidB_left"]  # only the failed video is predicted again
     assert capsys.readouterr().out.strip() == f"wrote 3 file(s) to {out}; 2 video(s) complete before this run, skipped"
-    assert files(out) == files(tmp_path / "clean")  # the challenge's files only, as a clean run wrote them
+    assert run_outputs(out) == run_outputs(tmp_path / "clean")  # the challenge's files only, as a clean run wrote them
     assert json.loads((state / "summary.json").read_text()) == [
         {"video": "vidA", "status": "complete before this run"},
         {"video": "vidB_left", "status": "done", "parts": ["parts/AU/vidB_left.txt", "parts/MTL/vidB_left.npz"]},
@@ -175,19 +179,24 @@ def test_cli_a_failed_video_leaves_the_folder_as_it_was_and_a_rerun_redoes_only_
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")
-def test_cli_two_processes_write_the_same_submission_as_one(tmp_path: Path, checkpoint: Path) -> None:  # noqa: F811
-    root = _frames_root(tmp_path / "frames")
+def test_cli_two_processes_write_the_same_submission_as_one(tmp_path: Path, submission_checkpoint: Path) -> None:
+    root = frames_root(tmp_path / "frames")
     (tmp_path / "va.txt").write_text("vidA\nvidB_left\nvidC\n")
     (tmp_path / "mtl.txt").write_text(MTL)
     lists = ["--va-list", str(tmp_path / "va.txt"), "--mtl-list", str(tmp_path / "mtl.txt")]
-    tail = ["-m", "smm.cli", "predict", "--checkpoint", str(checkpoint), "--frames-root", str(root), *lists]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "SMM_EMOTIONNET_ENGINE": "eager"}
+    tail = ["-m", "smm.cli", "predict", "--checkpoint", str(submission_checkpoint), "--frames-root", str(root), *lists]
+    env = child_env()
     one = run([sys.executable, *tail, "--out", str(tmp_path / "one")], env)
     assert one.returncode == 0, one.stderr[-2000:]
     two = run([*torchrun(), *tail, "--out", str(tmp_path / "two")], env)
     assert two.returncode == 0, two.stderr[-3000:]
-    assert files(tmp_path / "two") == files(tmp_path / "one")  # byte for byte
-    assert sorted(files(tmp_path / "one")) == ["MTL_predictions.txt", "VA/vidA.txt", "VA/vidB_left.txt", "VA/vidC.txt"]
+    assert run_outputs(tmp_path / "two") == run_outputs(tmp_path / "one")  # byte for byte
+    assert sorted(run_outputs(tmp_path / "one")) == [
+        "MTL_predictions.txt",
+        "VA/vidA.txt",
+        "VA/vidB_left.txt",
+        "VA/vidC.txt",
+    ]
     assert two.stdout.count("wrote 4 file(s)") == 1  # one process merges
     # Each process predicted its share: vidA (3 images) alone, vidB_left (2) and vidC (1) together,
     # and said so in whole lines tagged with its rank. The progress line, which rewrites itself
@@ -205,7 +214,7 @@ def test_cli_two_processes_write_the_same_submission_as_one(tmp_path: Path, chec
 
 
 def test_the_plan_at_its_edges(tmp_path: Path) -> None:
-    root = _frames_root(tmp_path / "frames")
+    root = frames_root(tmp_path / "frames")
     (root / "vidD").mkdir()
     Image.new("RGB", (8, 8)).save(root / "vidD" / "00001.jpg")
     (tmp_path / "mtl.txt").write_text("image\nvidC/00005.jpg\n")
@@ -224,7 +233,7 @@ def test_the_plan_at_its_edges(tmp_path: Path) -> None:
         "the count is too small (from another video, or off by one?)"
     )
     # The same names in another frames folder are another plan (the run's files come from other images).
-    other = _frames_root(tmp_path / "other")
+    other = frames_root(tmp_path / "other")
     assert (
         plan_submission(other, au_videos=["vidA"]).fingerprint()
         != plan_submission(root, au_videos=["vidA"]).fingerprint()
@@ -233,28 +242,20 @@ def test_the_plan_at_its_edges(tmp_path: Path) -> None:
 
 def test_a_part_is_its_files_predicted_with_the_options_given(
     tmp_path: Path,
-    checkpoint: Path,  # noqa: F811
+    submission_checkpoint: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from smm.inference import predict_frames
-    from smm.inference.engines import EagerEngine
 
-    model = smm.load_checkpoint(checkpoint)
+    model = smm.load_checkpoint(submission_checkpoint)
     with torch.no_grad():
         model.message_space.va.bias[0] += 5.0  # valence about 5: clamping would show
-    root = _frames_root(tmp_path / "frames")
+    root = frames_root(tmp_path / "frames")
     (tmp_path / "mtl.txt").write_text(MTL)
     plan = plan_submission(root, au_videos=["vidA"], mtl_list=read_multitask_test_list(tmp_path / "mtl.txt"))
     job = plan.jobs[0]
-    sizes: list[int] = []
-    eager = EagerEngine(model, "fp32")
-
-    def recording(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        sizes.append(batch.shape[0])
-        return eager(batch)
-
-    recording.name = "recording"  # type: ignore[attr-defined]
-    written = predict_part(model, job, tmp_path / "parts", batch_size=2, engine=recording)
+    recording = RecordingEngine(model)
+    written = _part(model, job, tmp_path / "parts", batch_size=2, engine=recording)
     assert (
         written
         == part_files(job, tmp_path / "parts")
@@ -267,35 +268,35 @@ def test_a_part_is_its_files_predicted_with_the_options_given(
         "AU/vidA.txt",
         "MTL/vidA.npz",
     ]  # only the tracks that list it
-    assert sizes == [2, 1]  # its three images, two at a time, through the engine given
+    assert recording.sizes == [2, 1]  # its three images, two at a time, through the engine given
     assert capsys.readouterr().err == ""  # no progress unless asked
     # Defaults: raw valence, not clamped, the default engine (for three images, eager at this machine's
     # precision); fp32 and bf16 when asked give other numbers.
-    predict_part(model, job, tmp_path / "raw")
+    _part(model, job, tmp_path / "raw")
     with np.load(tmp_path / "raw" / "MTL" / "vidA.npz") as part:
         raw = part["va"]
     assert raw[:, 0].min() > 2
     expected = predict_frames(model, root / "vidA", num_frames=4, engine="eager", precision="auto").rows([4, 1])
     np.testing.assert_allclose(raw, expected.va.numpy(), atol=2e-6)
-    predict_part(model, job, tmp_path / "fp32", precision="fp32")
+    _part(model, job, tmp_path / "fp32", precision="fp32")
     with np.load(tmp_path / "fp32" / "MTL" / "vidA.npz") as part:
         raw = part["va"]
     expected = predict_frames(model, root / "vidA", num_frames=4, engine="eager", precision="fp32").rows([4, 1])
     np.testing.assert_allclose(raw, expected.va.numpy(), atol=2e-6)
-    predict_part(model, job, tmp_path / "clamped", clamp_va=True, precision="bf16", progress=True)
+    _part(model, job, tmp_path / "clamped", clamp_va=True, precision="bf16", progress=True)
     assert capsys.readouterr().err == "\r3/3 frames\n"  # the progress line: vidA's three images
     with np.load(tmp_path / "clamped" / "MTL" / "vidA.npz") as part:
         assert part["va"][:, 0].max() == 1.0
         assert not np.array_equal(part["va"][:, 1], raw[:, 1])  # bf16, not fp32
 
 
-def test_merging_refuses_parts_that_hold_objects(tmp_path: Path, checkpoint: Path) -> None:  # noqa: F811
+def test_merging_refuses_parts_that_hold_objects(tmp_path: Path, submission_checkpoint: Path) -> None:
     """A part is read without unpickling: one holding Python objects is refused, not run."""
-    model = smm.load_checkpoint(checkpoint)
-    root = _frames_root(tmp_path / "frames")
+    model = smm.load_checkpoint(submission_checkpoint)
+    root = frames_root(tmp_path / "frames")
     (tmp_path / "mtl.txt").write_text("image\nvidC/00005.jpg\n")
     plan = plan_submission(root, mtl_list=read_multitask_test_list(tmp_path / "mtl.txt"))
-    predict_part(model, plan.jobs[0], tmp_path / "parts")
+    _part(model, plan.jobs[0], tmp_path / "parts")
     np.savez(tmp_path / "parts" / "MTL" / "vidC.npz", va=np.array([object()]), expr=np.zeros(1), au=np.zeros((1, 12)))
     with pytest.raises(ValueError, match="allow_pickle"):
         merge_parts(plan, tmp_path / "parts", tmp_path / "out")
@@ -312,7 +313,7 @@ def test_video_files_carry_the_models_label_names(tmp_path: Path) -> None:
         "resnet18", region_names=names, num_regions=12, num_labelled=12, expression_names=expressions,
         dim=8, nhead=2, dim_feedforward=16,
     ).eval()  # fmt: skip
-    root = _frames_root(tmp_path / "frames")
+    root = frames_root(tmp_path / "frames")
     result = predict_frames(model, root / "vidA")
     au, expr, _ = write_video_files(tmp_path / "out", "vidA", result, model)
     assert au.read_text().splitlines()[0] == ",".join(names)
@@ -321,7 +322,7 @@ def test_video_files_carry_the_models_label_names(tmp_path: Path) -> None:
 
 def _four_videos(root: Path) -> Path:
     """The frame folders of ``_frames_root`` and vidD, frames 1 and 2."""
-    _frames_root(root)
+    frames_root(root)
     (root / "vidD").mkdir()
     for n in (1, 2):
         Image.new("RGB", (32, 32), (9 * n, 0, 0)).save(root / "vidD" / f"{n:05d}.jpg")
@@ -330,23 +331,23 @@ def _four_videos(root: Path) -> Path:
 
 def test_cli_frames_root_says_what_it_did_and_records_it(
     tmp_path: Path,
-    checkpoint: Path,  # noqa: F811
+    submission_checkpoint: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import smm.submission.parts as parts
 
     root = _four_videos(tmp_path / "frames")
-    real, options = parts.predict_frames, []
+    real, options = parts.frame_predictions, []
 
-    def recording(model: object, folder: Path, **given: object) -> object:
-        options.append(given)
-        return real(model, folder, **given)
+    def recording(model: Any, folder: Path, chosen: Any, engine: Any, **given: Any) -> Any:
+        options.append({**vars(chosen), "engine": engine})
+        return real(model, folder, chosen, engine, **given)
 
-    monkeypatch.setattr(parts, "predict_frames", recording)
+    monkeypatch.setattr(parts, "frame_predictions", recording)
     out, state = tmp_path / "sub", tmp_path / ".sub.smm-run"
     (tmp_path / "va.txt").write_text("vidA\nvidB_left\nvidC\nvidD\n")
-    argv = ["predict", "--checkpoint", str(checkpoint), "--frames-root", str(root)]
+    argv = ["predict", "--checkpoint", str(submission_checkpoint), "--frames-root", str(root)]
     argv += ["--va-list", str(tmp_path / "va.txt")]
     given = ["--precision", "fp32", "--batch-size", "2", "--threshold", "0.7", "--clamp-va", "--alpha-va", "3"]
     assert main([*argv, "--out", str(out), *given]) == 0
@@ -383,7 +384,7 @@ def test_cli_frames_root_says_what_it_did_and_records_it(
 
     run = json.loads((state / "run.json").read_text())["run"]
     assert run.pop("engine").startswith("eager (fp32")
-    assert run.pop("model") == model_fingerprint(smm.load_checkpoint(checkpoint))
+    assert run.pop("model") == model_fingerprint(smm.load_checkpoint(submission_checkpoint))
     assert len(run.pop("plan")) == 16
     assert run == {"threshold": 0.7, "clamp_va": True, "batch_size": 2, "alpha": alpha}
     assert sorted(p.name for p in state.iterdir()) == ["inputs", "parts", "run.json", "summary.json"]
@@ -405,7 +406,7 @@ def test_cli_frames_root_says_what_it_did_and_records_it(
 def test_cli_failed_videos_are_named_up_to_three(
     videos: int,
     tmp_path: Path,
-    checkpoint: Path,  # noqa: F811
+    submission_checkpoint: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -413,14 +414,14 @@ def test_cli_failed_videos_are_named_up_to_three(
 
     root = _four_videos(tmp_path / "frames")
 
-    def failing(model: object, folder: Path, **given: object) -> object:
+    def failing(model: object, folder: Path, *given: object, **named: object) -> object:
         raise ValueError(f"{Path(folder).name} cannot be read")
 
-    monkeypatch.setattr(parts, "predict_frames", failing)
+    monkeypatch.setattr(parts, "frame_predictions", failing)
     names = ["vidA", "vidB_left", "vidC", "vidD"][:videos]
     (tmp_path / "va.txt").write_text("\n".join(names) + "\n")
     out, state = tmp_path / "sub", tmp_path / ".sub.smm-run"
-    argv = ["predict", "--checkpoint", str(checkpoint), "--frames-root", str(root)]
+    argv = ["predict", "--checkpoint", str(submission_checkpoint), "--frames-root", str(root)]
     argv += ["--va-list", str(tmp_path / "va.txt")]
     assert main([*argv, "--out", str(out), "--quiet"]) == 1
     captured = capsys.readouterr()

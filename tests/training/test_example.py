@@ -15,7 +15,7 @@ import smm
 from smm.models.builder import load_checkpoint
 from tests.processes import run, torchrun
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--demo-videos", "3", "--demo-frames", "10", "--image-size", "64", "--batch-size", "4", "--epochs", "1"]
 
 

@@ -23,18 +23,13 @@ from smm.inference.engines import (
 )
 from smm.inference.graphs import Calibration, exported_graph
 from smm.models.fingerprint import model_fingerprint
+from tests.tiny import tiny_emotionnet
 
 pytest.importorskip("onnxruntime", reason='the export extra: pip install "smm-emotionnet[export]"')
 pytest.importorskip("onnxscript", reason='the export extra: pip install "smm-emotionnet[export]"')
 
 BIG = autotune.AUTO_MIN_IMAGES  # a run large enough to time the engines
 HUGE = 10**6  # one long enough to pay for making any graph
-
-
-@pytest.fixture(scope="module")
-def model() -> smm.SMMEmotionNet:
-    torch.manual_seed(0)
-    return smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +40,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def faces(model: smm.SMMEmotionNet) -> torch.Tensor:
     pytest.importorskip("facenet_pytorch", reason="calibration faces are detected: the face extra")
-    from smm.face.calibration import calibration_faces
+    from smm.inference.calibration import calibration_faces
 
     return calibration_faces(model, limit=12)
 
@@ -196,8 +191,7 @@ def test_auto_picks_the_fastest_and_caches_the_choice_by_model_and_machine(
     assert again.auto.startswith("auto, measured earlier on this machine: 9.5 img/s")
     assert len(asked) == 2
     # Another model is timed anew ...
-    torch.manual_seed(1)
-    other_model = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+    other_model = tiny_emotionnet(seed=1)
     make_engine(other_model, "auto", workload=HUGE, cache=tmp_path)
     assert len(asked) == 4
     # ... and so is the same model on another machine (another thread count, CPU or library version), where
@@ -379,8 +373,7 @@ def test_a_built_engine_passes_through_and_refuses_a_precision_beside_it(model: 
 def test_fingerprint_changes_with_any_weight_or_the_config(model: smm.SMMEmotionNet) -> None:
     first = model_fingerprint(model)
     assert first == model_fingerprint(model)
-    torch.manual_seed(0)
-    same = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64)
+    same = tiny_emotionnet(seed=0)
     assert model_fingerprint(same) == first  # the same weights from the same seed
     with torch.no_grad():
         same.message_space.va.bias[1] += 1e-6
@@ -408,8 +401,8 @@ def test_onnxruntime_matches_eager_and_the_export_is_cached(
     # The whole prediction path with either engine gives the same features.
     from smm.inference import image_features
 
-    via_ort = image_features(model, list(inputs), engine=ort, batch_size=2)
-    via_eager = image_features(model, list(inputs), precision="fp32", engine="eager", batch_size=2)
+    via_ort = image_features(model, list(inputs), ort, batch_size=2)
+    via_eager = image_features(model, list(inputs), make_engine(model, "eager", precision="fp32"), batch_size=2)
     torch.testing.assert_close(via_ort[0], via_eager[0], atol=1e-4, rtol=0)
 
 
@@ -543,8 +536,7 @@ def test_int8_weights_keep_7_bits_where_8_bit_products_saturate(
 
 def _gated_model() -> smm.SMMEmotionNet:
     """A model whose int8 graph the gate accepts: decisions far from their thresholds, small VA."""
-    torch.manual_seed(0)
-    model = smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).eval()
+    model = tiny_emotionnet(seed=0)
     with torch.no_grad():
         model.sign_vehicle.au_bias.copy_(torch.tensor([4.0, -4.0] * 6))
         model.message_space.expr.bias.copy_(torch.tensor([6.0, 0, 0, 0, 0, 0, 0, 0]))
@@ -572,8 +564,8 @@ def test_the_engine_auto_picked_agrees_with_fp32_on_real_faces_everywhere(
     from skimage import data
 
     from smm.cli import main
-    from smm.face.calibration import face_calibration
-    from tests.test_corpus import clips
+    from smm.inference.calibration import face_calibration
+    from tests.media import face_clips
 
     monkeypatch.setenv("SMM_EMOTIONNET_CACHE", str(tmp_path / "cache"))
     model = _gated_model()
@@ -582,7 +574,7 @@ def test_the_engine_auto_picked_agrees_with_fp32_on_real_faces_everywhere(
     assert chosen.name.startswith("onnxruntime (int8; agrees with fp32 on ")
     photo = tmp_path / "astronaut.png"
     Image.fromarray(data.astronaut()).save(photo)
-    (video,) = clips(tmp_path / "in", 1, frames=6)
+    (video,) = face_clips(tmp_path / "in", 1, frames=6)
     auto = smm.predict_images(model, [photo])  # a small run: the choice measured above, without timing
     _agree(auto, smm.predict_images(model, [photo], engine="eager", precision="fp32"))
     assert bool(auto.observed.all())

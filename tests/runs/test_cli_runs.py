@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-import smm
 from smm.cli import main
 from smm.runs import RunManifest, share
-from tests.media import write_video
-from tests.processes import run, torchrun
+from tests.media import face_clips, write_video
+from tests.processes import child_env, run, run_outputs, torchrun
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shares_are_balanced_by_size_and_the_same_in_every_process() -> None:
@@ -71,48 +66,13 @@ def test_manifest_records_complete_inputs_and_refuses_other_runs(tmp_path: Path)
     assert not manifest.complete(source)
 
 
-def clips(folder: Path, count: int, frames: int = 4) -> list[Path]:
-    """``count`` short videos of a face (scikit-image's astronaut), each of another length."""
-    skimage_data = pytest.importorskip("skimage.data")
-    head = Image.fromarray(skimage_data.astronaut()[20:260, 120:340]).resize((110, 120))
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for k in range(count):
-        images = []
-        for t in range(frames + k):
-            canvas = Image.new("RGB", (320, 240), (90, 90, 90))
-            canvas.paste(head, (40 + 6 * t + 10 * k, 50))
-            images.append(np.asarray(canvas))
-        paths.append(write_video(folder / f"clip{k}.mp4", images))
-    return paths
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
-    pytest.importorskip("av", reason='the video extra: pip install "smm-emotionnet[video]"')
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("ckpt")
-    smm.SMMEmotionNet("resnet18", dim=8, nhead=2, dim_feedforward=16, image_size=64).save_pretrained(folder)
-    return folder
-
-
-def outputs(out: Path) -> dict[str, bytes]:
-    """Every file of a run's output, by relative path (the manifest's folder aside)."""
-    return {
-        str(p.relative_to(out)): p.read_bytes()
-        for p in sorted(out.rglob("*"))
-        if p.is_file() and ".smm-run" not in p.parts
-    }
-
-
 def test_a_rerun_skips_what_is_complete_and_refuses_other_options(
-    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, face_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    videos = clips(tmp_path / "in", 2)
-    args = ["predict", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out"), "--quiet", "--abaw"]
+    videos = face_clips(tmp_path / "in", 2)
+    args = ["predict", "--checkpoint", str(face_checkpoint), "--out", str(tmp_path / "out"), "--quiet", "--abaw"]
     assert main([*args, "--input", *map(str, videos)]) == 0
-    first = outputs(tmp_path / "out")
+    first = run_outputs(tmp_path / "out")
     assert sorted(first) == sorted(
         ["summary.json", "clip0.csv", "clip1.csv"] + [f"{t}/clip{k}.txt" for t in ("AU", "EXPR", "VA") for k in (0, 1)]
     )
@@ -129,7 +89,7 @@ def test_a_rerun_skips_what_is_complete_and_refuses_other_options(
     (tmp_path / "out" / "clip1.csv").unlink()  # an output lost: that input is redone
     assert main([*args, "--input", *map(str, videos)]) == 0
     assert capsys.readouterr().out.strip().startswith(f"wrote 4 file(s) to {tmp_path / 'out'}; 1 input(s)")
-    assert outputs(tmp_path / "out")["clip1.csv"] == first["clip1.csv"]
+    assert run_outputs(tmp_path / "out")["clip1.csv"] == first["clip1.csv"]
     assert main([*args, "--input", *map(str, videos), "--faces", "largest"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
@@ -138,70 +98,18 @@ def test_a_rerun_skips_what_is_complete_and_refuses_other_options(
     ]
 
 
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "PYTHONPATH": str(ROOT),
-        "SMM_EMOTIONNET_ENGINE": "eager",
-    }
-
-
-def test_a_killed_run_redoes_only_the_unfinished_inputs(tmp_path: Path, checkpoint: Path) -> None:
-    videos = clips(tmp_path / "in", 4, frames=6)
-    command = [sys.executable, "-m", "smm.cli", "predict", "--checkpoint", str(checkpoint), "--quiet"]
-    clean = subprocess.run(
-        [*command, "--out", str(tmp_path / "clean"), "--input", *map(str, videos)],
-        env=_env(),
-        capture_output=True,
-        text=True,
-    )
-    assert clean.returncode == 0, clean.stderr[-2000:]
-    killed = subprocess.Popen(
-        [*command, "--out", str(tmp_path / "run"), "--input", *map(str, videos)],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    records = tmp_path / "run" / ".smm-run" / "inputs"
-    deadline = time.monotonic() + 300
-    while (not records.is_dir() or not any(records.iterdir())) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert killed.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    done = len(list(records.iterdir()))
-    assert 1 <= done < 4
-    assert not [p for p in (tmp_path / "run").rglob("*") if p.name.startswith(".") and p.suffix == ".tmp"]
-    again = subprocess.run(
-        [*command, "--out", str(tmp_path / "run"), "--input", *map(str, videos)],
-        env=_env(),
-        capture_output=True,
-        text=True,
-    )
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert f"{done} input(s) complete before this run, skipped" in again.stdout
-    assert outputs(tmp_path / "run") == outputs(tmp_path / "clean") | {
-        "summary.json": outputs(tmp_path / "run")["summary.json"]
-    }
-    statuses = [item["status"] for item in json.loads((tmp_path / "run" / "summary.json").read_text())]
-    assert statuses.count("complete before this run") == done
-    assert statuses.count("done") == 4 - done
-
-
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available here")
-def test_two_processes_write_the_same_files_as_one(tmp_path: Path, checkpoint: Path) -> None:
-    videos = clips(tmp_path / "in", 3)
+def test_two_processes_write_the_same_files_as_one(tmp_path: Path, face_checkpoint: Path) -> None:
+    videos = face_clips(tmp_path / "in", 3)
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "in" / "blank.jpg")
     inputs = [*map(str, videos), str(tmp_path / "in" / "blank.jpg")]
-    tail = ["-m", "smm.cli", "predict", "--checkpoint", str(checkpoint), "--abaw", "--input", *inputs]
-    one = run([sys.executable, *tail, "--quiet", "--out", str(tmp_path / "one")], _env())
+    tail = ["-m", "smm.cli", "predict", "--checkpoint", str(face_checkpoint), "--abaw", "--input", *inputs]
+    one = run([sys.executable, *tail, "--quiet", "--out", str(tmp_path / "one")], child_env())
     assert one.returncode == 0, one.stderr[-2000:]
-    two = run([*torchrun(), *tail, "--out", str(tmp_path / "two")], _env())
+    two = run([*torchrun(), *tail, "--out", str(tmp_path / "two")], child_env())
     stderr = two.stderr
     assert two.returncode == 0, stderr[-3000:]
-    assert outputs(tmp_path / "two") == outputs(tmp_path / "one")  # byte for byte, the summary too
+    assert run_outputs(tmp_path / "two") == run_outputs(tmp_path / "one")  # byte for byte, the summary too
     assert two.stdout.count("wrote ") == 1  # one process writes the summary
     # Each process says what it did in whole lines tagged with its rank, and no progress line:
     # it rewrites itself with a carriage return, and two processes would write over each other.

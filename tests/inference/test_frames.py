@@ -51,7 +51,7 @@ def test_predict_frames_errors(tmp_path: Path, model: smm.SMMEmotionNet) -> None
         predict_frames(model, [], precision="fp32")
     with pytest.raises(ValueError, match=r"input 1 is \(3, 32, 32\), input 0 \(3, 64, 64\)"):
         predict_frames(model, [torch.randn(3, 64, 64), torch.randn(3, 32, 32)], precision="fp32")
-    with pytest.raises(ValueError, match=r"alpha must be a number >= 0, got -2"):
+    with pytest.raises(ValueError, match=r"alpha must be a finite number >= 0, got -2"):
         predict_frames(model, [torch.randn(3, 64, 64)], alpha=-2, precision="fp32")
     folder = _video(tmp_path / "v", 2)
     (folder / "readme.md").write_text("x")  # not an image: ignored, like in the dataset
