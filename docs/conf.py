@@ -67,7 +67,9 @@ nitpick_ignore_regex = [
     # Words of numpy-style type fields that are prose, not types.
     ("py:class", r"ints|int64|float64|uint8|bool|size|probabilities|logits|in_chans|H_img|collection"),
     # Type aliases of Literal choices shown in signatures.
-    ("py:class", r"Average|Alpha|Crop"),
+    ("py:class", r"Average|Alpha|Crop|Photo|FaceChoice"),
+    # SMMConfig's fields live in a private base (so that SMMConfig can take 0.1's keyword without patching).
+    ("py:class", r"smm\.models\.config\._ConfigFields"),
     ("py:(obj|func|meth|class|data|attr)", r"(torch|numpy|np|nn|timm|PIL|matplotlib)\..+"),
     ("py:obj", r"True|False|None"),
 ]

@@ -17,7 +17,7 @@ NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 #: notebooks' parameters (SMM_DEMO_STEPS) make their demos short here; the published notebooks keep theirs.
 CELL_SECONDS = 60
 #: The training demo's steps in the suite (the published notebook: 120).
-DEMO_STEPS = "40"
+DEMO_STEPS = "20"
 
 
 def test_notebooks_exist() -> None:

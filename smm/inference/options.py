@@ -122,7 +122,7 @@ class PredictOptions:
         Parameters
         ----------
         engine : Engine
-            The engine built from :attr:`engine` and :attr:`precision` (:func:`build_engine`):
+            The engine built from ``engine`` and ``precision`` (:func:`build_engine`):
             its name is recorded, so ``"auto"`` resolving to another engine is a change.
         frames_only : bool, default False
             A run of frame folders (faces already aligned): the face pipeline's options are not

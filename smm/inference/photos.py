@@ -72,7 +72,7 @@ def predict_images(
     images : sequence of path-like, PIL images or (H, W, 3) uint8 RGB arrays
         Any image Pillow reads (an animated GIF, WebP or PNG is its first frame). Boxes and
         landmarks are in the pixels of the upright photo (after its EXIF orientation).
-    detector : FaceDetector, optional
+    detector : smm.face.FaceDetector, optional
         Default :func:`smm.face.detector.default_detector` on the model's device.
     faces : {"all", "largest"}, default "all"
         One row per face found, the largest first (``face_id`` 0, 1, ...), or only the largest.

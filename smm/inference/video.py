@@ -81,7 +81,7 @@ def predict_video(
     model : SMMEmotionNet
     path : path-like
         Any video FFmpeg reads (mp4, avi, mkv, ...).
-    detector : FaceDetector, optional
+    detector : smm.face.FaceDetector, optional
         Default :func:`smm.face.detector.default_detector` on the model's device.
     faces : {"all", "largest"}, default "all"
         Every face, each with its own track, or one face: the largest when following starts
