@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -147,3 +149,42 @@ def test_choose_alpha_published_scheme_matches_the_published_procedure() -> None
     assert interleaved.held_out == ()
     with pytest.raises(ValueError, match=r"scheme must be 'published' or 'interleaved'"):
         choose_alpha(features, labels, score, scheme="random")
+
+
+def _scripted_selection(table: dict[float, list[float]], candidates: tuple[float, ...]) -> Any:
+    """choose_alpha over three one-video folds whose scores are ``table[alpha][held-out fold]``, read back from the
+    smoothed features (every video is frames 1, 0: its second frame is alpha / (1 + alpha)) and the labels (each
+    video's frames carry its number)."""
+    features = [torch.tensor([[1.0], [0.0]], dtype=torch.float64) for _ in range(3)]
+    labels = [torch.full((2,), video) for video in range(3)]
+
+    def score(smoothed: torch.Tensor, videos: torch.Tensor) -> float:
+        ratio = float(smoothed[1, 0])
+        alpha = min(candidates, key=lambda a: abs(a / (1 + a) - ratio))
+        present = set(videos.tolist())
+        if len(present) == 1:  # a held-out fold scored with its own choice
+            return 0.0
+        (held,) = {0, 1, 2} - present
+        return table[alpha][held]
+
+    return choose_alpha(features, labels, score, candidates=candidates, folds=3)
+
+
+def test_the_published_choice_is_the_fold_vote_even_where_the_best_mean_disagrees() -> None:
+    # Alpha 1 wins two folds narrowly, alpha 3 one fold widely: the vote says 1, the mean says 3.
+    table = {1.0: [0.50, 0.50, 0.10], 3.0: [0.49, 0.49, 0.90]}
+    published = _scripted_selection(table, (1.0, 3.0))
+    assert published.fold_alpha == (1.0, 1.0, 3.0)
+    assert published.scores == table
+    assert np.mean(table[3.0]) > np.mean(table[1.0])
+    assert published.alpha == 1.0  # most folds, not the best mean
+    # A tie in votes goes to the better mean ...
+    tied = {1.0: [0.50, 0.10, 0.30], 3.0: [0.49, 0.90, 0.30], 7.0: [0.0, 0.0, 0.31]}
+    published = _scripted_selection(tied, (1.0, 3.0, 7.0))
+    assert published.fold_alpha == (1.0, 3.0, 7.0)
+    assert published.alpha == 3.0  # one vote each; 3's mean 0.563 is the best
+    # ... and a tie in votes and mean to the earlier candidate.
+    even = {3.0: [0.6, 0.2, 0.0], 1.0: [0.2, 0.6, 0.0], 7.0: [0.0, 0.0, 0.1]}
+    published = _scripted_selection(even, (3.0, 1.0, 7.0))
+    assert published.fold_alpha == (3.0, 1.0, 7.0)
+    assert published.alpha == 3.0

@@ -824,6 +824,10 @@ def test_a_younger_track_on_the_same_face_gives_way() -> None:
     }
     assert list(_without_duplicates(seen)) == [0, 2, 3, 4]
     assert list(_without_duplicates({5: seen[1], 7: seen[0]})) == [5]  # the older id stays
+    # Whatever order they were seen in: a new detection (id 7) listed before the older refined track (id 5).
+    kept = _without_duplicates({7: seen[0], 5: seen[1]})
+    assert list(kept) == [5]
+    assert np.array_equal(kept[5][0], seen[1][0])  # with its own box, not the younger track's
 
 
 def test_aligned_crops_take_tensors_and_read_only_frames_alike() -> None:
