@@ -95,8 +95,7 @@ def model() -> torch.nn.Module:
 
 @pytest.fixture(scope="session")
 def face_checkpoint(tiny_checkpoint: Path) -> Path:
-    """:func:`tiny_checkpoint` for runs on photos and videos: skips without the face and video extras."""
-    pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
+    """:func:`tiny_checkpoint` for runs on photos and videos: skips without the video extra (PyAV)."""
     pytest.importorskip("av", reason='the video extra: pip install "smm-emotionnet[video]"')
     return tiny_checkpoint
 

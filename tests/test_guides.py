@@ -109,7 +109,7 @@ def _clip(path: Path, frames: int = 6) -> None:
 def test_predict_on_your_own_video_guide(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("facenet_pytorch", reason="the face extra is missing: pip install 'smm-emotionnet[face]'")
+    pytest.importorskip("av", reason="the face extra is missing: pip install 'smm-emotionnet[face]'")
     pytest.importorskip("skimage", reason="scikit-image missing: pip install -e '.[dev]'")
     from skimage import data
 

@@ -168,7 +168,6 @@ class _KnownLandmarks:
 @pytest.mark.parametrize("alpha", [None, "published", {"AU": 3.0, "VA": 0.5}])
 def test_frames_and_video_paths_give_the_same_outputs(tmp_path: Path, model: smm.SMMEmotionNet, alpha: object) -> None:
     pytest.importorskip("av")
-    pytest.importorskip("facenet_pytorch")
     frames = _faces(9)
     folder = tmp_path / "video"
     folder.mkdir()

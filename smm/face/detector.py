@@ -1,10 +1,10 @@
 """Face detection with five landmarks, behind a small interface so that another detector can be plugged in.
 
-The default, :class:`MTCNNDetector`, is facenet-pytorch's MTCNN: its wheel (2.5.x) ships the
-three small networks' weights (about 2 MB), so nothing is downloaded at run time, it runs on
-any torch device, and it accepts current torch (2.6.0 pins torch < 2.3, which the ``face``
-extra excludes). MediaPipe's and OpenCV's wheels ship no face model, and most other
-detectors download their weights on first use, which fails offline and breaks when links rot.
+The default, :class:`MTCNNDetector`, is MTCNN run by our own cascade (:mod:`smm.face.mtcnn`) on
+the three small networks' weights shipped inside the wheel (2 MB): nothing is downloaded at run
+time, it runs on any torch device, and it follows every torch release. MediaPipe's and OpenCV's
+wheels ship no face model, and most other detectors download their weights on first use, which
+fails offline and breaks when links rot.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
-
-EXTRA_HINT = 'face detection needs the face extra: pip install "smm-emotionnet[face]"'
 
 
 class Faces(NamedTuple):
@@ -75,7 +73,8 @@ class LandmarkRefiner(Protocol):
 
 
 class MTCNNDetector:
-    """facenet-pytorch's MTCNN (weights shipped in its wheel) as a :class:`FaceDetector`.
+    """MTCNN (Zhang et al. 2016) as a :class:`FaceDetector` and :class:`LandmarkRefiner`: our own cascade
+    (:class:`smm.face.mtcnn.Cascade`) on the weights shipped in the wheel.
 
     Parameters
     ----------
@@ -87,10 +86,11 @@ class MTCNNDetector:
     min_score : float, default 0.9
         Faces below this final confidence are dropped.
 
-    Raises
-    ------
-    ImportError
-        Without the ``face`` extra, saying how to install it.
+    Attributes
+    ----------
+    min_face_size : int
+    refine_threshold : float
+        The score a re-located face needs to count as found (the last stage's threshold).
     """
 
     def __init__(
@@ -101,19 +101,15 @@ class MTCNNDetector:
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         min_score: float = 0.9,
     ) -> None:
-        try:
-            from facenet_pytorch import MTCNN
-        except ImportError as error:
-            raise ImportError(EXTRA_HINT) from error
+        from smm.face.mtcnn import Cascade
+
         self.min_score = min_score
         self.min_face_size = min_face_size
         self.refine_threshold = thresholds[2]
-        self._mtcnn = MTCNN(
-            keep_all=True, device=device, min_face_size=min_face_size, thresholds=list(thresholds), post_process=False
-        )
+        self.cascade = Cascade(device, min_face_size=min_face_size, thresholds=thresholds)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Faces]:
-        """Faces of each image; images of one size are detected as one batch.
+        """Faces of each image, the largest first; images of one size are detected as one batch.
 
         An image whose shorter side is below ``min_face_size`` can hold no face the detector
         looks for: it gets no face (see :meth:`too_small`).
@@ -125,19 +121,13 @@ class MTCNNDetector:
             return [face for image in images for face in self.detect([image])]
         if self.too_small(images[0]):
             return [Faces.none() for _ in images]
-        boxes, scores, points = self._mtcnn.detect(np.stack(images), landmarks=True)
-        found = []
-        for b, s, p in zip(boxes, scores, points, strict=True):
-            if b is None:  # numpy 2 gives object arrays with None where no face was found
-                found.append(Faces.none())
-                continue
-            faces = Faces(
-                np.asarray(list(b), np.float32).reshape(-1, 4),
-                np.asarray(list(s), np.float32).reshape(-1),
-                np.asarray(list(p), np.float32).reshape(-1, 5, 2),
-            )
-            found.append(faces.take(np.flatnonzero(faces.scores >= self.min_score)))
-        return found
+        found = self.cascade.detect(np.stack(images))
+        out = []
+        for index in range(len(images)):
+            mine = np.flatnonzero((found.image == index) & (found.scores >= self.min_score))
+            faces = Faces(found.boxes[mine], found.scores[mine], found.landmarks[mine])
+            out.append(faces.take(np.argsort(-faces.areas, kind="stable")))
+        return out
 
     def too_small(self, image: np.ndarray) -> bool:
         """Whether ``image``'s shorter side is below ``min_face_size`` (no face can be found in it)."""
@@ -146,12 +136,12 @@ class MTCNNDetector:
     def refine(self, image: np.ndarray, boxes: np.ndarray) -> Faces:
         """Re-locate known faces with MTCNN's last stage (O-Net) only: new boxes, landmarks and scores.
 
-        Each box is made square about its centre, cut out of ``image`` (zeros outside it),
-        resized to 48 x 48 and read by O-Net, exactly as the detector's third stage reads the
-        candidates of its second; landmarks and box come back in image pixels. This costs one
-        small network on a 48 x 48 crop per face (about a millisecond on a CPU core), against
-        a full image pyramid for :meth:`detect`, and its landmarks are the detector's own, so
-        frames with and without a full detection are aligned alike.
+        Each box is made square about its centre, its pixels (zeros outside the image) resampled
+        to 48 x 48 by area and read by O-Net, as the detector's third stage reads the candidates
+        of its second; landmarks and box come back in image pixels. This costs one small network
+        on a 48 x 48 crop per face, against a full image pyramid for :meth:`detect`, and its
+        landmarks are the detector's own, so frames with and without a full detection are
+        aligned alike.
 
         Parameters
         ----------
@@ -165,33 +155,12 @@ class MTCNNDetector:
         Faces
             N faces in the order of ``boxes``; compare ``scores`` with ``refine_threshold``.
         """
-        import torch
-        import torch.nn.functional as F
-
         image = _rgb_array(image, 0)
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         if not len(boxes):
             return Faces.none()
-        onet = self._mtcnn.onet
-        parameter = next(onet.parameters())
-        side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-        square = np.concatenate([centre - side[:, None] / 2, centre + side[:, None] / 2], 1)
-        crops = [F.interpolate(_cut(image, box)[None].to(parameter), size=(48, 48), mode="area") for box in square]
-        with torch.no_grad():
-            shift, points, probability = onet((torch.cat(crops) - 127.5) * 0.0078125)
-        shift, points = shift.double().cpu().numpy(), points.double().cpu().numpy()
-        # As the detector's third stage: pixel spans of (x1 - x0 + 1), origin one pixel up-left.
-        size = np.stack([square[:, 2] - square[:, 0] + 1, square[:, 3] - square[:, 1] + 1], 1)
-        landmarks = np.stack(
-            [size[:, :1] * points[:, :5] + square[:, :1] - 1, size[:, 1:] * points[:, 5:] + square[:, 1:2] - 1], -1
-        )
-        refined = square + shift * np.concatenate([size, size], 1)
-        return Faces(
-            refined.astype(np.float32),
-            probability[:, 1].float().cpu().numpy().astype(np.float32),
-            landmarks.astype(np.float32),
-        )
+        found = self.cascade.refine(image, boxes)
+        return Faces(found.boxes, found.scores, found.landmarks)
 
 
 def default_detector(device: str | Any = "cpu") -> FaceDetector:
@@ -254,24 +223,6 @@ def detect_scaled(detector: FaceDetector, images: Sequence[np.ndarray], detect_s
             )
         found.append(mapped)
     return found
-
-
-def _cut(image: np.ndarray, box: np.ndarray) -> Any:
-    """Rows ``y0 - 1 .. y1 - 1``, columns ``x0 - 1 .. x1 - 1`` (integer parts) of an RGB image, 0 outside.
-
-    Returns a ``(3, h, w)`` float32 tensor; only this region of the image is copied.
-    """
-    import torch
-
-    height, width = image.shape[:2]
-    x0, y0, x1, y1 = (int(np.floor(v)) for v in box)
-    x0, y0 = x0 - 1, y0 - 1
-    out = np.zeros((max(y1 - y0, 1), max(x1 - x0, 1), 3), np.float32)
-    top, left = max(y0, 0), max(x0, 0)
-    bottom, right = min(y1, height), min(x1, width)
-    if bottom > top and right > left:
-        out[top - y0 : bottom - y0, left - x0 : right - x0] = image[top:bottom, left:right]
-    return torch.from_numpy(out).permute(2, 0, 1)
 
 
 def _rgb_array(image: np.ndarray, index: int) -> np.ndarray:

@@ -18,7 +18,6 @@ from tests.media import write_video
 from tests.tiny import tiny_emotionnet
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
-pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
 av = pytest.importorskip("av", reason='the video extra: pip install "smm-emotionnet[video]"')
 
 HEAD = np.asarray(Image.fromarray(skimage_data.astronaut()[20:260, 120:340]).resize((130, 142)))

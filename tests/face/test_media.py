@@ -326,7 +326,6 @@ class _Nobody:
 
 # --- the whole path, with the real detector ------------------------------------------------------------------------
 
-pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from PIL import Image
 from tests.media import interocular_error, moved_points, place, similarity
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
-pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
 
 from smm.face import (  # noqa: E402
     TEMPLATE_112,
@@ -501,7 +500,7 @@ def test_refine_is_onet_on_the_squared_box_by_value(detector: MTCNNDetector) -> 
         crops.append(F.interpolate(tensor, size=(48, 48), mode="area"))
         squares.append(square)
     with torch.no_grad():
-        shift, points, probability = detector._mtcnn.onet((torch.cat(crops) - 127.5) / 128)
+        shift, points, probability = detector.cascade.nets.onet((torch.cat(crops) - 127.5) / 128)
     square = np.stack(squares)
     width = square[:, 2] - square[:, 0] + 1
     height = square[:, 3] - square[:, 1] + 1

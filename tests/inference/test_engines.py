@@ -39,7 +39,6 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def faces(model: smm.SMMEmotionNet) -> torch.Tensor:
-    pytest.importorskip("facenet_pytorch", reason="calibration faces are detected: the face extra")
     from smm.inference.calibration import calibration_faces
 
     return calibration_faces(model, limit=12)
@@ -558,7 +557,6 @@ def test_the_engine_auto_picked_agrees_with_fp32_on_real_faces_everywhere(
 ) -> None:
     """int8 timed fastest and accepted by its gate: photos, a video and the command line then run it, and their
     decisions and VA agree with eager fp32's within the gate's measures on real faces."""
-    pytest.importorskip("facenet_pytorch", reason="the face extra")
     pytest.importorskip("av", reason="the video extra")
     from PIL import Image
     from skimage import data

@@ -120,7 +120,6 @@ def test_noisy_landmarks_against_an_independent_fit() -> None:
 # --- real photos, through the detector -----------------------------------------------------------------------------
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
-pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from PIL import Image
 import smm
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photographs")
-pytest.importorskip("facenet_pytorch", reason='the face extra: pip install "smm-emotionnet[face]"')
 
 
 from smm.face import (  # noqa: E402
@@ -322,10 +321,24 @@ def test_video_to_csv_one_row_per_frame_and_face(
     assert largest.face_id.tolist() == [0] * 6 + [-1] * 4 + [0, 0]
 
 
-def test_without_the_face_extra_the_library_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)
-    with pytest.raises(ImportError, match=r'pip install "smm-emotionnet\[face\]"'):
-        MTCNNDetector()
+def test_detection_needs_no_facenet_pytorch() -> None:
+    """The detector is our own: with facenet-pytorch (and torchvision) impossible to import, it finds the face."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "sys.modules['facenet_pytorch'] = None\n"
+        "sys.modules['torchvision'] = None\n"
+        "from skimage import data\n"
+        "from smm.face import MTCNNDetector\n"
+        "faces = MTCNNDetector().detect([data.astronaut()])[0]\n"
+        "assert len(faces) == 1, faces\n"
+        "import smm.face.mtcnn, smm.face.detector, smm.face.video\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('facenet', 'torchvision')) and sys.modules[m]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
 
 
 def test_cli_predicts_photos_and_videos_to_csv(tmp_path: Path, model: smm.SMMEmotionNet) -> None:

@@ -385,7 +385,6 @@ def test_plot_writes_the_figure(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_predict_overlay_writes_the_annotated_video(
     tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("facenet_pytorch")
     from PIL import Image
     from skimage import data
 

@@ -1,0 +1,446 @@
+"""MTCNN's cascade, our own: three small networks, their weights in the wheel, every stage batched.
+
+Zhang et al.'s MTCNN (2016) finds faces in three stages: P-Net slides over an image pyramid
+and proposes boxes, R-Net re-scores and regresses each proposal from a 24 x 24 crop, O-Net
+does the same from a 48 x 48 crop and adds five landmarks. The weights
+(``mtcnn.safetensors``, 2 MB, read from facenet-pytorch's wheel by
+``tools/mtcnn_weights.py``; notices in ``MTCNN_NOTICE``) are those facenet-pytorch ships; this
+module computes what facenet-pytorch's ``MTCNN.detect`` computes, with no per-crop loop:
+
+- every resampling (each pyramid level and each candidate's crop) is an **area average**
+  read from one integer summed-area table of the uint8 frames (:func:`area_resize`): exactly
+  ``interpolate(mode="area")``'s windows, for all frames of a batch and all crops at once;
+- non-maximum suppression is our own (:func:`nms`), with the overlap rules of the original
+  (areas without ``+ 1`` in the first two stages, with it and over the smaller box in the last);
+- each box rule (:func:`proposals`, :func:`regress`, :func:`square`, :func:`crop_windows`) is a
+  small function, tested by value against a numpy re-implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: The three networks' weights (float32, safetensors), shipped in the wheel.
+WEIGHTS = Path(__file__).with_name("mtcnn.safetensors")
+#: Pyramid step: each level is this fraction of the one above (as published).
+SCALE_FACTOR = 0.709
+#: Side of P-Net's window at a level's scale; a face of ``min_face_size`` fills it at the first level.
+CELL = 12
+#: P-Net's output stride on its input.
+STRIDE = 2
+
+
+class _PNet(nn.Module):
+    """Fully convolutional proposal network: 12 x 12 windows -> (box offsets, face probability)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 10, 3), nn.PReLU(10)
+        self.conv2, self.prelu2 = nn.Conv2d(10, 16, 3), nn.PReLU(16)
+        self.conv3, self.prelu3 = nn.Conv2d(16, 32, 3), nn.PReLU(32)
+        self.conv4_1, self.conv4_2 = nn.Conv2d(32, 2, 1), nn.Conv2d(32, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.max_pool2d(self.prelu1(self.conv1(x)), 2, 2, ceil_mode=True)
+        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
+        return self.conv4_2(x), torch.softmax(self.conv4_1(x), 1)
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    """Feature maps flattened in the original (TensorFlow) order: width, height, channels."""
+    return x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)
+
+
+class _RNet(nn.Module):
+    """Refinement network: a 24 x 24 crop -> (box offsets, face probability)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 28, 3), nn.PReLU(28)
+        self.conv2, self.prelu2 = nn.Conv2d(28, 48, 3), nn.PReLU(48)
+        self.conv3, self.prelu3 = nn.Conv2d(48, 64, 2), nn.PReLU(64)
+        self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
+        self.dense5_1, self.dense5_2 = nn.Linear(128, 2), nn.Linear(128, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.max_pool2d(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
+        x = F.max_pool2d(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
+        x = self.prelu4(self.dense4(_flat(self.prelu3(self.conv3(x)))))
+        return self.dense5_2(x), torch.softmax(self.dense5_1(x), 1)
+
+
+class _ONet(nn.Module):
+    """Output network: a 48 x 48 crop -> (box offsets, landmarks, face probability)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3), nn.PReLU(32)
+        self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3), nn.PReLU(64)
+        self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3), nn.PReLU(64)
+        self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2), nn.PReLU(128)
+        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
+        self.dense6_1, self.dense6_2, self.dense6_3 = nn.Linear(256, 2), nn.Linear(256, 4), nn.Linear(256, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = F.max_pool2d(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
+        x = F.max_pool2d(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
+        x = F.max_pool2d(self.prelu3(self.conv3(x)), 2, 2, ceil_mode=True)
+        x = self.prelu5(self.dense5(_flat(self.prelu4(self.conv4(x)))))
+        return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), 1)
+
+
+class Networks(NamedTuple):
+    """MTCNN's three networks, loaded and in eval mode."""
+
+    pnet: _PNet
+    rnet: _RNet
+    onet: _ONet
+
+
+def load_networks(device: torch.device | str = "cpu") -> Networks:
+    """The three networks with the shipped weights (:data:`WEIGHTS`), on ``device``."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(WEIGHTS))
+    nets = Networks(_PNet(), _RNet(), _ONet())
+    for name, net in zip(Networks._fields, nets, strict=True):
+        own = {key.split(".", 1)[1]: value for key, value in tensors.items() if key.startswith(f"{name}.")}
+        net.load_state_dict(own)
+        net.to(device).eval().requires_grad_(False)
+    return nets
+
+
+def scales(height: int, width: int, min_face_size: int, factor: float = SCALE_FACTOR) -> list[float]:
+    """The pyramid's scales: a face of ``min_face_size`` fills P-Net's 12 px window at the first, each next one
+    ``factor`` of it, while the shorter side at that scale is still at least 12 px."""
+    first = CELL / min_face_size
+    shorter = min(height, width) * first
+    out = []
+    scale = first
+    while shorter >= CELL:
+        out.append(scale)
+        scale *= factor
+        shorter *= factor
+    return out
+
+
+def summed_area(images: torch.Tensor) -> torch.Tensor:
+    """``(B, H, W, 3)`` uint8 -> ``(B, H + 1, W + 1, 3)`` int32 sums of every top-left rectangle (exact)."""
+    table = torch.zeros(images.shape[0], images.shape[1] + 1, images.shape[2] + 1, images.shape[3], dtype=torch.int32)
+    table = table.to(images.device)
+    table[:, 1:, 1:] = images.to(torch.int32).cumsum(1).cumsum(2)
+    return table
+
+
+def _windows(start: torch.Tensor, length: torch.Tensor, out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adaptive average pooling's windows, ``[start + floor(i L / n), start + ceil((i + 1) L / n))`` for i < n."""
+    i = torch.arange(out, device=start.device)
+    low = start[:, None] + (i * length[:, None]) // out
+    high = start[:, None] + ((i + 1) * length[:, None] + out - 1) // out
+    return low, high
+
+
+def area_resize(
+    table: torch.Tensor,
+    image: torch.Tensor,
+    top: torch.Tensor,
+    left: torch.Tensor,
+    height: torch.Tensor,
+    width: torch.Tensor,
+    size: tuple[int, int],
+) -> torch.Tensor:
+    """Regions of the frames resampled to ``size`` by area averaging, all at once; zeros outside the frames.
+
+    Region ``k`` is rows ``top[k] .. top[k] + height[k] - 1`` and columns likewise of frame
+    ``image[k]``; output pixel (i, j) is the mean over the window that ``interpolate(mode="area")``
+    (adaptive average pooling) gives it, read from the summed-area table with four look-ups.
+    Pixels of a window outside the frame count as 0 (the window's area stays its full size).
+
+    Returns
+    -------
+    Tensor[K, 3, size[0], size[1]]
+        float32, on the 0..255 scale.
+    """
+    rows_low, rows_high = _windows(top, height, size[0])
+    cols_low, cols_high = _windows(left, width, size[1])
+    area = ((rows_high - rows_low)[:, :, None] * (cols_high - cols_low)[:, None, :]).to(torch.float32)
+    rows = table.shape[1] - 1
+    cols = table.shape[2] - 1
+    r0, r1 = rows_low.clamp(0, rows)[:, :, None], rows_high.clamp(0, rows)[:, :, None]
+    c0, c1 = cols_low.clamp(0, cols)[:, None, :], cols_high.clamp(0, cols)[:, None, :]
+    b = image[:, None, None]
+    total = table[b, r1, c1] - table[b, r0, c1] - table[b, r1, c0] + table[b, r0, c0]
+    return (total.to(torch.float32) / area[..., None]).permute(0, 3, 1, 2)
+
+
+def _normalised(pixels: torch.Tensor) -> torch.Tensor:
+    return (pixels - 127.5) * 0.0078125
+
+
+def proposals(
+    offsets: torch.Tensor, probability: torch.Tensor, scale: float, threshold: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """P-Net's windows with a face probability of at least ``threshold``, in the frame's pixels.
+
+    Window (y, x) of a level at ``scale`` covers ``floor((2x + 1) / scale) .. floor((2x + 12) / scale)``.
+
+    Returns
+    -------
+    (image index (N,), boxes (N, 4), scores (N,), offsets (N, 4))
+    """
+    found = (probability >= threshold).nonzero()
+    image, y, x = found.unbind(1)
+    corner = torch.stack([x, y, x, y], 1).to(offsets.dtype)
+    start = torch.tensor([1, 1, CELL, CELL], dtype=offsets.dtype, device=offsets.device)
+    boxes = torch.floor((STRIDE * corner + start) / scale)
+    return image, boxes, probability[image, y, x], offsets[image, :, y, x]
+
+
+def regress(boxes: torch.Tensor, offsets: torch.Tensor, *, plus_one: bool) -> torch.Tensor:
+    """Boxes moved by their predicted offsets, in units of the box's width and height (``+ 1`` in the later stages)."""
+    extra = 1.0 if plus_one else 0.0
+    size = torch.stack([boxes[:, 2] - boxes[:, 0] + extra, boxes[:, 3] - boxes[:, 1] + extra], 1).repeat(1, 2)
+    return boxes + offsets * size
+
+
+def square(boxes: torch.Tensor) -> torch.Tensor:
+    """Boxes made square about their centre, their side the longer of width and height."""
+    width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = torch.maximum(width, height)
+    x0 = boxes[:, 0] + width * 0.5 - side * 0.5
+    y0 = boxes[:, 1] + height * 0.5 - side * 0.5
+    return torch.stack([x0, y0, x0 + side, y0 + side], 1)
+
+
+def crop_windows(boxes: torch.Tensor, width: int, height: int) -> tuple[torch.Tensor, ...]:
+    """The pixels a stage reads for each box: rows ``y0 - 1 .. y1 - 1`` and columns likewise (integer parts,
+    truncated toward zero), clipped to the frame.
+
+    Returns
+    -------
+    (top, left, rows, cols)
+        int64 tensors; ``rows`` or ``cols`` is 0 or less for a box wholly outside the frame.
+    """
+    x0, y0, x1, y1 = boxes.trunc().to(torch.int64).unbind(1)
+    x0, y0 = x0.clamp(min=1), y0.clamp(min=1)
+    x1, y1 = x1.clamp(max=width), y1.clamp(max=height)
+    return y0 - 1, x0 - 1, y1 - y0 + 1, x1 - x0 + 1
+
+
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float, *, smaller: bool = False
+) -> np.ndarray:
+    """Greedy non-maximum suppression within each group: the indices kept, best first.
+
+    A box is dropped when it overlaps a better-scored kept box of its group by more than
+    ``threshold``: intersection over union of their areas ``(x1 - x0) (y1 - y0)``, or, with
+    ``smaller``, intersection over the smaller area with ``+ 1`` pixel spans (the original's
+    last stage).
+    """
+    kept: list[int] = []
+    extra = 1.0 if smaller else 0.0
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        order = members[np.argsort(-scores[members], kind="stable")]
+        b = boxes[order].astype(np.float64)
+        area = (b[:, 2] - b[:, 0] + extra) * (b[:, 3] - b[:, 1] + extra)
+        alive = np.ones(len(order), bool)
+        for i in range(len(order)):
+            if not alive[i]:
+                continue
+            kept.append(int(order[i]))
+            rest = np.flatnonzero(alive[i + 1 :]) + i + 1
+            if not len(rest):
+                break
+            w = np.clip(np.minimum(b[i, 2], b[rest, 2]) - np.maximum(b[i, 0], b[rest, 0]) + extra, 0, None)
+            h = np.clip(np.minimum(b[i, 3], b[rest, 3]) - np.maximum(b[i, 1], b[rest, 1]) + extra, 0, None)
+            inter = w * h
+            if smaller:
+                overlap = inter / np.minimum(area[i], area[rest])
+            else:
+                overlap = inter / np.maximum(area[i] + area[rest] - inter, 1e-12)
+            alive[rest[overlap > threshold]] = False
+    return np.asarray(sorted(kept, key=lambda k: (groups[k], -scores[k])), np.int64)
+
+
+class Detection(NamedTuple):
+    """The faces of a batch of frames, flat: ``image[k]`` is the frame of face ``k``."""
+
+    image: np.ndarray  # (N,) int64
+    boxes: np.ndarray  # (N, 4) float32
+    scores: np.ndarray  # (N,) float32
+    landmarks: np.ndarray  # (N, 5, 2) float32
+
+
+class Cascade:
+    """MTCNN on a batch of equally sized frames: :meth:`detect` all faces, :meth:`refine` known ones.
+
+    Parameters
+    ----------
+    device : str or torch.device, default "cpu"
+    min_face_size : int, default 20
+        The smallest face side searched for, in pixels (the pyramid's first scale).
+    thresholds : 3 floats, default (0.6, 0.7, 0.7)
+        The probability each stage needs (P-Net's at least, R-Net's and O-Net's more than).
+    """
+
+    def __init__(
+        self,
+        device: torch.device | str = "cpu",
+        *,
+        min_face_size: int = 20,
+        thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+    ) -> None:
+        if isinstance(min_face_size, bool) or not isinstance(min_face_size, int) or min_face_size < 1:
+            raise ValueError(f"min_face_size must be a positive integer, got {min_face_size!r}")
+        if len(thresholds) != 3 or not all(0 <= t <= 1 for t in thresholds):
+            raise ValueError(f"thresholds must be 3 probabilities, got {tuple(thresholds)!r}")
+        self.device = torch.device(device)
+        self.min_face_size = min_face_size
+        self.thresholds = tuple(float(t) for t in thresholds)
+        self.nets = _networks(str(self.device))
+
+    @torch.no_grad()
+    def detect(self, images: np.ndarray) -> Detection:
+        """Every face of ``(B, H, W, 3)`` uint8 RGB frames: boxes, scores and landmarks in their pixels."""
+        frames = _tensor(images).to(self.device)
+        count, height, width = frames.shape[:3]
+        table = summed_area(frames)
+        # Stage 1: P-Net over the pyramid; suppression within each level, then across levels.
+        found = []
+        for level, scale in enumerate(scales(height, width, self.min_face_size)):
+            size = (int(height * scale + 1), int(width * scale + 1))
+            whole = torch.arange(count, device=self.device)
+            zero = torch.zeros(count, dtype=torch.int64, device=self.device)
+            pixels = area_resize(table, whole, zero, zero, zero + height, zero + width, size)
+            offsets, probability = self.nets.pnet(_normalised(pixels))
+            image, boxes, score, shift = proposals(offsets, probability[:, 1], scale, self.thresholds[0])
+            keep = nms(*_numpy(boxes, score, image), 0.5)
+            found.append((image[keep], boxes[keep], score[keep], shift[keep], level))
+        image = torch.cat([f[0] for f in found]) if found else torch.zeros(0, dtype=torch.int64)
+        boxes = torch.cat([f[1] for f in found]) if found else torch.zeros(0, 4)
+        score = torch.cat([f[2] for f in found]) if found else torch.zeros(0)
+        shift = torch.cat([f[3] for f in found]) if found else torch.zeros(0, 4)
+        keep = nms(*_numpy(boxes, score, image), 0.7)
+        image, boxes, shift = image[keep], boxes[keep], shift[keep]
+        boxes = square(regress(boxes, shift, plus_one=False))
+        # Stage 2: R-Net on 24 x 24 crops of every proposal, at once.
+        image, boxes = _readable(image, boxes, width, height)
+        if not len(boxes):
+            return _nothing()
+        shift, probability = self.nets.rnet(_normalised(self._crops(table, image, boxes, width, height, 24)))
+        passed = probability[:, 1] > self.thresholds[1]
+        image, boxes, score, shift = image[passed], boxes[passed], probability[passed, 1], shift[passed]
+        keep = nms(*_numpy(boxes, score, image), 0.7)
+        boxes = square(regress(boxes[keep], shift[keep], plus_one=True))
+        image = image[keep]
+        # Stage 3: O-Net on 48 x 48 crops: scores, landmarks, final boxes.
+        image, boxes = _readable(image, boxes, width, height)
+        if not len(boxes):
+            return _nothing()
+        shift, points, probability = self.nets.onet(_normalised(self._crops(table, image, boxes, width, height, 48)))
+        passed = probability[:, 1] > self.thresholds[2]
+        image, boxes, score = image[passed], boxes[passed], probability[passed, 1]
+        landmarks = _landmarks(boxes, points[passed])
+        boxes = regress(boxes, shift[passed], plus_one=True)
+        keep = nms(*_numpy(boxes, score, image), 0.7, smaller=True)
+        return Detection(
+            image[keep].cpu().numpy(),
+            boxes[keep].cpu().numpy().astype(np.float32),
+            score[keep].cpu().numpy().astype(np.float32),
+            landmarks[keep].cpu().numpy().astype(np.float32),
+        )
+
+    @torch.no_grad()
+    def refine(self, image: np.ndarray, boxes: np.ndarray) -> Detection:
+        """O-Net alone on known faces of one ``(H, W, 3)`` uint8 frame: each box squared about its centre, its
+        pixels (zeros outside the frame) read at 48 x 48; new boxes, landmarks and scores, in ``boxes``' order."""
+        frame = _tensor(image)[None].to(self.device)
+        table = summed_area(frame)
+        square_boxes = square(torch.as_tensor(np.asarray(boxes, np.float64), device=self.device).reshape(-1, 4))
+        x0, y0, x1, y1 = torch.floor(square_boxes).to(torch.int64).unbind(1)
+        zero = torch.zeros(len(square_boxes), dtype=torch.int64, device=self.device)
+        rows, cols = (y1 - y0 + 1).clamp(min=1), (x1 - x0 + 1).clamp(min=1)
+        pixels = area_resize(table, zero, y0 - 1, x0 - 1, rows, cols, (48, 48))
+        if not len(square_boxes):
+            return _nothing()
+        shift, points, probability = self.nets.onet(_normalised(pixels))
+        shift, points = shift.double(), points.double()
+        return Detection(
+            np.zeros(len(square_boxes), np.int64),
+            regress(square_boxes, shift, plus_one=True).cpu().numpy().astype(np.float32),
+            probability[:, 1].cpu().numpy().astype(np.float32),
+            _landmarks(square_boxes, points).cpu().numpy().astype(np.float32),
+        )
+
+    def _crops(
+        self, table: torch.Tensor, image: torch.Tensor, boxes: torch.Tensor, width: int, height: int, side: int
+    ) -> torch.Tensor:
+        top, left, rows, cols = crop_windows(boxes, width, height)
+        return area_resize(table, image, top, left, rows, cols, (side, side))
+
+
+def _tensor(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 frames as a tensor, without a copy unless they are read-only (decoded frames can be)."""
+    array = np.ascontiguousarray(pixels, dtype=np.uint8)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def _nothing() -> Detection:
+    return Detection(
+        np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+    )
+
+
+def _readable(image: torch.Tensor, boxes: torch.Tensor, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The boxes with at least one pixel inside the frame (a stage cannot read the others)."""
+    _, _, rows, cols = crop_windows(boxes, width, height)
+    inside = (rows > 0) & (cols > 0)
+    return image[inside], boxes[inside]
+
+
+def _landmarks(boxes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """O-Net's landmarks (fractions of the box's ``+ 1`` spans, x then y) in pixels, ``(N, 5, 2)``."""
+    width = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+    height = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+    x = width * points[:, :5] + boxes[:, :1] - 1
+    y = height * points[:, 5:] + boxes[:, 1:2] - 1
+    return torch.stack([x, y], -1)
+
+
+def _numpy(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor) -> tuple[np.ndarray, ...]:
+    return boxes.cpu().numpy(), scores.cpu().numpy(), groups.cpu().numpy()
+
+
+@lru_cache(maxsize=4)
+def _networks(device: str) -> Networks:
+    """The networks, loaded once per device (they are small, and never changed)."""
+    return load_networks(device)
+
+
+__all__ = [
+    "CELL",
+    "SCALE_FACTOR",
+    "STRIDE",
+    "WEIGHTS",
+    "Cascade",
+    "Detection",
+    "Networks",
+    "area_resize",
+    "crop_windows",
+    "load_networks",
+    "nms",
+    "proposals",
+    "regress",
+    "scales",
+    "square",
+    "summed_area",
+]
