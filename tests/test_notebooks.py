@@ -13,9 +13,11 @@ pytest.importorskip("matplotlib", reason="matplotlib missing: pip install -e '.[
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
-#: No cell of a notebook may run longer than this in the suite (a loaded 2-core machine included): the
-#: notebooks' parameters (SMM_DEMO_STEPS) make their demos short here; the published notebooks keep theirs.
-CELL_SECONDS = 60
+#: No cell may run longer than this in the suite. The notebooks' parameters (SMM_DEMO_STEPS) make each cell
+#: take well under a minute on an idle 2-core machine (the longest, 20 training steps, about 15 s); the limit is
+#: twice a minute so that a machine busy with other work does not fail the test. The published notebooks keep
+#: their full demos.
+CELL_SECONDS = 120
 #: The training demo's steps in the suite (the published notebook: 120).
 DEMO_STEPS = "20"
 

@@ -14,15 +14,15 @@ from smm.face.mtcnn import (
     SCALE_FACTOR,
     WEIGHTS,
     Cascade,
-    area_resize,
     crop_windows,
+    crops,
     load_networks,
     nms,
     proposals,
     regress,
+    resample,
     scales,
     square,
-    summed_area,
 )
 from tests.media import place, similarity
 
@@ -124,24 +124,24 @@ def test_the_pyramid_scales() -> None:
     assert CELL == 12
 
 
-def test_area_resize_is_adaptive_average_pooling() -> None:
+def test_crops_and_levels_are_area_averages_with_zeros_outside() -> None:
     rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (2, 37, 53, 3), dtype=np.uint8)
-    table = summed_area(torch.from_numpy(frames))
-    # The table by numpy: sums of every top-left rectangle.
-    expected_table = np.zeros((2, 38, 54, 3), np.int64)
-    expected_table[:, 1:, 1:] = frames.astype(np.int64).cumsum(1).cumsum(2)
-    np.testing.assert_array_equal(table.numpy(), expected_table)
-    whole = area_resize(table, *(torch.tensor(v) for v in ([0, 1], [0, 0], [0, 0], [37, 37], [53, 53])), (11, 17))
-    pooled = F.adaptive_avg_pool2d(torch.from_numpy(frames).permute(0, 3, 1, 2).float(), (11, 17))
-    torch.testing.assert_close(whole, pooled, atol=1e-4, rtol=0)
-    # A region partly outside the frame: zeros there, the window's area its full size.
-    part = area_resize(table, torch.tensor([1]), torch.tensor([-4]), torch.tensor([30]), torch.tensor([12]),
-                       torch.tensor([40]), (6, 8))  # fmt: skip
-    padded = np.zeros((12, 40, 3), np.float32)
-    padded[4:12, 0:23] = frames[1, 0:8, 30:53]
-    expected = F.adaptive_avg_pool2d(torch.from_numpy(padded).permute(2, 0, 1)[None], (6, 8))
-    torch.testing.assert_close(part, expected, atol=1e-4, rtol=0)
+    frames = torch.from_numpy(rng.integers(0, 256, (2, 37, 53, 3), dtype=np.uint8)).permute(0, 3, 1, 2)
+    # Inside the frame: interpolate(mode="area") of the region, as the published detector crops.
+    got = crops(
+        frames, torch.tensor([1]), torch.tensor([5]), torch.tensor([7]), torch.tensor([20]), torch.tensor([30]), 12
+    )
+    expected = F.interpolate(frames[1:2, :, 5:25, 7:37].float(), size=(12, 12), mode="area")
+    torch.testing.assert_close(got, expected)
+    # Partly outside: the region padded with zeros by numpy, then averaged.
+    got = crops(
+        frames, torch.tensor([0]), torch.tensor([-4]), torch.tensor([30]), torch.tensor([12]), torch.tensor([40]), 6
+    )
+    padded = np.zeros((3, 12, 40), np.float32)
+    padded[:, 4:12, 0:23] = frames[0, :, 0:8, 30:53].numpy()
+    expected = F.adaptive_avg_pool2d(torch.from_numpy(padded)[None], (6, 6))
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(resample(frames, (5, 9)), F.adaptive_avg_pool2d(frames.float(), (5, 9)))
 
 
 def test_proposals_regression_squaring_and_crops_by_value() -> None:
