@@ -13,11 +13,11 @@ pytest.importorskip("matplotlib", reason="matplotlib missing: pip install -e '.[
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
-#: No cell may run longer than this in the suite. The notebooks' parameters (SMM_DEMO_STEPS) make each cell
-#: take well under a minute on an idle 2-core machine (the longest, 20 training steps, about 15 s); the limit is
-#: twice a minute so that a machine busy with other work does not fail the test. The published notebooks keep
-#: their full demos.
-CELL_SECONDS = 120
+#: The notebooks' parameters (SMM_DEMO_STEPS) make every cell take well under a minute on an idle 2-core machine
+#: (the longest, 20 training steps, about 15 s; all three notebooks about 80 s). The limit per cell is a guard
+#: against a hung kernel, not a timing: on a 2-core machine busy with other work (a mutation run beside the
+#: suite) the training cell took over 120 s, so the limit is ten minutes. The published notebooks keep their demos.
+CELL_SECONDS = 600
 #: The training demo's steps in the suite (the published notebook: 120).
 DEMO_STEPS = "20"
 

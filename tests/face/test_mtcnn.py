@@ -127,12 +127,18 @@ def test_the_pyramid_scales() -> None:
 def test_crops_and_levels_are_area_averages_with_zeros_outside() -> None:
     rng = np.random.default_rng(0)
     frames = torch.from_numpy(rng.integers(0, 256, (2, 37, 53, 3), dtype=np.uint8)).permute(0, 3, 1, 2)
-    # Inside the frame: interpolate(mode="area") of the region, as the published detector crops.
-    got = crops(
-        frames, torch.tensor([1]), torch.tensor([5]), torch.tensor([7]), torch.tensor([20]), torch.tensor([30]), 12
-    )
-    expected = F.interpolate(frames[1:2, :, 5:25, 7:37].float(), size=(12, 12), mode="area")
-    torch.testing.assert_close(got, expected)
+    # Inside the frame: interpolate(mode="area") of each region, as the published detector crops; regions of
+    # several size classes (tall, wide, from the corner) in one call.
+    regions = [(1, 5, 7, 25, 30), (0, 0, 0, 37, 9), (1, 2, 3, 7, 50), (0, 10, 20, 3, 3)]
+    index, top, left, rows, cols = (torch.tensor(v) for v in zip(*regions, strict=True))
+    got = crops(frames, index, top, left, rows, cols, 12)
+    for k, (b, y, x, h, w) in enumerate(regions):
+        expected = F.interpolate(frames[b : b + 1, :, y : y + h, x : x + w].float(), size=(12, 12), mode="area")
+        torch.testing.assert_close(got[k : k + 1], expected)
+    # Wholly outside the frame: zeros.
+    outside = crops(frames, torch.tensor([0]), torch.tensor([40]), torch.tensor([5]), torch.tensor([6]),
+                    torch.tensor([6]), 12)  # fmt: skip
+    assert torch.equal(outside, torch.zeros(1, 3, 12, 12))
     # Partly outside: the region padded with zeros by numpy, then averaged.
     got = crops(
         frames, torch.tensor([0]), torch.tensor([-4]), torch.tensor([30]), torch.tensor([12]), torch.tensor([40]), 6
@@ -158,12 +164,16 @@ def test_proposals_regression_squaring_and_crops_by_value() -> None:
     torch.testing.assert_close(shift[0], offsets[0, :, 1, 3])
     box = torch.tensor([[10.0, 20.0, 30.0, 60.0]])
     move = torch.tensor([[0.1, -0.1, 0.2, 0.05]])
-    assert regress(box, move, plus_one=False)[0].tolist() == pytest.approx([12.0, 16.0, 34.0, 62.0])
-    assert regress(box, move, plus_one=True)[0].tolist() == pytest.approx([12.1, 15.9, 34.2, 62.05])
+    torch.testing.assert_close(regress(box, move, plus_one=False), torch.tensor([[12.0, 16.0, 34.0, 62.0]]))
+    torch.testing.assert_close(regress(box, move, plus_one=True), torch.tensor([[12.1, 15.9, 34.2, 62.05]]))
     assert square(box).tolist() == [[0.0, 20.0, 40.0, 60.0]]  # side 40 about the centre (20, 40)
-    top, left, rows, cols = crop_windows(torch.tensor([[-3.5, 2.9, 50.7, 20.2], [5.0, 5.0, 8.0, 9.0]]), 40, 18)
-    # x0 = 1 (clipped), y0 = 2 (truncated) -> from column 0, row 1; x1 = 40, y1 = 18 (clipped).
-    assert (top.tolist(), left.tolist(), rows.tolist(), cols.tolist()) == ([1, 4], [0, 4], [17, 5], [40, 4])
+    boxes = torch.tensor([[-3.5, 2.9, 50.7, 20.2], [5.0, 5.0, 8.0, 9.0], [3.2, -6.0, 9.9, 4.0]])
+    top, left, rows, cols = crop_windows(boxes, 40, 18)
+    # x0 = 1 (clipped), y0 = 2 (truncated) -> from column 0, row 1; x1 = 40, y1 = 18 (clipped); y0 = -6 -> 1 -> row 0.
+    assert top.tolist() == [1, 4, 0]
+    assert left.tolist() == [0, 4, 2]
+    assert rows.tolist() == [17, 5, 4]
+    assert cols.tolist() == [40, 4, 7]
 
 
 def _nms_reference(boxes: np.ndarray, scores: np.ndarray, threshold: float, smaller: bool) -> list[int]:
@@ -200,6 +210,15 @@ def test_nms_by_value(smaller: bool) -> None:
             members[k] for k in _nms_reference(boxes[members], scores[members], 0.5 if not smaller else 0.7, smaller)
         ]
     assert kept.tolist() == expected
+    # Boxes apart overlap by nothing, however low the threshold; tiny boxes keep their true overlap.
+    apart = np.array([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
+    assert nms(apart, np.array([0.9, 0.8]), np.zeros(2), 0.0).tolist() == [0, 1]
+    tiny = np.array([[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.5, 0.5]])
+    assert nms(tiny, np.array([0.9, 0.8]), np.zeros(2), 0.3).tolist() == [0]
+    # The last stage's rule: spans of x1 - x0 + 1 pixels, over the smaller box: 50 / 100 here.
+    side = np.array([[0.0, 0.0, 9.0, 9.0], [5.0, 0.0, 14.0, 9.0]])
+    assert nms(side, np.array([0.9, 0.8]), np.zeros(2), 0.52, smaller=True).tolist() == [0, 1]
+    assert nms(side, np.array([0.9, 0.8]), np.zeros(2), 0.48, smaller=True).tolist() == [0]
     # Exactly at the threshold: kept (only more than the threshold suppresses).
     pair = np.array([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 30.0]])  # IoU 1/3
     assert nms(pair, np.array([0.9, 0.8]), np.zeros(2), 1 / 3).tolist() == [0, 1]
