@@ -213,6 +213,10 @@ def test_nms_by_value(smaller: bool) -> None:
     # Boxes apart overlap by nothing, however low the threshold; tiny boxes keep their true overlap.
     apart = np.array([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
     assert nms(apart, np.array([0.9, 0.8]), np.zeros(2), 0.0).tolist() == [0, 1]
+    beside = np.array([[0.0, 0.0, 10.0, 10.0], [20.0, 0.0, 30.0, 10.0]])  # apart across, level down
+    assert nms(beside, np.array([0.9, 0.8]), np.zeros(2), 0.0).tolist() == [0, 1]
+    above = np.array([[0.0, 0.0, 10.0, 10.0], [0.0, 20.0, 10.0, 30.0]])  # apart down, level across
+    assert nms(above, np.array([0.9, 0.8]), np.zeros(2), 0.0).tolist() == [0, 1]
     tiny = np.array([[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.5, 0.5]])
     assert nms(tiny, np.array([0.9, 0.8]), np.zeros(2), 0.3).tolist() == [0]
     # The last stage's rule: spans of x1 - x0 + 1 pixels, over the smaller box: 50 / 100 here.
