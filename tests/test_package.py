@@ -167,3 +167,21 @@ def test_project_urls_fit_core_metadata() -> None:
     assert urls
     for label in urls:
         assert len(label) <= 32, f"project URL label longer than core metadata allows: {label!r}"
+
+
+def test_the_face_extra_needs_no_facenet_and_the_wheel_carries_mtcnn() -> None:
+    """Face detection is ours: the face extra names neither facenet-pytorch nor torchvision (dev keeps facenet as the
+    oracle), and the package data that goes into the wheel holds the weights and their notice."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = project["project"]["optional-dependencies"]
+    face = " ".join(extras["face"]).lower()
+    assert "facenet" not in face
+    assert "torchvision" not in face
+    assert any(entry.startswith("facenet-pytorch") for entry in extras["dev"])
+    data = project["tool"]["setuptools"]["package-data"]["smm.face"]
+    assert sorted(data) == ["MTCNN_NOTICE", "mtcnn.safetensors"]
+    for name in data:
+        assert (ROOT / "smm" / "face" / name).is_file()
+    assert "MIT License" in (ROOT / "smm" / "face" / "MTCNN_NOTICE").read_text()

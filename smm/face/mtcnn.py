@@ -38,7 +38,7 @@ CELL = 12
 STRIDE = 2
 
 
-class _PNet(nn.Module):
+class PNet(nn.Module):
     """Fully convolutional proposal network: 12 x 12 windows -> (box offsets, face probability)."""
 
     def __init__(self) -> None:
@@ -59,7 +59,7 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)
 
 
-class _RNet(nn.Module):
+class RNet(nn.Module):
     """Refinement network: a 24 x 24 crop -> (box offsets, face probability)."""
 
     def __init__(self) -> None:
@@ -77,7 +77,7 @@ class _RNet(nn.Module):
         return self.dense5_2(x), torch.softmax(self.dense5_1(x), 1)
 
 
-class _ONet(nn.Module):
+class ONet(nn.Module):
     """Output network: a 48 x 48 crop -> (box offsets, landmarks, face probability)."""
 
     def __init__(self) -> None:
@@ -100,9 +100,9 @@ class _ONet(nn.Module):
 class Networks(NamedTuple):
     """MTCNN's three networks, loaded and in eval mode."""
 
-    pnet: _PNet
-    rnet: _RNet
-    onet: _ONet
+    pnet: PNet
+    rnet: RNet
+    onet: ONet
 
 
 def load_networks(device: torch.device | str = "cpu") -> Networks:
@@ -110,7 +110,7 @@ def load_networks(device: torch.device | str = "cpu") -> Networks:
     from safetensors.torch import load_file
 
     tensors = load_file(str(WEIGHTS))
-    nets = Networks(_PNet(), _RNet(), _ONet())
+    nets = Networks(PNet(), RNet(), ONet())
     for name, net in zip(Networks._fields, nets, strict=True):
         own = {key.split(".", 1)[1]: value for key, value in tensors.items() if key.startswith(f"{name}.")}
         net.load_state_dict(own)
@@ -178,8 +178,9 @@ def crop_windows(boxes: torch.Tensor, width: int, height: int) -> tuple[torch.Te
 
     Returns
     -------
-    (top, left, rows, cols)
-        int64 tensors; ``rows`` or ``cols`` is 0 or less for a box wholly outside the frame.
+    tuple of Tensor
+        ``top``, ``left``, ``rows``, ``cols``, int64 ``(N,)`` each; ``rows`` or ``cols`` is 0 or less for a
+        box wholly outside the frame.
     """
     x0, y0, x1, y1 = boxes.trunc().to(torch.int64).unbind(1)
     x0, y0 = x0.clamp(min=1), y0.clamp(min=1)
@@ -368,8 +369,8 @@ def crops(
 
     Returns
     -------
-    Tensor[K, 3, side, side]
-        float32, on the 0..255 scale.
+    Tensor[K, 3, S, S]
+        ``S = side``; float32, on the 0..255 scale.
     """
     height, width = frames.shape[2:]
     out = torch.empty(len(image), 3, side, side, device=frames.device)
@@ -436,6 +437,9 @@ __all__ = [
     "Cascade",
     "Detection",
     "Networks",
+    "ONet",
+    "PNet",
+    "RNet",
     "crop_windows",
     "crops",
     "load_networks",
