@@ -104,6 +104,13 @@ def check_faces(faces: str) -> FaceChoice:
     return faces  # type: ignore[return-value]
 
 
+def check_detect_every(detect_every: int) -> int:
+    """``detect_every`` if it is a positive integer, else a ``ValueError``."""
+    if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
+        raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}")
+    return detect_every
+
+
 def check_detect_size(detect_size: int | None) -> int | None:
     """``detect_size`` if it is a positive integer or None, else a ``ValueError``."""
     if detect_size is not None and (
@@ -176,8 +183,7 @@ class FaceFollower:
         tracker: MultiFaceTracker | None = None,
         detect_size: int | None = DETECT_SIZE,
     ) -> None:
-        if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
-            raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}")
+        check_detect_every(detect_every)
         self.detect_size = check_detect_size(detect_size)
         self.detector, self.detect_every, self.faces = detector, detect_every, check_faces(faces)
         self.tracker = tracker if tracker is not None else MultiFaceTracker()

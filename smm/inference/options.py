@@ -27,7 +27,7 @@ from smm.defaults import (
     PRECISIONS,
     THRESHOLD,
 )
-from smm.face.video import FaceChoice, check_detect_size, check_faces
+from smm.face.video import FaceChoice, check_detect_every, check_detect_size, check_faces
 from smm.inference.calibration import face_calibration
 from smm.inference.core import Alpha, check_batch_size, check_threshold
 from smm.inference.engines import Engine, describe_engine, make_engine
@@ -95,8 +95,7 @@ class PredictOptions:
             raise ValueError(f"clamp_va must be True or False, got {self.clamp_va!r}")
         smoothing_strengths(self.alpha)
         check_faces(self.faces)
-        if isinstance(self.detect_every, bool) or not isinstance(self.detect_every, int) or self.detect_every < 1:
-            raise ValueError(f"detect_every must be a positive integer, got {self.detect_every!r}")
+        check_detect_every(self.detect_every)
         check_detect_size(self.detect_size)
         if isinstance(self.engine, str) and self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))} or an Engine, got {self.engine!r}")
