@@ -7,7 +7,9 @@ Stages: decode, detection, landmark refinement, alignment, model.
 Writes a 720p test video (a real face from scikit-image, moving), then times streaming passes
 of ``smm.predict_video`` plus the CSV (the first, cold, pays the process's one-time costs; the
 second is reported in full: wall time, the model's share of it, peak memory), and each stage
-alone on the same frames.
+alone on the same frames. When facenet-pytorch is installed (the ``dev`` extra), a baseline row
+runs the same path with facenet-pytorch's MTCNN for the full detections (refinement by our
+O-Net, the same weights), in the same process, after ours.
 Prints the machine first.
 """
 
@@ -24,7 +26,7 @@ from PIL import Image
 
 import smm
 from smm.defaults import DETECT_EVERY
-from smm.face import FaceFollower, MTCNNDetector, aligned_crops
+from smm.face import FaceFollower, Faces, MTCNNDetector, aligned_crops
 from smm.formats import write_frames_csv
 from smm.inference import Preprocess, predict_video
 from smm.inference.calibration import face_calibration
@@ -112,6 +114,15 @@ def main() -> None:
             if run == "cold":
                 cold, peak = total, _peak_mb() - base
 
+        baseline = facenet_detector()
+        if baseline is not None:
+            for _ in range(2):  # once to warm it, then timed
+                timed_baseline = TimedEngine(engine)
+                start = time.perf_counter()
+                base_results = predict_video(model, video, **{**options, "detector": baseline}, engine=timed_baseline)
+                write_frames_csv(Path(folder) / "base.csv", base_results, model.au_names, model.expression_names)
+                base_total = time.perf_counter() - start
+
         start = time.perf_counter()
         with av.open(str(video)) as container:
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
@@ -136,9 +147,14 @@ def main() -> None:
         transform = Preprocess(model.data_config)
         start = time.perf_counter()
         for _ in range(0, len(frames), args.batch_size):
-            crops = aligned_crops(batch, marks, np.arange(len(batch)))
-            inputs = torch.stack([transform(crop) for crop in crops])
+            crops = aligned_crops(list(batch), marks, np.arange(len(batch)))
+            inputs = transform.batch(crops)
         align = time.perf_counter() - start
+        base_detect = None
+        if baseline is not None:
+            start = time.perf_counter()
+            FaceFollower(baseline, detect_size=args.detect_size or None)._detect(frames[:: args.every])
+            base_detect = time.perf_counter() - start
 
         start = time.perf_counter()
         for _ in range(0, len(frames), args.batch_size):
@@ -171,6 +187,48 @@ def main() -> None:
     )
     for name, seconds in stages:
         print(f"  {name:16s} {seconds:7.2f} s  {seconds / total:6.1%} of end to end  {n / seconds:8.1f} frames/s")
+    if baseline is not None and base_detect is not None:
+        outside = base_total - timed_baseline.seconds
+        print(
+            f"baseline, facenet-pytorch's MTCNN for full detection: {n / base_total:.2f} frames/s ({base_total:.1f} s; "
+            f"everything but the model {outside / base_total:.1%}); detection alone {base_detect:.2f} s; "
+            f"ours {base_total / total:.2f}x end to end, detection {base_detect / detect:.2f}x"
+        )
+        if int(base_results.observed.sum()) != int(results.observed.sum()):
+            seen = int(results.observed.sum()), int(base_results.observed.sum())
+            print(f"  (frames with a face: ours {seen[0]}, baseline {seen[1]})")
+
+
+class FacenetDetector:
+    """facenet-pytorch's MTCNN for full detection, our O-Net (the same weights) to refine: the baseline."""
+
+    def __init__(self, ours: MTCNNDetector) -> None:
+        from facenet_pytorch import MTCNN
+
+        self.mtcnn = MTCNN(keep_all=True, min_face_size=20, thresholds=[0.6, 0.7, 0.7], post_process=False)
+        self.ours, self.min_face_size, self.refine_threshold = ours, ours.min_face_size, ours.refine_threshold
+
+    def detect(self, images: list[np.ndarray]) -> list[Faces]:
+        boxes, scores, points = self.mtcnn.detect(np.stack(images), landmarks=True)
+        found = []
+        for b, s, p in zip(boxes, scores, points, strict=True):
+            if b is None:
+                found.append(Faces.none())
+                continue
+            keep = s >= 0.9
+            faces = Faces(b[keep].astype(np.float32), s[keep].astype(np.float32), p[keep].astype(np.float32))
+            found.append(faces.take(np.argsort(-faces.areas, kind="stable")))
+        return found
+
+    def refine(self, image: np.ndarray, boxes: np.ndarray) -> Faces:
+        return self.ours.refine(image, boxes)
+
+
+def facenet_detector() -> FacenetDetector | None:
+    try:
+        return FacenetDetector(MTCNNDetector("cpu"))
+    except ImportError:
+        return None
 
 
 class TimedEngine:

@@ -53,6 +53,8 @@ def test_the_trackers_default_overlap_shift_and_patience() -> None:
 class _Recording:
     """A detector that finds nothing and records the images it was shown."""
 
+    min_face_size = 0
+
     def __init__(self) -> None:
         self.shown: list[tuple[int, ...]] = []
 

@@ -156,6 +156,8 @@ def _faces(count: int) -> list[np.ndarray]:
 class _KnownLandmarks:
     """A detector that finds one face whose landmarks are the alignment template: the crop is the frame."""
 
+    min_face_size = 0
+
     def detect(self, images: list[np.ndarray]) -> list:
         from smm.face import TEMPLATE_112, Faces
 

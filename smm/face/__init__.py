@@ -4,15 +4,23 @@ This package knows nothing of the model: the prediction layer (:mod:`smm.inferen
 :func:`smm.predict_images`, :func:`smm.predict_video`) feeds its crops to the model. Needs the
 ``face`` extra for the default detector (``pip install "smm-emotionnet[face]"``) and the
 ``video`` extra to read videos; the rest of the library works without them. To add a face
-detector, implement :class:`FaceDetector` (``detect(images) -> list[Faces]``) in a module here
-and pass it as ``detector=``.
+detector, implement :class:`FaceDetector` (``detect(images) -> list[Faces]`` and ``min_face_size``;
+with ``refine``, also :class:`LandmarkRefiner`'s ``refine_threshold``) in a module here and pass
+it as ``detector=``; :func:`check_detector` says what is missing.
 """
 
 from __future__ import annotations
 
 from smm.defaults import FACES
 from smm.face.align import TEMPLATE_112, align_faces, similarity_transform
-from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, MTCNNDetector, default_detector
+from smm.face.detector import (
+    FaceDetector,
+    Faces,
+    LandmarkRefiner,
+    MTCNNDetector,
+    check_detector,
+    default_detector,
+)
 from smm.face.orientation import Orientation
 from smm.face.photos import load_photo
 from smm.face.sides import side_rows
@@ -36,6 +44,7 @@ __all__ = [
     "align_faces",
     "aligned_crops",
     "box_iou",
+    "check_detector",
     "default_detector",
     "load_photo",
     "open_video",

@@ -1,13 +1,16 @@
 """Five-point face alignment in torch: a least-squares similarity transform to a template, then ``grid_sample``.
 
 Batched and device-agnostic: B faces from B float images (or from fewer images, by index) are
-warped in one ``grid_sample`` call; ``uint8`` frames are sampled region by region. The
+warped in one ``grid_sample`` call; of ``uint8`` frames, only the regions the crops read are
+converted, and the faces are sampled together, one call per size class of region. The
 similarity is fitted from the landmarks to the template (the standard direction). The result
 is like Aff-Wild2's cropped-aligned frames, a 112 x 112 face with the eyes, nose and mouth
 corners at the template's points; the model's data config then resizes it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -51,7 +54,7 @@ def similarity_transform(source: torch.Tensor, target: torch.Tensor) -> torch.Te
 
 
 def align_faces(
-    images: torch.Tensor,
+    images: torch.Tensor | Sequence[torch.Tensor],
     landmarks: torch.Tensor,
     *,
     index: torch.Tensor | None = None,
@@ -62,10 +65,11 @@ def align_faces(
 
     Parameters
     ----------
-    images : Tensor[N, C, H, W]
+    images : Tensor[N, C, H, W], or a sequence of N Tensor[C, H, W]
         Float images (any range; values are interpolated as they are), or integer (``uint8``)
         images, of which only the region each crop reads is converted to float32: memory then
-        grows with the crops, not with the frames' size.
+        grows with the crops, not with the frames' size. A sequence (integer images only) is
+        read frame by frame, without stacking the frames into one tensor.
     landmarks : Tensor[B, 5, 2]
         ``(x, y)`` pixel coordinates of each face's five landmarks in its image.
     index : Tensor[B] of int64, optional
@@ -87,16 +91,28 @@ def align_faces(
     through its inverse. Fitting the other way (template to landmarks) gives the same
     transform only when the landmarks are an exact similarity of the template; on real faces
     the two differ by a few percent in scale.
+
+    The faces of integer images are sampled together: each face's region (the pixels its
+    crop reads, clipped to its image) is copied into a zero canvas of its size class (a power
+    of two), and each class is sampled in one ``grid_sample`` call. Zeros beyond a region
+    clipped by its image's border are the zeros outside the image, so the samples are those of
+    the whole image.
     """
-    if images.ndim != 4:
+    stacked = isinstance(images, torch.Tensor)
+    if stacked and images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+    if not stacked and any(not isinstance(image, torch.Tensor) or image.ndim != 3 for image in images):
+        raise ValueError("images must be a tensor (N, C, H, W) or a sequence of (C, H, W) tensors")
     if landmarks.ndim != 3 or landmarks.shape[1:] != (5, 2):
         raise ValueError(f"landmarks must be (B, 5, 2), got shape {tuple(landmarks.shape)}")
     faces = landmarks.shape[0]
-    index = torch.arange(faces, device=images.device) if index is None else index.to(images.device)
+    first = images[0] if len(images) else None
+    device = images.device if stacked else (first.device if first is not None else torch.device("cpu"))
+    index = torch.arange(faces, device=device) if index is None else index.to(device)
     if index.shape != (faces,):
         raise ValueError(f"index must have one image per face, shape ({faces},), got {tuple(index.shape)}")
-    height, width = images.shape[-2:]
+    if first is not None and first.is_floating_point() and not stacked:
+        raise ValueError("float images must be one tensor (N, C, H, W)")
     target = torch.as_tensor(np.asarray(template, dtype=np.float32)) * (size / 112.0)
     # The standard fit: the similarity that takes the landmarks to the template (least squares
     # in the crop's pixels); the crop is sampled through its inverse, from crop to image pixels.
@@ -106,23 +122,34 @@ def align_faces(
     ys, xs = torch.meshgrid(crop, crop, indexing="ij")
     points = torch.stack([xs, ys], -1).reshape(1, -1, 2)  # pixel coordinates (centres) of the crop's pixels
     mapped = points @ to_image[:, :, :2].transpose(1, 2) + to_image[:, None, :, 2]  # [B, size * size, 2]
-    if images.is_floating_point():
+    if stacked and images.is_floating_point():
+        height, width = images.shape[-2:]
         return _sample(images[index], mapped, width, height, size)
+    channels = images.shape[1] if stacked else (first.shape[0] if first is not None else 3)
+    out = torch.zeros(faces, channels, size, size, dtype=torch.float32, device=device)
+    if not faces:
+        return out
     # Integer frames stay as they are; only the part of each frame a crop reads becomes floats.
-    crops = []
-    for face in range(faces):
-        low = (mapped[face].amin(0).floor() - 1).clamp_min(0)
-        high = torch.minimum(mapped[face].amax(0).ceil() + 2, torch.tensor([width, height], dtype=torch.float64))
-        x0, y0 = (int(v) for v in low)
-        x1, y1 = max(int(high[0]), x0 + 1), max(int(high[1]), y0 + 1)
-        region = images[index[face], :, y0:y1, x0:x1].float()
-        if region.numel() == 0:  # the crop lies wholly outside the frame
-            region = images.new_zeros((images.shape[1], 1, 1), dtype=torch.float32)
-        shifted = mapped[face : face + 1] - torch.tensor([x0, y0], dtype=torch.float64)
-        crops.append(_sample(region[None], shifted, region.shape[-1], region.shape[-2], size))
-    if not crops:
-        return images.new_zeros((0, images.shape[1], size, size), dtype=torch.float32)
-    return torch.cat(crops)
+    low = (mapped.amin(1).floor() - 1).to(torch.int64)  # [B, 2] x, y
+    high = (mapped.amax(1).ceil() + 2).to(torch.int64)
+    regions = []
+    for face, image in enumerate(index.tolist()):
+        height, width = images[image].shape[-2:]
+        x0, y0 = (int(v) for v in low[face].clamp_min(0))
+        x1, y1 = min(int(high[face, 0]), width), min(int(high[face, 1]), height)
+        regions.append((image, x0, y0, max(x1, x0), max(y1, y0)))
+    classes = [max(x1 - x0, y1 - y0, 1).bit_length() for _, x0, y0, x1, y1 in regions]
+    for bits in sorted(set(classes)):
+        members = [face for face, c in enumerate(classes) if c == bits]
+        side = 1 << bits
+        canvas = torch.zeros(len(members), channels, side, side, dtype=images[0].dtype, device=device)
+        for slot, face in enumerate(members):
+            image, x0, y0, x1, y1 = regions[face]
+            canvas[slot, :, : y1 - y0, : x1 - x0] = images[image][:, y0:y1, x0:x1]
+        corner = torch.tensor([[regions[face][1], regions[face][2]] for face in members], dtype=torch.float64)
+        shifted = mapped[members] - corner[:, None, :]
+        out[members] = _sample(canvas.to(torch.float32), shifted, side, side, size)
+    return out
 
 
 def invert_similarity(transform: torch.Tensor) -> torch.Tensor:

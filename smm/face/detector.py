@@ -54,7 +54,21 @@ class Faces(NamedTuple):
 
 @runtime_checkable
 class FaceDetector(Protocol):
-    """Anything with ``detect(images) -> list[Faces]``, images as ``(H, W, 3)`` uint8 RGB arrays."""
+    """What the face pipeline needs of a detector (check one with :func:`check_detector`).
+
+    Attributes
+    ----------
+    min_face_size : int
+        The smallest face side, in pixels, that it finds (0 if it has no such limit): an image
+        whose shorter side is below it is reported as too small rather than as "no face".
+
+    Methods
+    -------
+    detect(images) -> list of Faces
+        The faces of each image, images as ``(H, W, 3)`` uint8 RGB arrays.
+    """
+
+    min_face_size: int
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Faces]: ...
 
@@ -64,12 +78,47 @@ class LandmarkRefiner(Protocol):
     """A detector that can also re-locate known faces cheaply: ``refine(image, boxes) -> Faces``.
 
     Given the ``(N, 4)`` boxes where N faces are expected in one image, it returns N faces in
-    that order, with each face's new box and landmarks and a score (a face whose score is
-    below the detector's own threshold is treated as lost). The video pipeline calls it on
-    every frame between full detections.
+    that order, with each face's new box and landmarks and a score; a face whose score is below
+    ``refine_threshold`` is treated as lost. The video pipeline calls it on every frame between
+    full detections, and on the full-size image after a detection on a scaled copy.
+
+    Attributes
+    ----------
+    refine_threshold : float
+        The score, in [0, 1], that a re-located face needs to count as found.
     """
 
+    refine_threshold: float
+
     def refine(self, image: np.ndarray, boxes: np.ndarray) -> Faces: ...
+
+
+def check_detector(detector: Any) -> FaceDetector:
+    """``detector``, once it is known to be a :class:`FaceDetector` (and, with a ``refine``, a
+    :class:`LandmarkRefiner`): the pipeline reads these attributes, it does not guess them.
+
+    Raises
+    ------
+    TypeError
+        Naming what is missing or of the wrong kind.
+    """
+    kind = type(detector).__name__
+    if not callable(getattr(detector, "detect", None)):
+        raise TypeError(f"detector must have a detect(images) method (smm.face.FaceDetector), {kind} has none")
+    size = getattr(detector, "min_face_size", None)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        raise TypeError(
+            f"detector.min_face_size must be an integer >= 0 (the smallest face side it finds, in pixels; "
+            f"0 for no limit), {kind} has {size!r}"
+        )
+    if callable(getattr(detector, "refine", None)):
+        threshold = getattr(detector, "refine_threshold", None)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+            raise TypeError(
+                f"a detector with refine() must have refine_threshold, a number in [0, 1] (the score a "
+                f"re-located face needs), {kind} has {threshold!r}"
+            )
+    return detector
 
 
 class MTCNNDetector:
@@ -199,8 +248,7 @@ def detect_scaled(detector: FaceDetector, images: Sequence[np.ndarray], detect_s
     list of Faces
         One per image, in full-size pixels.
     """
-    from PIL import Image
-
+    check_detector(detector)
     if not len(images):
         return []
     factor = 1.0 if detect_size is None else min(1.0, detect_size / min(images[0].shape[:2]))
@@ -208,14 +256,14 @@ def detect_scaled(detector: FaceDetector, images: Sequence[np.ndarray], detect_s
         return detector.detect(images)
     height, width = images[0].shape[:2]
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    small = [np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)) for image in images]
+    small = [downscale(image, size) for image in images]
     scale = np.array([width / size[0], height / size[1]], np.float32)
     found = []
     for image, faces in zip(images, detector.detect(small), strict=True):
         mapped = Faces(faces.boxes * np.tile(scale, 2), faces.scores, faces.landmarks * scale)
         if len(mapped) and isinstance(detector, LandmarkRefiner):
             refined = detector.refine(image, mapped.boxes)
-            good = refined.scores >= getattr(detector, "refine_threshold", 0.7)
+            good = refined.scores >= detector.refine_threshold
             mapped = Faces(
                 np.where(good[:, None], refined.boxes, mapped.boxes),
                 mapped.scores,
@@ -223,6 +271,17 @@ def detect_scaled(detector: FaceDetector, images: Sequence[np.ndarray], detect_s
             )
         found.append(mapped)
     return found
+
+
+def downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W, 3)`` uint8 -> ``(height, width, 3)`` uint8 for ``size = (width, height)``: bilinear with
+    antialiasing, in torch on the 8-bit pixels (within one grey level of Pillow's ``resize(size, BILINEAR)``)."""
+    import torch
+    import torch.nn.functional as F
+
+    pixels = torch.from_numpy(image if image.flags.writeable else image.copy()).permute(2, 0, 1)[None]
+    small = F.interpolate(pixels, (size[1], size[0]), mode="bilinear", align_corners=False, antialias=True)
+    return small[0].permute(1, 2, 0).contiguous().numpy()
 
 
 def _rgb_array(image: np.ndarray, index: int) -> np.ndarray:

@@ -25,7 +25,7 @@ import torch
 
 from smm.defaults import DEFAULT_FACES, DETECT_EVERY, DETECT_SIZE, FACES
 from smm.face.align import TEMPLATE_112, align_faces, to_uint8
-from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, detect_scaled
+from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, check_detector, detect_scaled
 from smm.face.orientation import Orientation
 from smm.face.track import MultiFaceTracker, box_iou
 
@@ -124,28 +124,40 @@ class PartialVideoWarning(UserWarning):
     """A video decoded only in part (truncated or damaged): its frames that decoded were predicted."""
 
 
-def aligned_crops(frames: np.ndarray | torch.Tensor, landmarks: np.ndarray, index: np.ndarray) -> torch.Tensor:
+def aligned_crops(
+    frames: np.ndarray | torch.Tensor | Sequence[np.ndarray], landmarks: np.ndarray, index: np.ndarray
+) -> torch.Tensor:
     """The 112 x 112 aligned face crops, ``Tensor[B, 112, 112, 3]`` uint8, of faces in ``frames``.
 
     Only the crops are computed in floating point: the frames stay ``uint8`` and are sampled
-    where the crops need them.
+    where the crops need them, all faces together (:func:`~smm.face.align.align_faces`).
 
     Parameters
     ----------
-    frames : array or Tensor[N, H, W, 3] of uint8
-        RGB frames.
+    frames : array or Tensor[N, H, W, 3] of uint8, or a sequence of N (H, W, 3) uint8 arrays
+        RGB frames; a sequence is not stacked (at 4K a frame is 25 MB).
     landmarks : numpy.ndarray
         ``(B, 5, 2)`` landmarks of each face, in its frame's pixels.
     index : numpy.ndarray
         ``(B,)`` the frame of each face.
     """
-    if isinstance(frames, np.ndarray) and not frames.flags.writeable:
-        frames = frames.copy()
-    images = torch.as_tensor(frames).permute(0, 3, 1, 2)
+    if isinstance(frames, (np.ndarray, torch.Tensor)):
+        frames = list(frames)
+    images = [torch.from_numpy(_writeable(frame)).permute(2, 0, 1) if isinstance(frame, np.ndarray)
+              else frame.permute(2, 0, 1) for frame in frames]  # fmt: skip
     crops = align_faces(
-        images, torch.from_numpy(landmarks), index=torch.from_numpy(index), size=ALIGNED_SIZE, template=TEMPLATE_112
+        images,
+        torch.from_numpy(np.asarray(landmarks, np.float32)).reshape(-1, 5, 2),
+        index=torch.from_numpy(np.asarray(index, np.int64)),
+        size=ALIGNED_SIZE,
+        template=TEMPLATE_112,
     )
     return to_uint8(crops)
+
+
+def _writeable(frame: np.ndarray) -> np.ndarray:
+    """``frame`` as torch can share it: decoded frames can be read-only (then copied)."""
+    return frame if frame.flags.writeable else frame.copy()
 
 
 class FaceFollower:
@@ -185,7 +197,7 @@ class FaceFollower:
     ) -> None:
         check_detect_every(detect_every)
         self.detect_size = check_detect_size(detect_size)
-        self.detector, self.detect_every, self.faces = detector, detect_every, check_faces(faces)
+        self.detector, self.detect_every, self.faces = check_detector(detector), detect_every, check_faces(faces)
         self.tracker = tracker if tracker is not None else MultiFaceTracker()
         self.frames = 0  # frames seen so far
         self.followed: int | None = None
@@ -211,16 +223,12 @@ class FaceFollower:
         with_face = [i for i, row in enumerate(rows) if row[2] >= 0]
         crops = torch.zeros(0, ALIGNED_SIZE, ALIGNED_SIZE, 3, dtype=torch.uint8)
         if with_face:
-            # Frame by frame, each as a view: stacking the chunk's frames would copy them (100 MB at 4K).
-            per_frame = [
-                aligned_crops(
-                    frames[number - first - 1][1][None],
-                    np.stack([rows[i][4] for i in with_face if rows[i][0] == number]),
-                    np.zeros(sum(rows[i][0] == number for i in with_face), np.int64),
-                )
-                for number in sorted({rows[i][0] for i in with_face})
-            ]
-            crops = torch.cat(per_frame)
+            # All the chunk's faces in one call; the frames are not stacked (that would copy 100 MB at 4K).
+            crops = aligned_crops(
+                [image for _, image in frames],
+                np.stack([rows[i][4] for i in with_face]),
+                np.asarray([rows[i][0] - first - 1 for i in with_face], np.int64),
+            )
         if not rows:
             return FaceRows.empty()
         return FaceRows(
@@ -260,9 +268,8 @@ class FaceFollower:
         if recent:
             if isinstance(self.detector, LandmarkRefiner):
                 refined = self.detector.refine(image, tracker.predict(number, recent))
-                threshold = getattr(self.detector, "refine_threshold", 0.7)
                 for j, track_id in enumerate(recent):
-                    if refined.scores[j] >= threshold:
+                    if refined.scores[j] >= self.detector.refine_threshold:
                         seen[track_id] = (refined.boxes[j], refined.landmarks[j])
             elif detected is None:  # no refiner: between detections, keep the last landmarks
                 for track_id in [i for i in recent if tracker.tracks[i].frame == number - 1]:

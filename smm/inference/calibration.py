@@ -45,7 +45,7 @@ def calibration_faces(model: SMMEmotionNet, limit: int = CALIBRATION_FACES) -> t
         for photo, found in zip(chunk, detector.detect(chunk), strict=True):
             if len(found) and len(inputs) < limit:
                 crop = aligned_crops(photo[None], found.landmarks[:1], np.zeros(1, np.int64))[0]
-                inputs.append(transform(crop))
+                inputs.append(transform.batch(crop[None])[0])
         if len(inputs) == limit:
             break
     return torch.stack(inputs)

@@ -19,8 +19,10 @@ from typing import Literal
 import numpy as np
 import torch
 
+from smm._checks import check_positive
 from smm.defaults import BATCH_SIZE, CLAMP_VA, THRESHOLD
 from smm.inference.engines import Engine
+from smm.inference.preprocess import ModelBatches
 from smm.inference.results import FramePredictions, LabelNames, fill_index
 from smm.models.emotionnet import SMMEmotionNet
 from smm.temporal import exponential_smoothing, smoothing_strengths
@@ -66,8 +68,10 @@ def image_features(
     ----------
     model : SMMEmotionNet
         Put in eval mode while ``engine`` runs (its mode is restored afterwards).
-    inputs : iterable of Tensor[C, H, W]
+    inputs : iterable of Tensor[C, H, W], or ModelBatches
         Model inputs (:func:`smm.inference.preprocess`), in frame order; consumed lazily.
+        :class:`~smm.inference.preprocess.ModelBatches` (the face pipeline's crops) are batched
+        already, each batch made once, in place.
     engine : Engine
         What runs the model, built once by the caller (:func:`~smm.inference.engines.make_engine`
         or :func:`~smm.inference.options.build_engine`).
@@ -88,7 +92,10 @@ def image_features(
     au_features, messages = [], []
     done = 0
     try:
-        for batch in batches(inputs, batch_size):
+        formed = isinstance(inputs, ModelBatches)
+        if formed and inputs.batch_size != batch_size:
+            raise ValueError(f"inputs are in batches of {inputs.batch_size}, not batch_size={batch_size}")
+        for batch in inputs if formed else batches(inputs, batch_size):
             features, message = engine(batch)
             au_features.append(features)
             messages.append(message)
@@ -187,8 +194,7 @@ def _head_outputs(
 
 
 def check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive(batch_size, "batch_size")
 
 
 def check_threshold(threshold: float) -> None:

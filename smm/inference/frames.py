@@ -27,7 +27,7 @@ from smm.defaults import BATCH_SIZE, CLAMP_VA, DEFAULT_ENGINE, DEFAULT_PRECISION
 from smm.inference.core import Alpha, image_features, predictions
 from smm.inference.engines import Engine
 from smm.inference.options import PredictOptions, build_engine
-from smm.inference.preprocess import Preprocess
+from smm.inference.preprocess import ModelBatches, Preprocess
 from smm.inference.results import FramePredictions
 from smm.inference.runtime import Precision
 from smm.models.emotionnet import SMMEmotionNet
@@ -35,7 +35,9 @@ from smm.models.emotionnet import SMMEmotionNet
 __all__ = ["frame_predictions", "predict_frames"]
 
 
-def _load_frames(paths: Sequence[Path], transform: Preprocess) -> Iterator[torch.Tensor]:
+def _load_frames(paths: Sequence[Path]) -> Iterator[torch.Tensor]:
+    """Each frame image as a ``[1, H, W, 3]`` uint8 RGB block, preprocessed in batches as the face pipeline's crops
+    are (:class:`~smm.inference.preprocess.ModelBatches`), so a frame folder and a video give the same inputs."""
     first_size = None
     for path in paths:
         try:
@@ -44,9 +46,10 @@ def _load_frames(paths: Sequence[Path], transform: Preprocess) -> Iterator[torch
                     first_size = image.size
                 elif image.size != first_size:
                     raise ValueError(f"{path}: frame of size {image.size}, but the video's first frame is {first_size}")
-                yield transform(image)
+                rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         except UnidentifiedImageError:
             raise ValueError(f"{path}: cannot be read as an image") from None
+        yield torch.from_numpy(rgb.copy())[None]
 
 
 @torch.no_grad()
@@ -120,7 +123,7 @@ def predict_frames(
         progress=progress,
         engine=engine,
     )
-    numbers, inputs, total = _frame_inputs(model, frames, include)
+    numbers, inputs, total = _frame_inputs(model, frames, include, options.batch_size)
     run = build_engine(model, options, total, calibrate=False)
     return _predict(model, numbers, inputs, total, options, run, num_frames)
 
@@ -135,12 +138,15 @@ def frame_predictions(
     include: Collection[int] | None = None,
 ) -> FramePredictions:
     """:func:`predict_frames` with its options and engine built (a submission shares them between its videos)."""
-    numbers, inputs, total = _frame_inputs(model, frames, include)
+    numbers, inputs, total = _frame_inputs(model, frames, include, options.batch_size)
     return _predict(model, numbers, inputs, total, options, engine, num_frames)
 
 
 def _frame_inputs(
-    model: SMMEmotionNet, frames: str | os.PathLike[str] | Iterable[torch.Tensor], include: Collection[int] | None
+    model: SMMEmotionNet,
+    frames: str | os.PathLike[str] | Iterable[torch.Tensor],
+    include: Collection[int] | None,
+    batch_size: int,
 ) -> tuple[np.ndarray | None, Iterable[torch.Tensor], int | None]:
     """The frame numbers (``None``: 1, 2, ... for tensors), the model inputs, and how many there are (if known)."""
     if isinstance(frames, (str, os.PathLike)):
@@ -151,7 +157,7 @@ def _frame_inputs(
             if not paths:
                 raise FileNotFoundError(f"frames folder {frames} holds none of the {len(wanted)} requested frame(s)")
         numbers = np.asarray([frame_number(p) for p in paths], dtype=np.int64)
-        return numbers, _load_frames(paths, Preprocess(model.data_config)), len(paths)
+        return numbers, ModelBatches(_load_frames(paths), Preprocess(model.data_config), batch_size), len(paths)
     if include is not None:
         raise ValueError("include selects frame images of a folder; with tensors, pass only the frames wanted")
     return None, frames, len(frames) if isinstance(frames, Sized) else None

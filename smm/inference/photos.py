@@ -25,13 +25,13 @@ from PIL import Image
 
 from smm._compat import warn_renamed
 from smm.defaults import BATCH_SIZE, CLAMP_VA, DEFAULT_ENGINE, DEFAULT_FACES, DEFAULT_PRECISION, DETECT_SIZE, THRESHOLD
-from smm.face.detector import FaceDetector, Faces, default_detector, detect_scaled
+from smm.face.detector import FaceDetector, Faces, check_detector, default_detector, detect_scaled
 from smm.face.photos import load_photo
 from smm.face.video import FaceChoice, aligned_crops
 from smm.inference.core import image_features, predictions
 from smm.inference.engines import Engine
 from smm.inference.options import PredictOptions, build_engine
-from smm.inference.preprocess import Preprocess
+from smm.inference.preprocess import ModelBatches, Preprocess
 from smm.inference.progress import progress_bar, show_progress
 from smm.inference.results import FramePredictions, LabelNames
 from smm.inference.runtime import Precision
@@ -151,6 +151,7 @@ def photo_predictions(
     ``shown``: draw the progress bar (the caller decided from ``options.progress``).
     """
     check_errors(errors)
+    check_detector(detector)
     transform = Preprocess(model.data_config)
     sources: list[str] = []
     found_faces: list[Faces] = []
@@ -176,13 +177,18 @@ def photo_predictions(
             sources.extend([name] * max(1, len(chosen)))
             found_faces.append(chosen)
             reasons.append("" if len(chosen) else _no_face_reason(detector, array))
-            crops = aligned_crops(array[None], chosen.landmarks, np.zeros(len(chosen), np.int64)) if len(chosen) else []
+            crops = None
+            if len(chosen):
+                crops = aligned_crops(array[None], chosen.landmarks, np.zeros(len(chosen), np.int64))
             del array
             bar.update(1)
-            yield from (transform(crop) for crop in crops)
+            if crops is not None:
+                yield crops
 
     try:
-        au_features, messages = image_features(model, inputs(), engine, batch_size=options.batch_size)
+        au_features, messages = image_features(
+            model, ModelBatches(inputs(), transform, options.batch_size), engine, batch_size=options.batch_size
+        )
     finally:
         bar.close()
     found_rows = predictions(
@@ -197,8 +203,8 @@ def photo_predictions(
 
 
 def _no_face_reason(detector: FaceDetector, image: np.ndarray) -> str:
-    smallest = getattr(detector, "min_face_size", None)
-    if smallest is not None and min(image.shape[:2]) < smallest:
+    smallest = detector.min_face_size
+    if min(image.shape[:2]) < smallest:
         height, width = image.shape[:2]
         return (
             f"image too small for face detection ({width}x{height} px; the detector's smallest face is {smallest} px)"

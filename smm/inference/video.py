@@ -43,7 +43,7 @@ from smm.inference.core import Alpha, image_features
 from smm.inference.engines import Engine
 from smm.inference.features import VideoFeatures
 from smm.inference.options import PredictOptions, build_engine
-from smm.inference.preprocess import Preprocess
+from smm.inference.preprocess import ModelBatches, Preprocess
 from smm.inference.progress import progress_bar, show_progress
 from smm.inference.results import FramePredictions
 from smm.inference.runtime import Precision
@@ -197,10 +197,12 @@ def video_run(
                 rows = follower.chunk(chunk)
                 parts.append(rows._replace(crops=rows.crops[:0]))
                 bar.update(len(chunk))
-                yield from (transform(crop) for crop in rows.crops)
+                yield rows.crops
 
         try:
-            au_features, messages = image_features(model, crops(), engine, batch_size=options.batch_size)
+            au_features, messages = image_features(
+                model, ModelBatches(crops(), transform, options.batch_size), engine, batch_size=options.batch_size
+            )
         finally:
             bar.close()
         orientation, shortfall = decoded.orientation, decoded.shortfall

@@ -320,12 +320,13 @@ def test_a_truncated_video_is_predicted_as_far_as_it_decodes(tmp_path: Path, tin
 class _Nobody:
     """A detector that finds no face (the video tests that need no face)."""
 
+    min_face_size = 0
+
     def detect(self, images: list[np.ndarray]) -> list[Faces]:
         return [Faces.none() for _ in images]
 
 
 # --- the whole path, with the real detector ------------------------------------------------------------------------
-
 
 
 @pytest.fixture(scope="module")

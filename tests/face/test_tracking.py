@@ -40,6 +40,7 @@ class DetectOnly:
 
     def __init__(self, detector: MTCNNDetector) -> None:
         self.inner = detector
+        self.min_face_size = detector.min_face_size
 
     def detect(self, images: list[np.ndarray]) -> list[Faces]:
         return self.inner.detect(images)
@@ -152,6 +153,8 @@ def test_a_cut_runs_detection_at_once(detector: MTCNNDetector) -> None:
 
 class Counting:
     """A detector that finds nothing and records the frames it was asked to detect on (by their grey level)."""
+
+    min_face_size = 0
 
     def __init__(self) -> None:
         self.levels: list[int] = []
@@ -382,6 +385,42 @@ def test_integer_frames_are_cropped_like_float_frames_even_at_the_edges() -> Non
     assert empty.dtype == torch.float32
 
 
+def test_faces_of_frames_of_several_sizes_are_aligned_together_as_each_alone() -> None:
+    """One call for every face of a chunk (frames not stacked, regions of several size classes, clipped by
+    every border or wholly outside) gives each face's crop from its whole frame, in float."""
+    from smm.face.video import aligned_crops
+
+    g = torch.Generator().manual_seed(5)
+    frames = [torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8) for h, w in ((90, 120), (260, 200))]
+    template = torch.from_numpy(TEMPLATE_112)
+    landmarks = torch.stack(
+        [
+            template * 0.2 + torch.tensor([30.0, 20.0]),  # a 20-pixel face: the smallest class
+            template * 1.6 + torch.tensor([5.0, 40.0]),  # a large face, 180 px
+            template * 0.5 - 20,  # over the top-left corner
+            template * 0.9 + torch.tensor([150.0, 200.0]),  # over the bottom-right corner
+            template + 500,  # wholly outside
+            template * 0.7 + torch.tensor([40.0, 10.0]),
+        ]
+    )
+    index = torch.tensor([0, 1, 0, 1, 1, 0])
+    together = align_faces(frames, landmarks, index=index)
+    assert together.dtype == torch.float32
+    for k in range(len(index)):
+        alone = align_faces(frames[int(index[k])].double()[None], landmarks[k : k + 1].double())
+        assert (together[k].double() - alone[0]).abs().max() < 0.01, k
+    assert together[4].abs().max() == 0
+    # The video path's crops, from (H, W, 3) frames as decoded: the same, rounded to 8 bits.
+    crops = aligned_crops([f.permute(1, 2, 0).numpy() for f in frames], landmarks.numpy(), index.numpy())
+    assert (crops.permute(0, 3, 1, 2).double() - together.double()).abs().max() <= 0.5 + 1e-6
+    with pytest.raises(ValueError, match=r"^float images must be one tensor \(N, C, H, W\)$"):
+        align_faces([f.float() for f in frames], landmarks, index=index)
+    with pytest.raises(
+        ValueError, match=r"^images must be a tensor \(N, C, H, W\) or a sequence of \(C, H, W\) tensors$"
+    ):
+        align_faces([frames[0][None]], landmarks[:1])
+
+
 def test_alignment_maps_each_crop_pixel_to_its_image_point_at_any_crop_size() -> None:
     """A frame whose channels are its own x and y coordinates (bilinear sampling reproduces a linear function
     exactly): each crop pixel must hold the image point that the known similarity puts there."""
@@ -444,6 +483,27 @@ def test_downscaled_detection_finds_the_same_faces_and_landmarks(detector: MTCNN
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match=r"^detect_size must be a positive integer or None, got"):
             FaceFollower(detector, detect_size=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"),
+    [((720, 1280), (853, 480)), ((400, 640), (320, 200)), ((101, 77), (40, 52)), ((30, 30), (30, 30))],
+)
+def test_the_detection_copy_is_pillows_bilinear_resize_within_one_grey_level(
+    shape: tuple[int, int], size: tuple[int, int]
+) -> None:
+    from PIL import Image
+
+    from smm.face.detector import downscale
+
+    image = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    theirs = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)).astype(np.int64)
+    image.flags.writeable = False  # decoded frames can be read-only
+    ours = downscale(image, size)
+    assert ours.shape == theirs.shape
+    assert ours.dtype == np.uint8
+    assert np.abs(ours.astype(np.int64) - theirs).max() <= 1
+    assert (ours != theirs).mean() < 0.01
 
 
 def test_the_reader_runs_ahead_and_hands_on_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -574,6 +634,8 @@ def test_the_reader_reads_ahead_within_the_budget(tmp_path: Path, monkeypatch: p
 
 class Scripted:
     """A detector without ``refine`` that finds the same faces on every image it is given, and records the sizes."""
+
+    min_face_size = 0
 
     def __init__(self, boxes: list[tuple[float, float, float, float]]) -> None:
         self.boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -726,7 +788,7 @@ class ScriptedRefiner(Scripted):
     ) -> None:
         super().__init__(boxes)
         self.score = score
-        if threshold is not None:  # None: a refiner without its own threshold (the follower's default, 0.7)
+        if threshold is not None:  # None: a refiner without its threshold (refused)
             self.refine_threshold = threshold
         self.refined: list[tuple[tuple[int, ...], np.ndarray]] = []
         self.marks: list[int] = []  # the first pixel of each image refined on
@@ -764,15 +826,16 @@ def test_downscaled_detection_resamples_bilinearly_to_at_least_a_pixel() -> None
     frame = np.random.default_rng(0).integers(0, 256, (400, 640, 3), dtype=np.uint8)
     scripted = Scripted([])
     FaceFollower(scripted, detect_size=100).chunk([(0.0, frame)])  # type: ignore[arg-type]
-    expected = np.asarray(Image.fromarray(frame).resize((160, 100), Image.BILINEAR))
+    expected = np.asarray(Image.fromarray(frame).resize((160, 100), Image.BILINEAR)).astype(np.int64)
     (seen,) = scripted.images
-    np.testing.assert_array_equal(seen, expected)
+    assert seen.shape == expected.shape
+    assert np.abs(seen - expected).max() <= 1  # torch's antialiased bilinear rounds within a level of Pillow's
     portrait = Scripted([])
     FaceFollower(portrait, detect_size=1).chunk([(0.0, np.zeros((640, 400, 3), np.uint8))])  # type: ignore[arg-type]
     assert portrait.sizes == [(2, 1, 3)]
 
 
-def test_between_detections_faces_are_refined_at_the_detectors_threshold_or_at_0_7() -> None:
+def test_between_detections_faces_are_refined_at_the_detectors_threshold() -> None:
     frames = [np.full((400, 640, 3), k, np.uint8) for k in range(1, 4)]
 
     def seen(score: float, threshold: float | None) -> list[int]:
@@ -781,17 +844,19 @@ def test_between_detections_faces_are_refined_at_the_detectors_threshold_or_at_0
         assert refiner.marks == [2, 3]  # refined on frames 2 and 3, at the track's box
         return [face_id for _, face_id, _, _ in rows]
 
-    assert seen(0.7, None) == [0, 0, 0]  # no threshold of its own: 0.7, and exactly at it counts
-    assert seen(0.69, None) == [0, -1, -1]
+    assert seen(0.7, 0.7) == [0, 0, 0]  # exactly at the threshold counts
+    assert seen(0.69, 0.7) == [0, -1, -1]
     assert seen(0.9, 0.9) == [0, 0, 0]
     assert seen(0.8, 0.9) == [0, -1, -1]
     rows = follow(ScriptedRefiner([(10, 20, 60, 90)], score=1.0), frames, detect_every=99, detect_size=None)
     # Refined at the track's predicted box, moved by 1: on frame 3 the velocity is half of frame 2's move.
     expected = [[10, 20, 60, 90], [11, 21, 61, 91], [12.5, 22.5, 62.5, 92.5]]
     np.testing.assert_allclose([box for _, _, box, _ in rows], expected)
-    default = ScriptedRefiner([(10, 20, 60, 90)], score=0.7, threshold=None)
-    ((_, _, box, _),) = follow(default, frames[:1], detect_size=200)  # after a downscaled detection too
+    at = ScriptedRefiner([(10, 20, 60, 90)], score=0.7, threshold=0.7)
+    ((_, _, box, _),) = follow(at, frames[:1], detect_size=200)  # after a downscaled detection too
     np.testing.assert_allclose(box, [21, 41, 121, 181])
+    with pytest.raises(TypeError, match=r"^a detector with refine\(\) must have refine_threshold, a number in"):
+        FaceFollower(ScriptedRefiner([], score=1.0, threshold=None))  # type: ignore[arg-type]
 
 
 def test_a_lost_face_is_looked_for_up_to_refine_gap_frames_after_it_was_last_seen() -> None:
