@@ -80,3 +80,34 @@ def test_every_entry_point_checks_the_detector_before_it_works(tiny_model: Any) 
         detect_scaled(bad, [image], None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"^detector\.min_face_size"):
         smm.predict_images(tiny_model, [image], detector=bad, progress=False)  # type: ignore[arg-type]
+
+
+class _Fixed(_Detector):
+    """Finds one face, at fixed pixels of whatever image it is given, with score 0.93; records the sizes."""
+
+    def __init__(self, count: int | None = None) -> None:
+        super().__init__(min_face_size=0)
+        self.count, self.sizes = count, []
+
+    def detect(self, images: list[np.ndarray]) -> list[Faces]:
+        self.sizes += [image.shape for image in images]
+        face = Faces(
+            np.array([[10, 20, 30, 50]], np.float32), np.array([0.93], np.float32), np.full((1, 5, 2), 15, np.float32)
+        )
+        return [face] * (len(images) if self.count is None else self.count)
+
+
+def test_a_detection_on_the_scaled_copy_comes_back_in_full_size_pixels_with_its_score() -> None:
+    from smm.face.detector import detect_scaled
+
+    images = [np.zeros((400, 600, 3), np.uint8)] * 2
+    detector = _Fixed()
+    found = detect_scaled(detector, images, 200)
+    assert detector.sizes == [(200, 300, 3)] * 2
+    for faces in found:
+        np.testing.assert_array_equal(faces.boxes, [[20, 40, 60, 100]])
+        np.testing.assert_array_equal(faces.landmarks, np.full((1, 5, 2), 30))
+        np.testing.assert_array_equal(faces.scores, np.array([0.93], np.float32))
+        assert faces.boxes.dtype == faces.landmarks.dtype == faces.scores.dtype == np.float32
+    with pytest.raises(ValueError, match="zip"):  # a detector that answers for fewer images than it was given
+        detect_scaled(_Fixed(count=1), images, 200)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -421,6 +422,24 @@ def test_faces_of_frames_of_several_sizes_are_aligned_together_as_each_alone() -
         align_faces([frames[0][None]], landmarks[:1])
 
 
+def test_a_face_cut_by_the_top_and_no_face_at_all() -> None:
+    """A face whose crop reads a few rows of the frame and its full width (a wide region), and a call
+    without frames or faces."""
+    from smm.face.align import to_uint8
+
+    frame = torch.randint(0, 256, (3, 200, 300), generator=torch.Generator().manual_seed(6), dtype=torch.uint8)
+    landmarks = (torch.from_numpy(TEMPLATE_112) * 2.2 + torch.tensor([20.0, -200.0]))[None]  # 246 px wide, 10 rows in
+    together = align_faces([frame], landmarks)
+    alone = align_faces(frame.double()[None], landmarks.double())
+    assert (together.double() - alone).abs().max() < 0.01
+    assert together.abs().max() > 0  # some rows were read
+    empty = align_faces([], torch.zeros(0, 5, 2))
+    assert empty.shape == (0, 3, 112, 112)
+    assert empty.dtype == torch.float32
+    rounded = to_uint8(torch.tensor([-3.0, 0.4, 0.5, 254.5, 255.6, 300.0]).view(1, 1, 1, 6).expand(1, 3, 1, 6))
+    assert rounded[0, 0, :, 0].tolist() == [0, 0, 0, 254, 255, 255]  # round half to even, clipped to 0..255
+
+
 def test_alignment_maps_each_crop_pixel_to_its_image_point_at_any_crop_size() -> None:
     """A frame whose channels are its own x and y coordinates (bilinear sampling reproduces a linear function
     exactly): each crop pixel must hold the image point that the known similarity puts there."""
@@ -498,8 +517,10 @@ def test_the_detection_copy_is_pillows_bilinear_resize_within_one_grey_level(
 
     image = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
     theirs = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)).astype(np.int64)
-    image.flags.writeable = False  # decoded frames can be read-only
-    ours = downscale(image, size)
+    image.flags.writeable = False  # decoded frames can be read-only: copied, without torch's warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = downscale(image, size)
     assert ours.shape == theirs.shape
     assert ours.dtype == np.uint8
     assert np.abs(ours.astype(np.int64) - theirs).max() <= 1
@@ -833,6 +854,9 @@ def test_downscaled_detection_resamples_bilinearly_to_at_least_a_pixel() -> None
     portrait = Scripted([])
     FaceFollower(portrait, detect_size=1).chunk([(0.0, np.zeros((640, 400, 3), np.uint8))])  # type: ignore[arg-type]
     assert portrait.sizes == [(2, 1, 3)]
+    landscape = Scripted([])
+    FaceFollower(landscape, detect_size=1).chunk([(0.0, np.zeros((400, 640, 3), np.uint8))])  # type: ignore[arg-type]
+    assert landscape.sizes == [(1, 2, 3)]
 
 
 def test_between_detections_faces_are_refined_at_the_detectors_threshold() -> None:

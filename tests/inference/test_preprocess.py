@@ -147,3 +147,99 @@ def test_the_core_takes_formed_batches_as_they_are_and_only_of_its_batch_size() 
     assert len(messages) == 5
     with pytest.raises(ValueError, match=r"^inputs are in batches of 2, not batch_size=3$"):
         image_features(model, ModelBatches(iter([crops]), transform, 2), engine, batch_size=3)
+
+
+def test_a_batch_runs_torch_not_pillow_where_it_can() -> None:
+    """Where the torch path runs, it rounds apart from Pillow on a few pixels of noise: the two are not one path."""
+    crops = _noise(2)
+    transform = Preprocess(smm.ABAW3.data_config)
+    assert not torch.equal(transform.batch(crops), torch.stack([transform(crop) for crop in crops]))
+
+
+def _torch_steps_against_pillow(steps: list, size: tuple[int, int], std: tuple[float, ...] = (1.0,)) -> None:
+    from types import SimpleNamespace
+
+    from torchvision import transforms
+
+    from smm.inference.preprocess import _tensor_steps
+
+    compose = transforms.Compose(steps)
+    ours = _tensor_steps(SimpleNamespace(transform=compose))
+    assert ours is not None
+    crops = _noise(2, *size, seed=7)
+    got = crops.permute(0, 3, 1, 2)
+    for step in ours:
+        got = step(got)
+    expected = torch.stack([compose(Image.fromarray(crop.numpy())) for crop in crops])
+    assert got.shape == expected.shape
+    levels = (got - expected).abs() * torch.tensor(std).view(1, -1, 1, 1) * 255
+    assert levels.max() <= 1 + 1e-3, levels.max()
+
+
+@pytest.mark.parametrize(
+    ("size", "resize"),
+    [((40, 30), (20, 16)), ((30, 40), (16, 20)), ((40, 30), 18), ((30, 40), 18), ((40, 30), [18]), ((30, 40), [18])],
+    ids=["tall to (20, 16)", "wide to (16, 20)", "tall, shorter side", "wide, shorter side", "tall [n]", "wide [n]"],
+)
+def test_every_resize_rule_of_torchvision_as_pillow_runs_it(size: tuple[int, int], resize: object) -> None:
+    from torchvision import transforms
+
+    _torch_steps_against_pillow([transforms.Resize(resize), transforms.ToTensor()], size)  # no Normalize: x / 255
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    steps = [
+        transforms.Resize(resize),
+        transforms.CenterCrop(12),
+        transforms.ToTensor(),
+        transforms.Normalize(mean, std),
+    ]
+    _torch_steps_against_pillow(steps, size, std)
+
+
+def test_pipelines_torch_cannot_run_are_left_to_pillow() -> None:
+    from types import SimpleNamespace
+
+    from torchvision import transforms
+
+    from smm.inference.preprocess import _tensor_steps
+
+    def steps(*items: object) -> object:
+        return _tensor_steps(SimpleNamespace(transform=transforms.Compose(list(items))))
+
+    assert steps(transforms.Normalize((0.5,), (0.5,)), transforms.ToTensor()) is None  # Normalize before ToTensor
+    assert steps(transforms.Resize(8, interpolation=transforms.InterpolationMode.BICUBIC)) is None
+    assert steps(transforms.Resize(8, max_size=10)) is None
+    assert steps(transforms.Grayscale()) is None
+    assert _tensor_steps(object()) is None  # not a transform of ours
+    assert steps(transforms.Resize(8), transforms.ToTensor()) is not None
+
+
+def test_pillows_luma_rounds_half_levels_as_pillow_does() -> None:
+    """(0, 62, 229) weighs 62.49998 (19595 R + 38470 G + 7471 B = 65536 * 62 + 32767): 62, not 63."""
+    from smm.inference.preprocess import _luma
+
+    pixels = torch.tensor([[0, 62, 229], [0, 183, 27], [1, 63, 230], [255, 255, 255]], dtype=torch.uint8)
+    grey = _luma(pixels.T.reshape(1, 3, 1, 4))[0, 0, 0].tolist()
+    theirs = [int(np.asarray(Image.fromarray(p.numpy().reshape(1, 1, 3)).convert("L"))[0, 0]) for p in pixels]
+    assert grey == theirs == [62, 110, 63, 255]
+
+
+@pytest.mark.parametrize(
+    ("crop", "error", "message"),
+    [
+        (
+            np.zeros((8, 8, 3), np.float32),
+            ValueError,
+            r"^crop arrays must be \(H, W, 3\) uint8 RGB, got float32 \(8, 8, 3\)$",
+        ),
+        (
+            np.zeros((8, 8, 4), np.uint8),
+            ValueError,
+            r"^crop arrays must be \(H, W, 3\) uint8 RGB, got uint8 \(8, 8, 4\)$",
+        ),
+        (np.zeros((8, 8), np.uint8), ValueError, r"^crop arrays must be \(H, W, 3\) uint8 RGB, got uint8 \(8, 8\)$"),
+        ([[0]], TypeError, r"^crop must be a PIL image or an \(H, W, 3\) uint8 array, got list$"),
+    ],
+)
+def test_one_crop_says_what_it_expected(crop: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        Preprocess(smm.ABAW3.data_config)(crop)  # type: ignore[arg-type]
