@@ -111,3 +111,24 @@ def test_a_detection_on_the_scaled_copy_comes_back_in_full_size_pixels_with_its_
         assert faces.boxes.dtype == faces.landmarks.dtype == faces.scores.dtype == np.float32
     with pytest.raises(ValueError, match="zip"):  # a detector that answers for fewer images than it was given
         detect_scaled(_Fixed(count=1), images, 200)
+
+
+def test_a_scaled_detection_refined_at_full_size_keeps_the_detections_score() -> None:
+    from smm.face.detector import detect_scaled
+
+    class Refining(_Fixed):
+        refine_threshold = 0.5
+
+        def refine(self, image: np.ndarray, boxes: np.ndarray) -> Faces:
+            self.refined = (image.shape, np.array(boxes))
+            return Faces(
+                np.asarray(boxes, np.float32) + 1, np.array([0.99], np.float32), np.full((1, 5, 2), 7, np.float32)
+            )
+
+    detector = Refining()
+    (faces,) = detect_scaled(detector, [np.zeros((400, 600, 3), np.uint8)], 200)
+    assert detector.refined[0] == (400, 600, 3)
+    np.testing.assert_array_equal(detector.refined[1], [[20, 40, 60, 100]])
+    np.testing.assert_array_equal(faces.boxes, [[21, 41, 61, 101]])  # the refined box and landmarks ...
+    np.testing.assert_array_equal(faces.landmarks, np.full((1, 5, 2), 7))
+    np.testing.assert_array_equal(faces.scores, np.array([0.93], np.float32))  # ... and the detection's score
