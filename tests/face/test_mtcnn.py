@@ -150,6 +150,25 @@ def test_crops_and_levels_are_area_averages_with_zeros_outside() -> None:
     torch.testing.assert_close(resample(frames, (5, 9)), F.adaptive_avg_pool2d(frames.float(), (5, 9)))
 
 
+def test_many_small_crops_averaged_together_are_each_crops_area_average() -> None:
+    """A size class of BATCHED_CROPS or more small regions takes the batched path (pooling matrices on
+    canvases): each region, inside or across the border, is still its own zero-padded area average."""
+    from smm.face.mtcnn import BATCHED_CROPS, BATCHED_SIDE
+
+    assert (BATCHED_CROPS, BATCHED_SIDE) == (8, 128)
+    rng = np.random.default_rng(3)
+    frames = torch.from_numpy(rng.integers(0, 256, (2, 40, 60, 3), dtype=np.uint8)).permute(0, 3, 1, 2)
+    spans = [(k % 2, int(rng.integers(-6, 30)), int(rng.integers(-6, 50)), 17 + k, 20 - k) for k in range(10)]
+    spans += [(0, 3, 4, 5, 5)]  # a class of one: pooled alone
+    index, top, left, rows, cols = (torch.tensor(v) for v in zip(*spans, strict=True))
+    got = crops(frames, index, top, left, rows, cols, 12)
+    for k, (b, y, x, h, w) in enumerate(spans):
+        padded = np.zeros((3, 40 + 80, 60 + 80), np.float32)  # the frame placed in zeros, the region cut out
+        padded[:, 40 : 40 + 40, 40 : 40 + 60] = frames[b].numpy()
+        region = torch.from_numpy(padded[:, 40 + y : 40 + y + h, 40 + x : 40 + x + w].copy())
+        torch.testing.assert_close(got[k], F.adaptive_avg_pool2d(region[None], (12, 12))[0], msg=str(spans[k]))
+
+
 def test_proposals_regression_squaring_and_crops_by_value() -> None:
     probability = torch.zeros(2, 4, 5)
     probability[0, 1, 3] = 0.7
