@@ -116,12 +116,22 @@ def main() -> None:
 
         baseline = facenet_detector()
         if baseline is not None:
-            for _ in range(2):  # once to warm it, then timed
+            # Alternating (baseline, ours, baseline, ours): the later passes of a process run faster, so
+            # each side's best pass is compared, not a first against a fourth.
+            base_total = float("inf")
+            for _ in range(2):
                 timed_baseline = TimedEngine(engine)
                 start = time.perf_counter()
                 base_results = predict_video(model, video, **{**options, "detector": baseline}, engine=timed_baseline)
                 write_frames_csv(Path(folder) / "base.csv", base_results, model.au_names, model.expression_names)
-                base_total = time.perf_counter() - start
+                if (seconds := time.perf_counter() - start) < base_total:
+                    base_total, base_model = seconds, timed_baseline.seconds
+                again = TimedEngine(engine)
+                start = time.perf_counter()
+                predict_video(model, video, **options, engine=again)
+                write_frames_csv(Path(folder) / "clip.csv", results, model.au_names, model.expression_names)
+                if (seconds := time.perf_counter() - start) < total:
+                    total, timed = seconds, again
 
         start = time.perf_counter()
         with av.open(str(video)) as container:
@@ -188,7 +198,7 @@ def main() -> None:
     for name, seconds in stages:
         print(f"  {name:16s} {seconds:7.2f} s  {seconds / total:6.1%} of end to end  {n / seconds:8.1f} frames/s")
     if baseline is not None and base_detect is not None:
-        outside = base_total - timed_baseline.seconds
+        outside = base_total - base_model
         print(
             f"baseline, facenet-pytorch's MTCNN for full detection: {n / base_total:.2f} frames/s ({base_total:.1f} s; "
             f"everything but the model {outside / base_total:.1%}); detection alone {base_detect:.2f} s; "
