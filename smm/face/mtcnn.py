@@ -343,6 +343,7 @@ def resample(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 #: (two matrix products); fewer or larger crops are pooled one by one on their own pixels. Measured on two
 #: AVX2 cores: R-Net's hundreds of small crops are faster batched, refinement's few large ones alone.
 BATCHED_CROPS = 8
+#: The largest size class (canvas side, pixels) averaged in one batch.
 BATCHED_SIDE = 128
 
 
