@@ -152,6 +152,13 @@ def align_faces(
     return out
 
 
+def pixels_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 pixels as a tensor that shares their memory, copied only when they are read-only (decoded frames
+    can be) or not contiguous: torch cannot share those."""
+    array = np.ascontiguousarray(pixels, dtype=np.uint8)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
 def invert_similarity(transform: torch.Tensor) -> torch.Tensor:
     """The inverse of ``Tensor[B, 2, 3]`` similarity (or any invertible affine) transforms."""
     linear = torch.linalg.inv(transform[:, :, :2])

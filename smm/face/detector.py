@@ -276,10 +276,11 @@ def detect_scaled(detector: FaceDetector, images: Sequence[np.ndarray], detect_s
 def downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``(H, W, 3)`` uint8 -> ``(height, width, 3)`` uint8 for ``size = (width, height)``: bilinear with
     antialiasing, in torch on the 8-bit pixels (within one grey level of Pillow's ``resize(size, BILINEAR)``)."""
-    import torch
     import torch.nn.functional as F
 
-    pixels = torch.from_numpy(image if image.flags.writeable else image.copy()).permute(2, 0, 1)[None]
+    from smm.face.align import pixels_tensor
+
+    pixels = pixels_tensor(image).permute(2, 0, 1)[None]
     small = F.interpolate(pixels, (size[1], size[0]), mode="bilinear", align_corners=False, antialias=True)
     return small[0].permute(1, 2, 0).contiguous().numpy()
 

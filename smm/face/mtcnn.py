@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from smm.face.align import pixels_tensor
+
 #: The three networks' weights (float32, safetensors), shipped in the wheel.
 WEIGHTS = Path(__file__).with_name("mtcnn.safetensors")
 #: Pyramid step: each level is this fraction of the one above (as published).
@@ -264,7 +266,7 @@ class Cascade:
     @torch.no_grad()
     def detect(self, images: np.ndarray) -> Detection:
         """Every face of ``(B, H, W, 3)`` uint8 RGB frames: boxes, scores and landmarks in their pixels."""
-        frames = _tensor(images).to(self.device).permute(0, 3, 1, 2)  # uint8, channels_last: no copy
+        frames = pixels_tensor(images).to(self.device).permute(0, 3, 1, 2)  # uint8, channels_last: no copy
         height, width = frames.shape[2:]
         # Stage 1: P-Net over the pyramid; suppression within each level, then across levels.
         found = []
@@ -313,7 +315,7 @@ class Cascade:
     def refine(self, image: np.ndarray, boxes: np.ndarray) -> Detection:
         """O-Net alone on known faces of one ``(H, W, 3)`` uint8 frame: each box squared about its centre, its
         pixels (zeros outside the frame) read at 48 x 48; new boxes, landmarks and scores, in ``boxes``' order."""
-        frame = _tensor(image)[None].to(self.device).permute(0, 3, 1, 2)
+        frame = pixels_tensor(image)[None].to(self.device).permute(0, 3, 1, 2)
         square_boxes = square(torch.as_tensor(np.asarray(boxes, np.float64), device=self.device).reshape(-1, 4))
         if not len(square_boxes):
             return _nothing()
@@ -412,12 +414,6 @@ def crops(
                     region[:, y0 - y : y1 - y, x0 - x : x1 - x] = frames[b, :, y0:y1, x0:x1]
             out[k] = F.adaptive_avg_pool2d(region.to(torch.float32), (side, side))
     return out
-
-
-def _tensor(pixels: np.ndarray) -> torch.Tensor:
-    """uint8 frames as a tensor, without a copy unless they are read-only (decoded frames can be)."""
-    array = np.ascontiguousarray(pixels, dtype=np.uint8)
-    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 def _nothing() -> Detection:

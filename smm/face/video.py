@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from smm.defaults import DEFAULT_FACES, DETECT_EVERY, DETECT_SIZE, FACES
-from smm.face.align import TEMPLATE_112, align_faces, to_uint8
+from smm.face.align import TEMPLATE_112, align_faces, pixels_tensor, to_uint8
 from smm.face.detector import FaceDetector, Faces, LandmarkRefiner, check_detector, detect_scaled
 from smm.face.orientation import Orientation
 from smm.face.track import MultiFaceTracker, box_iou
@@ -143,8 +143,7 @@ def aligned_crops(
     """
     if isinstance(frames, (np.ndarray, torch.Tensor)):
         frames = list(frames)
-    images = [torch.from_numpy(_writeable(frame)).permute(2, 0, 1) if isinstance(frame, np.ndarray)
-              else frame.permute(2, 0, 1) for frame in frames]  # fmt: skip
+    images = [(pixels_tensor(frame) if isinstance(frame, np.ndarray) else frame).permute(2, 0, 1) for frame in frames]
     crops = align_faces(
         images,
         torch.from_numpy(np.asarray(landmarks, np.float32)).reshape(-1, 5, 2),
@@ -153,11 +152,6 @@ def aligned_crops(
         template=TEMPLATE_112,
     )
     return to_uint8(crops)
-
-
-def _writeable(frame: np.ndarray) -> np.ndarray:
-    """``frame`` as torch can share it: decoded frames can be read-only (then copied)."""
-    return frame if frame.flags.writeable else frame.copy()
 
 
 class FaceFollower:

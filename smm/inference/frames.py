@@ -46,10 +46,10 @@ def _load_frames(paths: Sequence[Path]) -> Iterator[torch.Tensor]:
                     first_size = image.size
                 elif image.size != first_size:
                     raise ValueError(f"{path}: frame of size {image.size}, but the video's first frame is {first_size}")
-                rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+                rgb = np.array(image if image.mode == "RGB" else image.convert("RGB"))  # a copy torch can own
         except UnidentifiedImageError:
             raise ValueError(f"{path}: cannot be read as an image") from None
-        yield torch.from_numpy(rgb.copy())[None]
+        yield torch.from_numpy(rgb)[None]
 
 
 @torch.no_grad()
