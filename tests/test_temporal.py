@@ -188,3 +188,60 @@ def test_the_published_choice_is_the_fold_vote_even_where_the_best_mean_disagree
     published = _scripted_selection(even, (3.0, 1.0, 7.0))
     assert published.fold_alpha == (3.0, 1.0, 7.0)
     assert published.alpha == 3.0
+
+
+def test_interleaved_folds_take_every_folds_th_video_and_the_best_mean_wins() -> None:
+    # Seven videos in three interleaved folds: 0 3 6 | 1 4 | 2 5. Each fold's score is scripted from the videos it
+    # holds; the smaller alpha has the better mean, so taking the largest candidate would be wrong.
+    candidates = (1.0, 3.0)
+    features = [torch.tensor([[1.0], [0.0]], dtype=torch.float64) for _ in range(7)]
+    labels = [torch.full((2,), video) for video in range(7)]
+    table = {1.0: 0.5, 3.0: 0.1}
+
+    def score(smoothed: torch.Tensor, videos: torch.Tensor) -> float:
+        ratio = float(smoothed[1, 0])
+        alpha = min(candidates, key=lambda a: abs(a / (1 + a) - ratio))
+        return table[alpha] + 0.01 * sum(set(videos.tolist()))
+
+    result = choose_alpha(features, labels, score, candidates=candidates, folds=3, scheme="interleaved")
+    folds = [{0, 3, 6}, {1, 4}, {2, 5}]
+    assert result.scores == {a: pytest.approx([table[a] + 0.01 * sum(f) for f in folds]) for a in candidates}
+    assert result.alpha == 1.0
+    assert (result.fold_alpha, result.held_out) == ((), ())
+    table = {1.0: 0.1, 3.0: 0.5}  # and the other way round
+    assert choose_alpha(features, labels, score, candidates=candidates, scheme="interleaved").alpha == 3.0
+
+
+def test_choose_alpha_says_what_it_expected() -> None:
+    features = [torch.zeros(2, 1) for _ in range(4)]
+    labels = [torch.zeros(2) for _ in range(4)]
+    with pytest.raises(ValueError, match=r"^features and labels must list the same videos, got 4 and 3$"):
+        choose_alpha(features, labels[:3], lambda f, y: 0.0)
+    for bad in (1, 0, 2.0, True):
+        with pytest.raises(ValueError, match=rf"^folds must be an integer >= 2, got {bad!r}$"):
+            choose_alpha(features, labels, lambda f, y: 0.0, folds=bad)  # type: ignore[arg-type]
+    assert len(choose_alpha(features, labels, lambda f, y: 0.0, folds=2, candidates=(0.0,)).fold_alpha) == 2
+    with pytest.raises(ValueError, match=r"^candidates must name at least one alpha$"):
+        choose_alpha(features, labels, lambda f, y: 0.0, candidates=())
+
+
+def test_smoothing_strengths_says_what_it_expected() -> None:
+    with pytest.raises(ValueError, match=r"^alpha must be a number, a mapping, 'published' or None, got 'strong'$"):
+        smoothing_strengths("strong")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^alpha keys must be among \('AU', 'EXPR', 'VA'\), got \['au', 'valence'\]$"):
+        smoothing_strengths({"au": 1.0, "valence": 2.0, "VA": 3.0})
+    assert smoothing_strengths({"VA": 3.0}) == {"AU": None, "EXPR": None, "VA": 3.0}
+
+
+@pytest.mark.parametrize("length", [5, 64, 65, 200])
+def test_float64_is_smoothed_in_float64(length: int) -> None:
+    # The decay powers are taken in the features' dtype: float32 powers would be off by ~1e-8 of the first frame.
+    features = 1e3 * torch.randn(length, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(length))
+    torch.testing.assert_close(exponential_smoothing(features, 9.0), _recursion(features, 9.0), rtol=1e-12, atol=1e-9)
+
+
+def test_one_score_per_frame_and_a_scalar() -> None:
+    scores = torch.randn(30, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(exponential_smoothing(scores, 4.0), _recursion(scores, 4.0))
+    with pytest.raises(ValueError, match=r"^features must have at least one frame along dim 0, got shape \(\)$"):
+        exponential_smoothing(torch.tensor(1.0), 4.0)

@@ -134,6 +134,9 @@ class MTCNNDetector:
         Confidence thresholds of the three stages.
     min_score : float, default 0.9
         Faces below this final confidence are dropped.
+    pyramid : {"area", "antialiased"}, default "area"
+        How P-Net's image pyramid is resampled (see :class:`smm.face.mtcnn.Cascade`): the published
+        detector's area average, or torch's cheaper antialiased resize of the 8-bit frames.
 
     Attributes
     ----------
@@ -149,13 +152,14 @@ class MTCNNDetector:
         min_face_size: int = 20,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         min_score: float = 0.9,
+        pyramid: str = "area",
     ) -> None:
         from smm.face.mtcnn import Cascade
 
         self.min_score = min_score
         self.min_face_size = min_face_size
         self.refine_threshold = thresholds[2]
-        self.cascade = Cascade(device, min_face_size=min_face_size, thresholds=thresholds)
+        self.cascade = Cascade(device, min_face_size=min_face_size, thresholds=thresholds, pyramid=pyramid)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Faces]:
         """Faces of each image, the largest first; images of one size are detected as one batch.

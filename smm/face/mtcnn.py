@@ -36,6 +36,8 @@ WEIGHTS = Path(__file__).with_name("mtcnn.safetensors")
 SCALE_FACTOR = 0.709
 #: Side of P-Net's window at a level's scale; a face of ``min_face_size`` fills it at the first level.
 CELL = 12
+#: The ways a pyramid level can be resampled (:class:`Cascade`'s ``pyramid``).
+PYRAMIDS = ("area", "antialiased")
 #: P-Net's output stride on its input.
 STRIDE = 2
 
@@ -245,6 +247,12 @@ class Cascade:
         The smallest face side searched for, in pixels (the pyramid's first scale).
     thresholds : 3 floats, default (0.6, 0.7, 0.7)
         The probability each stage needs (P-Net's at least, R-Net's and O-Net's more than).
+    pyramid : {"area", "antialiased"}, default "area"
+        How each level of P-Net's image pyramid is resampled: ``"area"`` averages the float pixels
+        each output pixel covers, as the published detector does (its boxes, to float precision);
+        ``"antialiased"`` is torch's antialiased bilinear resize of the 8-bit frames (Pillow's, within
+        a grey level), several times cheaper on the large first levels, which moves P-Net's
+        proposals and so the final boxes by a few per cent of their area (``benchmarks/README.md``).
     """
 
     def __init__(
@@ -253,7 +261,10 @@ class Cascade:
         *,
         min_face_size: int = 20,
         thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+        pyramid: str = "area",
     ) -> None:
+        if pyramid not in PYRAMIDS:
+            raise ValueError(f"pyramid must be one of {', '.join(map(repr, PYRAMIDS))}, got {pyramid!r}")
         if isinstance(min_face_size, bool) or not isinstance(min_face_size, int) or min_face_size < 1:
             raise ValueError(f"min_face_size must be a positive integer, got {min_face_size!r}")
         if len(thresholds) != 3 or not all(0 <= t <= 1 for t in thresholds):
@@ -261,6 +272,7 @@ class Cascade:
         self.device = torch.device(device)
         self.min_face_size = min_face_size
         self.thresholds = tuple(float(t) for t in thresholds)
+        self.pyramid = pyramid
         self.nets = _networks(str(self.device))
 
     @torch.no_grad()
@@ -270,9 +282,11 @@ class Cascade:
         height, width = frames.shape[2:]
         # Stage 1: P-Net over the pyramid; suppression within each level, then across levels.
         found = []
-        whole = frames.float().contiguous()  # once: every level is pooled from it (fastest in this layout)
+        # "area": every level is pooled from one float copy (fastest in this layout); "antialiased": from the 8-bit
+        # frames, made contiguous once (torch's uint8 kernel wants channels first).
+        whole = frames.float().contiguous() if self.pyramid == "area" else frames.contiguous()
         for scale in scales(height, width, self.min_face_size):
-            level = F.adaptive_avg_pool2d(whole, (int(height * scale + 1), int(width * scale + 1)))
+            level = pyramid_level(whole, (int(height * scale + 1), int(width * scale + 1)))
             offsets, probability = self.nets.pnet(_normalised(level).contiguous(memory_format=torch.channels_last))
             image, boxes, score, shift = proposals(offsets, probability[:, 1], scale, self.thresholds[0])
             keep = nms(*_numpy(boxes, score, image), 0.5)
@@ -333,11 +347,17 @@ class Cascade:
         )
 
 
+def pyramid_level(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """One level of P-Net's pyramid, ``(N, 3, *size)`` float32 on the 0..255 scale: from float32 ``frames``, the
+    area average (:func:`resample`); from uint8 ``frames``, torch's antialiased bilinear resize, rounded to 8 bits."""
+    if frames.dtype == torch.uint8:
+        return F.interpolate(frames, size=size, mode="bilinear", antialias=True, align_corners=False).float()
+    return F.adaptive_avg_pool2d(frames, size)
+
+
 def resample(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``(N, 3, h, w)`` uint8 -> ``(N, 3, *size)`` float32 on the 0..255 scale, averaging the pixels each output pixel
     covers (``interpolate(mode="area")``: adaptive average pooling, as the published detector resamples)."""
-    # Antialiased bilinear on uint8 would be ten times faster on the pyramid's first levels, but moves the final
-    # boxes by up to 7% of their area against the published detector's: the area average is kept.
     return F.adaptive_avg_pool2d(pixels.float(), size)
 
 

@@ -19,6 +19,7 @@ from smm.face.mtcnn import (
     load_networks,
     nms,
     proposals,
+    pyramid_level,
     regress,
     resample,
     scales,
@@ -253,6 +254,45 @@ def test_the_cascade_refuses_bad_settings_and_finds_nothing_in_flat_frames() -> 
         Cascade(min_face_size=0)
     with pytest.raises(ValueError, match=r"^thresholds must be 3 probabilities"):
         Cascade(thresholds=(0.6, 0.7))
+    with pytest.raises(ValueError, match=r"^pyramid must be one of 'area', 'antialiased', got 'bilinear'$"):
+        Cascade(pyramid="bilinear")
     found = Cascade().detect(np.full((2, 64, 80, 3), 128, np.uint8))
     assert (found.boxes.shape, found.landmarks.shape, found.image.tolist()) == ((0, 4), (0, 5, 2), [])
     assert Cascade().refine(np.zeros((40, 40, 3), np.uint8), np.zeros((0, 4))).boxes.shape == (0, 4)
+
+
+@pytest.mark.parametrize("size", [(29, 41), (11, 16), (37, 53)])
+def test_a_pyramid_level_is_the_area_average_of_float_frames_or_pillows_resize_of_8_bit_ones(size) -> None:
+    rng = np.random.default_rng(size[0])
+    pixels = rng.integers(0, 256, (2, 37, 53, 3), dtype=np.uint8)
+    frames = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+    torch.testing.assert_close(pyramid_level(frames.float(), size), F.interpolate(frames.float(), size, mode="area"))
+    level = pyramid_level(frames, size)
+    assert level.dtype == torch.float32
+    assert torch.equal(level, level.round())  # 8-bit values, on the 0..255 scale
+    for k in range(2):
+        pillow = np.asarray(Image.fromarray(pixels[k]).resize(size[::-1], Image.BILINEAR), np.float32)
+        assert np.abs(level[k].permute(1, 2, 0).numpy() - pillow).max() <= 1
+
+
+def test_the_antialiased_pyramid_finds_the_same_faces_nearly_where_the_area_pyramid_does() -> None:
+    photos = _photos()
+    for name in ("astronaut", "group"):
+        image = photos[name][None]
+        area, antialiased = Cascade().detect(image), Cascade(pyramid="antialiased").detect(image)
+        assert len(antialiased.boxes) == len(area.boxes) >= 1
+        overlap = _iou(antialiased.boxes, area.boxes)
+        assert sorted(overlap.argmax(1).tolist()) == list(range(len(area.boxes)))
+        assert overlap.max(1).min() >= 0.8
+        sides = (area.boxes[:, 2] - area.boxes[:, 0])[overlap.argmax(1)]
+        error = np.linalg.norm(antialiased.landmarks - area.landmarks[overlap.argmax(1)], axis=2).max(1)
+        assert (error <= 0.1 * sides).all()  # within a tenth of the face
+    # The setting has an effect: P-Net sees other pixels, so the boxes move.
+    astronaut = photos["astronaut"][None]
+    assert not np.allclose(Cascade(pyramid="antialiased").detect(astronaut).boxes, Cascade().detect(astronaut).boxes)
+    # MTCNNDetector hands the setting to its cascade.
+    from smm.face import MTCNNDetector
+
+    found = Cascade(pyramid="antialiased").detect(astronaut)
+    faces = MTCNNDetector(pyramid="antialiased").detect([astronaut[0]])[0]
+    np.testing.assert_array_equal(np.sort(faces.boxes, 0), np.sort(found.boxes[found.scores >= 0.9], 0))
