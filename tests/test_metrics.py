@@ -351,3 +351,48 @@ def test_state_is_exact_counts_and_sync_keeps_the_options() -> None:
     metric.reset()
     assert metric.au_counts.dtype == metric.expr_counts.dtype == torch.int64
     assert metric.compute().p_mtl == 0.0
+
+
+def test_the_state_stays_on_its_device_through_reset_merge_and_sync() -> None:
+    # The meta device stands in for a GPU: no data, but every tensor says where it is.
+    metric = ABAWMetrics().to("meta")
+    assert (metric.expr_counts.device.type, metric.va_moments.n.device.type) == ("meta", "meta")
+    metric.reset()
+    assert metric.au_counts.device.type == metric.expr_counts.device.type == "meta"
+    assert all(getattr(metric.va_moments, name).device.type == "meta" for name in metric.va_moments.FIELDS)
+    metric.merge(ABAWMetrics())  # a CPU accumulator's state is moved here
+    assert metric.au_counts.device.type == metric.expr_counts.device.type == metric.va_moments.sxy.device.type == "meta"
+    total = metric.sync()
+    assert total.au_counts.device.type == total.expr_counts.device.type == "meta"
+
+
+def test_sync_hands_its_group_to_every_collective(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch.distributed as dist
+
+    seen: list[tuple[str, object]] = []
+    group = object()
+
+    def world_size(g: object = None) -> int:
+        seen.append(("get_world_size", g))
+        return 2
+
+    def all_reduce(tensor: torch.Tensor, group: object = None) -> None:
+        seen.append(("all_reduce", group))
+        tensor.mul_(2)  # the other process holds the same counts
+
+    def all_gather(parts: list[torch.Tensor], tensor: torch.Tensor, group: object = None) -> None:
+        seen.append(("all_gather", group))
+        for part in parts:
+            part.copy_(tensor)
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", world_size)
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    monkeypatch.setattr(dist, "all_gather", all_gather)
+    metric = ABAWMetrics()
+    metric.update(**_batch(2))
+    total = metric.sync(group)
+    assert all(g is group for _, g in seen)
+    assert {name for name, _ in seen} == {"get_world_size", "all_reduce", "all_gather"}
+    assert torch.equal(total.au_counts, 2 * metric.au_counts)
+    assert torch.equal(total.va_moments.n, 2 * metric.va_moments.n)
