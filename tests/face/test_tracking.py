@@ -315,6 +315,64 @@ def test_tracker_edges_and_the_motion_model_by_value() -> None:
     assert tiny.match(boxes((0.4, 0, 0.9, 0.5)), 1) == [None]  # 0.8 of its size (but 0.4 of one pixel)
 
 
+def _iou_by_hand(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def test_box_iou_by_value_on_boxes_of_every_shape() -> None:
+    from smm.face.track import box_iou
+
+    rng = np.random.default_rng(7)
+    corners = rng.uniform(0, 200, (60, 2))
+    sides = rng.uniform(1, 120, (60, 2)) * rng.choice([0.3, 1, 3], (60, 2))  # tall, square and wide
+    many = np.concatenate([corners, corners + sides], 1)
+    for box in many[:12]:
+        expected = [_iou_by_hand(tuple(box), tuple(other)) for other in many]
+        np.testing.assert_allclose(box_iou(box, many), expected, rtol=1e-12, atol=1e-12)
+    # Apart along one axis only (overlapping along the other): no overlap, never a negative one.
+    assert box_iou(np.array([0.0, 0, 10, 10]), np.array([[20.0, 0, 30, 10], [0, 20, 10, 30]])).tolist() == [0, 0]
+    # Boxes far below a pixel: identical ones overlap wholly, half-shifted ones by a third.
+    speck = np.array([0.1, 0.1, 0.2, 0.2])
+    np.testing.assert_allclose(box_iou(speck, np.array([speck, speck + [0.05, 0, 0.05, 0]])), [1, 1 / 3])
+    assert box_iou(np.zeros(4), np.zeros((1, 4))).tolist() == [0]  # empty boxes: 0, not NaN
+
+
+def test_tracker_defaults_gate_at_half_the_longer_side_and_keep_a_track_30_frames() -> None:
+    tracker = MultiFaceTracker()
+    track = tracker.start(boxes((0, 0, 100, 100))[0], 1)
+    assert tracker.match(boxes((35, 35, 135, 135)), 1) == [track]  # IoU 0.27 < 0.3, shift 49.5 px <= 50
+    assert tracker.match(boxes((36, 36, 136, 136)), 1) == [None]  # IoU 0.26, shift 50.9 px
+    tracker.end_frame(31)  # 30 frames unseen: kept
+    assert tracker.ids == [track]
+    tracker.end_frame(32)
+    assert tracker.ids == []
+
+
+def test_shifts_count_in_the_longer_side_of_a_box_away_from_the_origin() -> None:
+    for box, far in (((300, 200, 340, 300), 50), ((200, 300, 300, 340), 50)):  # tall, then wide: longer side 100
+        tracker = MultiFaceTracker(iou_threshold=1.0, max_shift=0.5)
+        track = tracker.start(boxes(box)[0], 1)
+        tall = box[3] - box[1] > box[2] - box[0]
+        for step, expected in ((far, [track]), (far + 1, [None])):
+            moved = np.add(box, (0, step, 0, step) if tall else (step, 0, step, 0))
+            assert tracker.match(boxes(tuple(moved)), 1) == expected
+
+
+def test_tracks_move_in_double_precision_whatever_the_boxes_dtype() -> None:
+    first = (1087.25, 1870.1448974609375, 1631.7071533203125, 5.4770002365112305)
+    second = (1108.6942138671875, 1842.1600341796875, 1645.4864501953125, -13.983662605285645)
+    tracker = MultiFaceTracker()
+    track = tracker.start(boxes(first)[0], 1)
+    tracker.see(track, boxes(second)[0], 4)
+    velocity = 0.5 * (np.array(second) - np.array(first)) / 3  # float64 throughout
+    expected = (np.array(second) + velocity * 7).astype(np.float32)
+    np.testing.assert_array_equal(tracker.predict(11)[0], expected)  # float32 arithmetic is off in the last bit
+
+
 def test_sides_split_by_position_only_when_two_faces_meet() -> None:
     frame = np.array([1, 2, 2, 3, 4, 4, 4, 5])
     face_id = np.array([0, 0, 1, -1, 0, 1, 2, 1])
