@@ -337,7 +337,7 @@ def test_box_iou_by_value_on_boxes_of_every_shape() -> None:
     assert box_iou(np.array([0.0, 0, 10, 10]), np.array([[20.0, 0, 30, 10], [0, 20, 10, 30]])).tolist() == [0, 0]
     # Boxes far below a pixel: identical ones overlap wholly, half-shifted ones by a third.
     speck = np.array([0.1, 0.1, 0.2, 0.2])
-    np.testing.assert_allclose(box_iou(speck, np.array([speck, speck + [0.05, 0, 0.05, 0]])), [1, 1 / 3])
+    np.testing.assert_allclose(box_iou(speck, np.stack([speck, speck + np.array([0.05, 0, 0.05, 0])])), [1, 1 / 3])
     assert box_iou(np.zeros(4), np.zeros((1, 4))).tolist() == [0]  # empty boxes: 0, not NaN
 
 
