@@ -31,7 +31,8 @@ def test_every_message_average_is_accepted(average: str) -> None:
 
 
 def test_choices_input_size_and_statistics_are_checked_with_their_messages() -> None:
-    with pytest.raises(ValueError, match=r"^message_average must be one of \('features', 'logits', 'none'\), got 'mean'$"):
+    choices = r"\('features', 'logits', 'none'\)"
+    with pytest.raises(ValueError, match=rf"^message_average must be one of {choices}, got 'mean'$"):
         SMMConfig(message_average="mean")
     with pytest.raises(ValueError, match=r"^tokens must be one of \('all', 'labelled'\), got 'some'$"):
         SMMConfig(tokens="some")
