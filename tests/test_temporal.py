@@ -245,3 +245,10 @@ def test_one_score_per_frame_and_a_scalar() -> None:
     torch.testing.assert_close(exponential_smoothing(scores, 4.0), _recursion(scores, 4.0))
     with pytest.raises(ValueError, match=r"^features must have at least one frame along dim 0, got shape \(\)$"):
         exponential_smoothing(torch.tensor(1.0), 4.0)
+
+
+@pytest.mark.parametrize("length", [50, 200])  # one block, and several
+def test_smoothing_stays_on_the_features_device(length: int) -> None:
+    # The meta device stands in for a GPU: every constant the scan makes must be made where the features are.
+    smoothed = exponential_smoothing(torch.empty(length, 3, device="meta"), 9.0)
+    assert (smoothed.device.type, smoothed.shape) == ("meta", (length, 3))
