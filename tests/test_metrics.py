@@ -364,6 +364,10 @@ def test_the_state_stays_on_its_device_through_reset_merge_and_sync() -> None:
     assert metric.au_counts.device.type == metric.expr_counts.device.type == metric.va_moments.sxy.device.type == "meta"
     total = metric.sync()
     assert total.au_counts.device.type == total.expr_counts.device.type == "meta"
+    # Targets are moved to the predictions' device.
+    fresh = ABAWMetrics()
+    fresh.update(va_preds=torch.empty(4, 2, device="meta"), va_targets=torch.zeros(4, 2))
+    assert all(getattr(fresh.va_moments, name).device.type == "meta" for name in fresh.va_moments.FIELDS)
 
 
 def test_sync_hands_its_group_to_every_collective(monkeypatch: pytest.MonkeyPatch) -> None:
