@@ -352,7 +352,7 @@ def pyramid_level(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     area average (:func:`resample`); from uint8 ``frames``, torch's antialiased bilinear resize, rounded to 8 bits."""
     if frames.dtype == torch.uint8:
         return F.interpolate(frames, size=size, mode="bilinear", antialias=True, align_corners=False).float()
-    return F.adaptive_avg_pool2d(frames, size)
+    return resample(frames, size)
 
 
 def resample(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
