@@ -371,6 +371,18 @@ def test_tracks_move_in_double_precision_whatever_the_boxes_dtype() -> None:
     velocity = 0.5 * (np.array(second) - np.array(first)) / 3  # float64 throughout
     expected = (np.array(second) + velocity * 7).astype(np.float32)
     np.testing.assert_array_equal(tracker.predict(11)[0], expected)  # float32 arithmetic is off in the last bit
+    # Seen twice: the second velocity is taken from the stored box, which must be float64 too.
+    boxes_seen = [
+        (12.353657722473145, 1442.33154296875, 1353.208984375, 1313.8028564453125),
+        (23.59855842590332, 1447.5074462890625, 1330.125732421875, 1323.955078125),
+        (-6.00553035736084, 1428.47802734375, 1325.37841796875, 1316.6572265625),
+    ]
+    other = tracker.start(boxes(boxes_seen[0])[0], 1)
+    tracker.see(other, boxes(boxes_seen[1])[0], 4)
+    tracker.see(other, boxes(boxes_seen[2])[0], 6)
+    first, second, third = (np.array(b) for b in boxes_seen)
+    velocity = 0.5 * (0.5 * (second - first) / 3) + 0.5 * (third - second) / 2
+    np.testing.assert_array_equal(tracker.predict(11, [other])[0], (third + velocity * 5).astype(np.float32))
 
 
 def test_sides_split_by_position_only_when_two_faces_meet() -> None:
