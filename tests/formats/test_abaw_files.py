@@ -242,3 +242,14 @@ def test_to_pandas_has_the_csv_columns_and_the_values_put_there(tmp_path: Path) 
     numeric = [c for c in table.columns if c not in ("source", "expression", "reason", "face_id")]
     np.testing.assert_allclose(table[numeric].to_numpy(float), csv_table[numeric].to_numpy(float), atol=5e-3)
     assert table.columns.tolist() == result.select([0]).to_pandas().columns.tolist()  # select keeps the names
+
+
+def test_facs_labels_name_the_action_unit_after_its_code() -> None:
+    from smm.formats.codes import FACS_NAMES, facs_label
+
+    assert facs_label("AU12") == "AU12 Lip corner puller"
+    assert facs_label("AU1", sep="\n") == "AU1\nInner brow raiser"
+    assert facs_label("AU99") == "AU99"  # not a FACS code: as it is
+    assert facs_label("region_3", sep=": ") == "region_3"
+    assert len(FACS_NAMES) == 17
+    assert FACS_NAMES["AU26"] == "Jaw drop"
