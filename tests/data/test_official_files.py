@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from smm.data import (
     AnnotationError,
+    read_annotation_dir,
     read_annotation_file,
     read_multitask_csv,
     read_multitask_test_list,
@@ -235,3 +236,34 @@ def test_corrupted_files_read_or_raise_the_file_and_line_error(
             np.testing.assert_array_equal(result, expected)
         else:
             assert repr(result) == repr(expected)
+
+
+def test_multitask_rows_parse_to_integer_labels_and_name_the_bad_field(tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("image,valence,arousal,expression,aus\nv/00001.jpg,0.5,-0.25,3," + ",".join("01" * 6) + "\n")
+    read = read_multitask_csv(good)
+    assert (read.expr.dtype, read.au.dtype, read.va.dtype) == (np.int64, np.int64, np.float32)
+    assert read.expr.tolist() == [3]
+    assert read.au.tolist() == [[0, 1] * 6]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("image,valence,arousal,expression,aus\nv/00001.jpg,0.5,-0.25,3,x" + ",0" * 11 + "\n")
+    with pytest.raises(AnnotationError, match=rf"^{bad}:2: expected numbers, got 'x,0,0,0,0,0,0,0,0,0,0,0'$"):
+        read_multitask_csv(bad)
+
+
+@pytest.mark.parametrize("header", ["frame,valence,arousal,expression,AU1", "a,b,c,d,e", "image,1,2,3,4"])
+def test_a_five_field_header_must_be_the_multitask_one(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "mtl.txt"
+    path.write_text(f"{header}\nv/00001.jpg,0,0,0,0\n")
+    with pytest.raises(
+        AnnotationError, match=rf"^{path}:1: expected the header 'image,valence,arousal,expression,aus'"
+    ):
+        read_multitask_csv(path)
+
+
+def test_an_annotation_folder_must_exist_and_hold_text_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=rf"^annotation folder {tmp_path / 'gone'} does not exist$"):
+        read_annotation_dir(tmp_path / "gone", "AU")
+    (tmp_path / "notes.csv").write_text("x\n")
+    with pytest.raises(AnnotationError, match=rf"^{tmp_path}: no \.txt annotation files$"):
+        read_annotation_dir(tmp_path, "AU")
