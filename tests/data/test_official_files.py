@@ -267,3 +267,10 @@ def test_an_annotation_folder_must_exist_and_hold_text_files(tmp_path: Path) -> 
     (tmp_path / "notes.csv").write_text("x\n")
     with pytest.raises(AnnotationError, match=rf"^{tmp_path}: no \.txt annotation files$"):
         read_annotation_dir(tmp_path, "AU")
+
+
+def test_a_windows_path_in_the_multitask_test_list_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "mtl_test.txt"
+    path.write_text("image\nclip\\part/00001.jpg\n")
+    with pytest.raises(AnnotationError, match=rf"^{path}:2: expected an image path 'video/00001\.jpg', got 'clip"):
+        read_multitask_test_list(path)
