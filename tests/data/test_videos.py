@@ -26,6 +26,41 @@ def _frames(count: int) -> list[np.ndarray]:
     return [np.full((16, 16, 3), 10 * k, np.uint8) for k in range(count)]
 
 
+def _with_sound(path: Path, video_frames: int, audio_frames: int) -> Path:
+    """A Matroska (or WAV) file with ``video_frames`` FFV1 frames and ``audio_frames`` PCM frames of 800 samples."""
+    from fractions import Fraction
+
+    container = av.open(str(path), "w")
+    streams = []
+    if video_frames:
+        video = container.add_stream("ffv1", rate=10)
+        video.width = video.height = 16
+        video.pix_fmt = "bgr0"
+        streams.append((video, [av.VideoFrame.from_ndarray(f, format="rgb24") for f in _frames(video_frames)]))
+    sound = container.add_stream("pcm_s16le", rate=8000)
+    sound.layout = "mono"
+    chunks = []
+    for k in range(audio_frames):
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        chunk.sample_rate, chunk.pts, chunk.time_base = 8000, 800 * k, Fraction(1, 8000)
+        chunks.append(chunk)
+    streams.append((sound, chunks))
+    for stream, frames in streams:
+        for frame in [*frames, None]:
+            for packet in stream.encode(frame):
+                container.mux(packet)
+    container.close()
+    return path
+
+
+def test_only_the_video_streams_frames_are_counted(tmp_path: Path) -> None:
+    both = _with_sound(tmp_path / "talk.mkv", 4, 6)
+    assert count_video_frames(both) == 4  # not the 6 audio frames too
+    sound = _with_sound(tmp_path / "sound.wav", 0, 5)
+    with pytest.raises(ValueError, match=rf"^{sound}: no video stream$"):
+        count_video_frames(sound)
+
+
 def test_a_video_is_found_by_name_for_either_side(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "clip.MP4").write_bytes(b"")
