@@ -179,3 +179,24 @@ def test_roi_attention_values_follow_the_published_formula() -> None:
     torch.testing.assert_close(out.maps, maps, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out.logits, logits, atol=1e-5, rtol=1e-5)
     assert not torch.allclose(out.logits[0], out.logits[1])  # values differ per image
+
+
+def test_roi_attention_says_what_it_expected_and_its_trunk_width() -> None:
+    for args, keywords, name in (
+        ((0, 17), {}, "in_channels"),
+        ((8, 0), {}, "num_regions"),
+        ((8, 17), {"hidden_factor": 0}, "hidden_factor"),
+    ):
+        with pytest.raises(ValueError, match=rf"^{name} must be a positive integer, got 0$"):
+            ROIAttention(*args, **keywords)
+    attention = ROIAttention(8, 3)
+    assert attention.trunk[0].out_channels == 12  # hidden_factor 4 times the regions
+    assert ROIAttention(8, 3, hidden_factor=2).trunk[0].out_channels == 6
+    assert attention.num_regions == 3
+    assert "in_channels=8, num_regions=3" in repr(attention)
+    with pytest.raises(
+        ValueError, match=r"^x must be a 4-D tensor of shape \(B, C, h, w\), got a 3-D tensor of shape \(2, 8, 4\)$"
+    ):
+        attention(torch.zeros(2, 8, 4))
+    with pytest.raises(ValueError, match=r"^x must have 8 channels \(dim 1\), got 5 in shape \(2, 5, 4, 4\)$"):
+        attention(torch.zeros(2, 5, 4, 4))
