@@ -200,3 +200,16 @@ def test_roi_attention_says_what_it_expected_and_its_trunk_width() -> None:
         attention(torch.zeros(2, 8, 4))
     with pytest.raises(ValueError, match=r"^x must have 8 channels \(dim 1\), got 5 in shape \(2, 5, 4, 4\)$"):
         attention(torch.zeros(2, 5, 4, 4))
+
+
+def test_roi_embedding_says_what_it_expected() -> None:
+    for args, name in (((0, 3, 4), "in_channels"), ((8, 0, 4), "num_regions"), ((8, 3, 0), "dim")):
+        with pytest.raises(ValueError, match=rf"^{name} must be a positive integer, got 0$"):
+            ROIEmbedding(*args)
+    embedding = ROIEmbedding(8, 3, 4)
+    maps = torch.zeros(2, 3, 4, 4)
+    shape = r"x must be a 4-D tensor of shape \(B, C, h, w\), got a 3-D tensor of shape \(2, 8, 4\)"
+    with pytest.raises(ValueError, match=rf"^{shape}$"):
+        embedding(torch.zeros(2, 8, 4), maps)
+    with pytest.raises(ValueError, match=r"^x must have 8 channels \(dim 1\), got 5 in shape \(2, 5, 4, 4\)$"):
+        embedding(torch.zeros(2, 5, 4, 4), maps)
