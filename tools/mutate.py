@@ -58,6 +58,8 @@ def scratch_copy(folder: Path, module: str, tests: list[str], pytest_args: list[
         file.write(
             "\n[tool.mutmut]\n"
             'source_paths = ["smm"]\n'
+            # Tests that import a benchmark (the loop oracle of the heads) need it beside them.
+            'also_copy = ["benchmarks"]\n'
             f'only_mutate = ["{module}"]\n'
             f"pytest_add_cli_args_test_selection = [{quoted}]\n"
             f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider', *pytest_args])}\n"
