@@ -213,3 +213,25 @@ def test_roi_embedding_says_what_it_expected() -> None:
         embedding(torch.zeros(2, 8, 4), maps)
     with pytest.raises(ValueError, match=r"^x must have 8 channels \(dim 1\), got 5 in shape \(2, 5, 4, 4\)$"):
         embedding(torch.zeros(2, 5, 4, 4), maps)
+    x = torch.zeros(2, 8, 4, 5)
+    for bad, message in (
+        (
+            torch.zeros(2, 3, 4),
+            r"maps must be a 4-D tensor of shape \(B, U, h, w\), got a 3-D tensor of shape \(2, 3, 4\)",
+        ),
+        (torch.zeros(2, 2, 4, 5), r"maps must have 3 regions \(dim 1\), got 2 in shape \(2, 2, 4, 5\)"),
+        (
+            torch.zeros(1, 3, 4, 5),
+            r"maps must match x in batch size and spatial size: expected \(2, 3, 4, 5\), got \(1, 3, 4, 5\)",
+        ),
+        (
+            torch.zeros(2, 3, 4, 6),
+            r"maps must match x in batch size and spatial size: expected \(2, 3, 4, 5\), got \(2, 3, 4, 6\)",
+        ),
+    ):
+        with pytest.raises(ValueError, match=f"^{message}$"):
+            embedding(x, bad)
+    # Every region's first convolution starts like a fresh Conv2d(C, D, 3): uniform within 1 / sqrt(C * 9).
+    bound = 1 / (8 * 9) ** 0.5
+    assert float(embedding.conv1_weight.detach().abs().max()) <= bound
+    assert float(embedding.conv1_weight.detach().abs().max()) > 0.9 * bound
