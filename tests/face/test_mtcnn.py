@@ -256,6 +256,12 @@ def test_the_cascade_refuses_bad_settings_and_finds_nothing_in_flat_frames() -> 
         Cascade(thresholds=(0.6, 0.7))
     with pytest.raises(ValueError, match=r"^pyramid must be one of 'area', 'antialiased', got 'bilinear'$"):
         Cascade(pyramid="bilinear")
+    with pytest.raises(ValueError, match=r"^min_face_size must be a positive integer, got True$"):
+        Cascade(min_face_size=True)
+    with pytest.raises(ValueError, match=r"^thresholds must be 3 probabilities"):
+        Cascade(thresholds=(0.6, 0.7, 1.5))
+    edges = Cascade(min_face_size=1, thresholds=(0, 0.5, 1))  # the ends of each range are allowed
+    assert (edges.min_face_size, edges.thresholds) == (1, (0.0, 0.5, 1.0))
     found = Cascade().detect(np.full((2, 64, 80, 3), 128, np.uint8))
     assert (found.boxes.shape, found.landmarks.shape, found.image.tolist()) == ((0, 4), (0, 5, 2), [])
     assert Cascade().refine(np.zeros((40, 40, 3), np.uint8), np.zeros((0, 4))).boxes.shape == (0, 4)
